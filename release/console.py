@@ -1,0 +1,65 @@
+"""How tasks talk to a person or a machine.
+
+Rules: expected failures are one line on stderr, never a traceback; ``--json`` output is one JSON
+document on stdout and nothing else goes there; secrets are never passed to these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ReleaseError
+
+__all__ = ["check_table", "emit_json", "err_console", "guard", "out_console"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def out_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, default=str, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def check_table(title: str, rows: Iterable[tuple[str, bool | None, str]]) -> Table:
+    """A table of checks: name, ✓/✗/–, detail."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("check")
+    table.add_column("", justify="center")
+    table.add_column("detail", overflow="fold")
+    for name, ok, detail in rows:
+        mark = "[green]✓[/]" if ok else ("[dim]–[/]" if ok is None else "[red]✗[/]")
+        table.add_row(name, mark, detail)
+    return table
+
+
+def guard(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ReleaseError into its one line and exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ReleaseError as exc:
+            err_console().print(f"[red]error:[/] {exc}", markup=True)
+            raise SystemExit(exc.code) from None
+        except KeyboardInterrupt:
+            err_console().print("interrupted: nothing more was changed")
+            raise SystemExit(130) from None
+
+    return wrapper

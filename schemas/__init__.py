@@ -1,0 +1,52 @@
+"""The contract the workstation tasks, the reconciler and the feed server share.
+
+Rules: ``release/``, ``reconciler/`` and ``feed/`` never import each other; everything they
+must agree on (documents, version rules, runtime layout, the atomic writer) lives here.
+"""
+
+from .fileio import atomic_write, dump_json, dump_model, write_json, write_model
+from .models import (
+    Artifact,
+    BetaGate,
+    Bundle,
+    Channel,
+    CheckResult,
+    Manifest,
+    ReleaseLogEntry,
+    Validation,
+    compute_fingerprint,
+    utcnow,
+)
+from .runtime import GATE_KEY, RuntimeLayout
+from .status import AlertRecord, HealthState, PassRecord, ResourceState, Status
+from .target import Target
+from .version import Version, compare_versions, parse_version
+
+__all__ = [
+    "GATE_KEY",
+    "AlertRecord",
+    "Artifact",
+    "BetaGate",
+    "Bundle",
+    "Channel",
+    "CheckResult",
+    "HealthState",
+    "Manifest",
+    "PassRecord",
+    "ReleaseLogEntry",
+    "ResourceState",
+    "RuntimeLayout",
+    "Status",
+    "Target",
+    "Validation",
+    "Version",
+    "atomic_write",
+    "compare_versions",
+    "compute_fingerprint",
+    "dump_json",
+    "dump_model",
+    "parse_version",
+    "utcnow",
+    "write_json",
+    "write_model",
+]

@@ -1,0 +1,60 @@
+"""The reconciler's ``status.json``: what the workstation reads through ``reconciler status --json``.
+
+Rules: sync and health are reported apart; env keys are names only, never values; the whole
+document stays small (a few passes and alerts, short details) because Azure Run Command returns
+only the last 4,096 bytes of output.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AlertRecord", "HealthState", "PassRecord", "ResourceState", "Status", "SyncState"]
+
+SyncState = Literal["in_sync", "drifted", "healed", "error", "absent"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceState(_Strict):
+    sync: SyncState
+    detail: str = Field(default="", max_length=160)
+
+
+class HealthState(_Strict):
+    ok: bool | None = None
+    detail: str = Field(default="", max_length=160)
+
+
+class PassRecord(_Strict):
+    at: datetime
+    duration_ms: float
+    result: Literal["in_sync", "healed", "drift", "error"]
+    changed: tuple[str, ...] = ()
+
+
+class AlertRecord(_Strict):
+    at: datetime
+    resource: str
+    kind: str
+    message: str = Field(default="", max_length=200)
+
+
+class Status(_Strict):
+    updated_at: datetime
+    mode: Literal["enforce", "observe"]
+    pid: int
+    desired_digest: str
+    stable_version: str | None = None
+    beta_version: str | None = None
+    gate: bool | None = None
+    resources: dict[str, ResourceState] = {}
+    health: dict[str, HealthState] = {}
+    env_keys: dict[str, bool] = {}
+    passes: tuple[PassRecord, ...] = Field(default=(), max_length=5)
+    alerts: tuple[AlertRecord, ...] = Field(default=(), max_length=5)

@@ -1,0 +1,219 @@
+"""A release target: where the assets go, how the VM is reached, what the endpoints are.
+
+Rules:
+- ``release_target`` is the rulebook's canonical block; every release is checked against it.
+- The stable fixed URLs in that block must be exactly what the store's download template gives
+  for the stable tags, so the manifest can only ever point at the fixed URL.
+- Code and assets repositories differ: assets never go to the code repository.
+- Relative paths resolve against ``root`` (the project checkout unless the file says otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from .models import Channel
+from .version import Version
+
+__all__ = [
+    "AzureRemote",
+    "ChannelTags",
+    "Endpoint",
+    "GithubStore",
+    "LocalRemote",
+    "LocalStore",
+    "PlistFile",
+    "RegexFile",
+    "ReleaseTarget",
+    "Target",
+    "TomlFile",
+    "VersionFile",
+]
+
+Repo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+RelPath = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Azure(_Strict):
+    resource_group: str = Field(min_length=1)
+    vm_name: str = Field(min_length=1)
+
+
+class _Server(_Strict):
+    host: str = Field(min_length=1)
+
+
+class _Grpc(_Strict):
+    endpoint: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+    tls: bool
+
+
+class _Update(_Strict):
+    dmg_url: AnyHttpUrl
+    pkg_url: AnyHttpUrl
+
+
+class ReleaseTarget(_Strict):
+    """The rulebook's ``release_target`` block, verbatim in meaning."""
+
+    version: Version
+    azure: _Azure
+    server: _Server
+    grpc: _Grpc
+    update: _Update
+
+
+class _Repositories(_Strict):
+    code: Repo
+    assets: Repo
+
+
+class ChannelTags(_Strict):
+    dmg_tag: Tag
+    pkg_tag: Tag
+
+
+class _Channels(_Strict):
+    stable: ChannelTags
+    beta: ChannelTags
+
+    def tags(self, channel: Channel) -> ChannelTags:
+        return self.stable if channel is Channel.STABLE else self.beta
+
+
+class Endpoint(_Strict):
+    url: AnyHttpUrl
+    secure: bool = Field(description="TLS is decided here, never by the port number")
+
+
+class _Endpoints(_Strict):
+    production: Endpoint
+    staging: Endpoint
+
+
+class GithubStore(_Strict):
+    kind: Literal["github"]
+    api_url: AnyHttpUrl = AnyHttpUrl("https://api.github.com")
+    download_url: str = "https://github.com/{repo}/releases/download/{tag}/{name}"
+    token_env: str = "GITHUB_TOKEN"
+    token_file: RelPath | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class LocalStore(_Strict):
+    kind: Literal["local"]
+    root: RelPath
+    download_url: str
+
+
+class AzureRemote(_Strict):
+    kind: Literal["azure"]
+    subscription_id_env: str = "AZURE_SUBSCRIPTION_ID"
+    arm_url: AnyHttpUrl = AnyHttpUrl("https://management.azure.com")
+    credential: Literal["default", "cli", "environment", "managed_identity"] = "default"
+    reconciler_cli: str = "/opt/nexy-release/.venv/bin/nexy-reconciler"
+    reconciler_config: str = "/etc/nexy-reconciler/config.yaml"
+    deadline_s: float = Field(default=600.0, gt=0)
+
+
+class LocalRemote(_Strict):
+    kind: Literal["local"]
+    reconciler_config: RelPath
+
+
+class RegexFile(_Strict):
+    kind: Literal["regex"]
+    path: RelPath
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group(cls, pattern: str) -> str:
+        try:
+            compiled = re.compile(pattern, re.MULTILINE)
+        except re.error as exc:
+            raise ValueError(f"pattern does not compile: {exc}") from None
+        if compiled.groups != 1:
+            raise ValueError("pattern must have exactly one capture group (the version)")
+        return pattern
+
+
+class TomlFile(_Strict):
+    kind: Literal["toml"]
+    path: RelPath
+    key: str = Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
+class PlistFile(_Strict):
+    kind: Literal["plist"]
+    path: RelPath
+    keys: tuple[str, ...] = ("CFBundleShortVersionString", "CFBundleVersion")
+
+
+VersionFile = Annotated[RegexFile | TomlFile | PlistFile, Field(discriminator="kind")]
+
+
+class Target(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_-]+$")
+    root: Path | None = None
+    release_target: ReleaseTarget
+    repositories: _Repositories
+    channels: _Channels
+    endpoints: _Endpoints
+    store: Annotated[GithubStore | LocalStore, Field(discriminator="kind")]
+    remote: Annotated[AzureRemote | LocalRemote, Field(discriminator="kind")]
+    workspace: RelPath = "."
+    version_files: tuple[VersionFile, ...] = ()
+    required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
+    manifests_dir: RelPath = "manifests"
+    inbox_dir: RelPath = "release_inbox"
+    archive_dir: RelPath = ".release-archive"
+    ca_bundle: RelPath | None = None
+    dmg_name: str = "Nexy.dmg"
+    pkg_name: str = "Nexy.pkg"
+    notes_name: str = "LATEST_CHANGES.md"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Target:
+        if self.repositories.code == self.repositories.assets:
+            raise ValueError("repositories: code and assets must differ (assets never go to the code repo)")
+        tags = [self.channels.stable.dmg_tag, self.channels.stable.pkg_tag]
+        tags += [self.channels.beta.dmg_tag, self.channels.beta.pkg_tag]
+        if len(set(tags)) != len(tags):
+            raise ValueError("channels: the four fixed tags must be distinct")
+        for field, tag, name in (
+            ("dmg_url", self.channels.stable.dmg_tag, self.dmg_name),
+            ("pkg_url", self.channels.stable.pkg_tag, self.pkg_name),
+        ):
+            want = self.download_url(tag, name)
+            have = str(getattr(self.release_target.update, field))
+            if have != want:
+                raise ValueError(f"release_target.update.{field}: {have} is not the fixed URL {want}")
+        return self
+
+    def path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else (self.root or Path.cwd()) / path
+
+    def download_url(self, tag: str, name: str) -> str:
+        return self.store.download_url.format(repo=self.repositories.assets, tag=tag, name=name)
+
+    def endpoint(self, channel: Channel) -> Endpoint:
+        return self.endpoints.production if channel is Channel.STABLE else self.endpoints.staging
