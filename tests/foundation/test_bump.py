@@ -1,0 +1,154 @@
+"""``bump`` through the real task: each file kind, refusals, all-or-nothing, dry run."""
+
+from __future__ import annotations
+
+import plistlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from release.errors import ReleaseError
+from release.versioning import FileChange, apply_changes
+
+REPO = Path(__file__).resolve().parents[2]
+
+DOC = "# Release\n\nCurrent release: `v2.0.0.14`\nOther text `v2.0.0.14` stays.\n"
+TOML = '[project]\nname = "nexy"  # the client\nversion = "2.0.0.14"\n\n[tool.x]\nversion = "9"\n'
+PLIST = {"CFBundleName": "Nexy", "CFBundleShortVersionString": "2.0.0.14", "CFBundleVersion": "2.0.0.14"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    (app / "docs").mkdir(parents=True)
+    (app / "client").mkdir()
+    (app / "VERSION").write_text("2.0.0.14\n")
+    (app / "docs" / "RELEASE.md").write_text(DOC)
+    (app / "client" / "pyproject.toml").write_text(TOML)
+    (app / "client" / "Info.plist").write_bytes(plistlib.dumps(PLIST))
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "manifest.json").write_text("{}\n")
+    text = (
+        (REPO / "targets" / "sandbox.yaml").read_text().replace("workspace: .sandbox/app", "workspace: app")
+    )
+    (tmp_path / "target.yaml").write_text(f"root: {tmp_path}\n" + text)
+    return tmp_path
+
+
+def inv(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "-r",
+        str(REPO),
+        *args,
+        "--target",
+        str(project / "target.yaml"),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_list_shows_the_foundation_tasks() -> None:
+    listing = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in ("bump", "schemas", "test"):
+        assert f"  {name} " in listing
+
+
+def test_bump_updates_every_kind(project: Path) -> None:
+    result = inv(project, "bump", "2.0.0.15")
+    assert result.returncode == 0, result.stderr
+    app = project / "app"
+    assert (app / "VERSION").read_text() == "2.0.0.15\n"
+    assert (app / "docs" / "RELEASE.md").read_text() == DOC.replace(
+        "release: `v2.0.0.14`", "release: `v2.0.0.15`"
+    )
+    toml = (app / "client" / "pyproject.toml").read_text()
+    assert toml == TOML.replace('version = "2.0.0.14"', 'version = "2.0.0.15"')
+    plist = plistlib.loads((app / "client" / "Info.plist").read_bytes())
+    assert plist == PLIST | {"CFBundleShortVersionString": "2.0.0.15", "CFBundleVersion": "2.0.0.15"}
+    assert (project / "manifests" / "manifest.json").read_text() == "{}\n"
+
+
+def test_binary_plist_stays_binary(project: Path) -> None:
+    path = project / "app" / "client" / "Info.plist"
+    path.write_bytes(plistlib.dumps(PLIST, fmt=plistlib.FMT_BINARY))
+    assert inv(project, "bump", "2.0.0.15").returncode == 0
+    assert path.read_bytes().startswith(b"bplist00")
+    assert plistlib.loads(path.read_bytes())["CFBundleVersion"] == "2.0.0.15"
+
+
+@pytest.mark.parametrize("version", ["2.0.0.14", "2.0.0.9", "1.9.9.99"])
+def test_refuses_not_newer(project: Path, version: str) -> None:
+    before = snapshot(project)
+    result = inv(project, "bump", version)
+    assert result.returncode == 2
+    assert "not newer" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "2.0.0.15/..", "v2.0.0.15", "2.0.0.015"])
+def test_refuses_malformed(project: Path, version: str) -> None:
+    before = snapshot(project)
+    result = inv(project, "bump", version)
+    assert result.returncode == 2
+    assert "X.Y.Z.W" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "words"),
+    [
+        ("client/pyproject.toml", '[project]\nname = "nexy"\n', "not found"),
+        ("client/Info.plist", "not a plist", "plist"),
+        ("docs/RELEASE.md", "no marker here\n", "matches nothing"),
+    ],
+)
+def test_one_bad_file_changes_nothing(project: Path, path: str, content: str, words: str) -> None:
+    (project / "app" / path).write_text(content)
+    before = snapshot(project)
+    result = inv(project, "bump", "2.0.0.15")
+    assert result.returncode == 2 and words in result.stderr
+    assert snapshot(project) == before
+
+
+def test_missing_file_changes_nothing(project: Path) -> None:
+    (project / "app" / "client" / "Info.plist").unlink()
+    before = snapshot(project)
+    result = inv(project, "bump", "2.0.0.15")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert snapshot(project) == before
+
+
+def test_write_failure_restores_everything(tmp_path: Path) -> None:
+    first, second = tmp_path / "VERSION", tmp_path / "blocker"
+    first.write_text("2.0.0.14\n")
+    second.write_text("a file where a directory should be")
+    changes = [
+        FileChange(first, b"2.0.0.14\n", b"2.0.0.15\n"),
+        FileChange(second / "Info.plist", b"old", b"new"),  # its parent is a file: the write fails
+    ]
+    with pytest.raises(ReleaseError, match="restored"):
+        apply_changes(changes)
+    assert first.read_text() == "2.0.0.14\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["VERSION", "blocker"]
+
+
+def test_dry_run_prints_diff_and_changes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    result = inv(project, "bump", "2.0.0.15", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "-2.0.0.14" in result.stdout and "+2.0.0.15" in result.stdout
+    assert "a/docs/RELEASE.md" in result.stdout
+    assert snapshot(project) == before

@@ -1,0 +1,36 @@
+"""The atomic writer: whole content, mode kept, no temp files left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from schemas.fileio import atomic_write
+
+
+def test_replaces_keeping_mode(tmp_path: Path) -> None:
+    path = tmp_path / "config.env"
+    path.write_text("A=1\n")
+    path.chmod(0o600)
+    atomic_write(path, b"A=2\n")
+    assert path.read_bytes() == b"A=2\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert os.listdir(tmp_path) == ["config.env"]
+
+
+def test_new_file_gets_mode_and_parents(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "f.json"
+    atomic_write(path, b"{}\n", mode=0o640)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_failed_write_leaves_old_content_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"old")
+
+    with pytest.raises(TypeError):
+        atomic_write(path, "not bytes")  # type: ignore[arg-type]
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f"]

@@ -1,0 +1,73 @@
+"""The target files load, and a broken target is one line naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from release.errors import ReleaseError
+from release.target import load_target
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_production_is_the_rulebook_block() -> None:
+    target = load_target("production", REPO)
+    block = target.release_target
+    assert (block.azure.resource_group, block.azure.vm_name) == ("NexyNewRG", "NexyNew")
+    assert block.server.host == "nexy-prod-sergiy.canadacentral.cloudapp.azure.com"
+    assert block.grpc.endpoint == "nexy-prod-sergiy.canadacentral.cloudapp.azure.com:443"
+    assert block.grpc.tls is True
+    assert str(block.update.dmg_url).endswith("Seregawpn/Nexy_production/releases/download/Update/Nexy.dmg")
+    assert str(block.update.pkg_url).endswith("Seregawpn/Nexy_production/releases/download/App/Nexy.pkg")
+    assert (target.repositories.code, target.repositories.assets) == (
+        "Seregawpn/Nexy",
+        "Seregawpn/Nexy_production",
+    )
+    assert (target.channels.stable.dmg_tag, target.channels.stable.pkg_tag) == ("Update", "App")
+    assert (target.channels.beta.dmg_tag, target.channels.beta.pkg_tag) == ("UpdateBeta", "AppBeta")
+    assert target.store.kind == "github" and target.remote.kind == "azure"
+    assert target.endpoints.staging.secure and str(target.endpoints.staging.url).endswith(":4443/")
+
+
+def test_sandbox_is_loopback_and_default() -> None:
+    target = load_target("sandbox", REPO)
+    assert target.store.kind == "local" and target.remote.kind == "local"
+    for endpoint in (target.endpoints.production, target.endpoints.staging):
+        assert endpoint.url.host == "127.0.0.1" and endpoint.secure
+    assert target.path(target.workspace) == REPO / ".sandbox" / "app"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('version: "2.0.0.15"', 'version: "2.0.15"', "release_target.version"),
+        ('code: "Seregawpn/Nexy"', 'code: "Seregawpn/Nexy_production"', "repositories"),
+        ('dmg_tag: "UpdateBeta"', 'dmg_tag: "Update"', "channels"),
+        ("releases/download/Update/Nexy.dmg", "releases/download/UpdateBeta/Nexy.dmg", "dmg_url"),
+        ("kind: github", "kind: gitlab", "store"),
+        ("tls: true", "tls: perhaps", "grpc.tls"),
+    ],
+)
+def test_broken_target_names_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:
+    text = (REPO / "targets" / "production.yaml").read_text()
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(ReleaseError) as info:
+        load_target(str(path), REPO)
+    message = str(info.value)
+    assert field in message and "\n" not in message and info.value.code == 2
+
+
+def test_missing_and_malformed_target(tmp_path: Path) -> None:
+    with pytest.raises(ReleaseError, match="does not exist"):
+        load_target("nowhere", REPO)
+    with pytest.raises(ReleaseError, match="not valid YAML"):
+        load_target(str(_write(tmp_path, "name: [unclosed\n")), REPO)
