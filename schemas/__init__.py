@@ -4,6 +4,14 @@ Rules: ``release/``, ``reconciler/`` and ``feed/`` never import each other; ever
 must agree on (documents, version rules, runtime layout, the atomic writer) lives here.
 """
 
+from .appcast import (
+    AppcastError,
+    AppcastItem,
+    items_from_manifest,
+    manifest_item,
+    parse_appcast,
+    render_appcast,
+)
 from .fileio import atomic_write, dump_json, dump_model, write_json, write_model
 from .models import (
     Artifact,
@@ -25,6 +33,8 @@ from .version import Version, compare_versions, parse_version
 __all__ = [
     "GATE_KEY",
     "AlertRecord",
+    "AppcastError",
+    "AppcastItem",
     "Artifact",
     "BetaGate",
     "Bundle",
@@ -45,7 +55,11 @@ __all__ = [
     "compute_fingerprint",
     "dump_json",
     "dump_model",
+    "items_from_manifest",
+    "manifest_item",
+    "parse_appcast",
     "parse_version",
+    "render_appcast",
     "utcnow",
     "write_json",
     "write_model",

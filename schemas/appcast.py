@@ -125,7 +125,8 @@ def render_appcast(items: list[AppcastItem], *, title: str, link: str | None = N
     for item in items:
         _render_item(channel, item)
     ET.indent(rss, space="  ")
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True) + b"\n"
+    rendered: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return rendered + b"\n"
 
 
 def _text(element: ET.Element | None) -> str | None:
@@ -213,7 +214,9 @@ def manifest_item(
     )
 
 
-def items_from_manifest(manifest: Manifest, *, minimum_system_version: str | None = None) -> list[AppcastItem]:
+def items_from_manifest(
+    manifest: Manifest, *, minimum_system_version: str | None = None
+) -> list[AppcastItem]:
     """The feed's items for a manifest: only the dmg, because the pkg is for first installs.
 
     Two items with the same ``sparkle:version`` would make Sparkle's choice ambiguous, so the pkg
