@@ -77,12 +77,17 @@ def test(c: Context, k: str = "", quick: bool = False) -> None:
 @task
 def lock(c: Context) -> None:
     """Re-pin requirements.lock (with hashes) from pyproject.toml; needs network to PyPI."""
-    c.run("python -m pip install -q uv", echo=True)
-    c.run(
-        "python -m uv pip compile pyproject.toml requirements-build.in --extra test --generate-hashes "
-        "--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock -q",
-        echo=True,
-    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tools:
+        # uv lives in a throwaway directory so the project's venv stays exactly what the lock says.
+        c.run(f"python -m pip install -q --target {tools} uv", echo=True)
+        c.run(
+            f"PYTHONPATH={tools} python -m uv pip compile pyproject.toml requirements-build.in --extra test "
+            "--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 "
+            "-o requirements.lock -q",
+            echo=True,
+        )
 
 
 ns = Collection(bump, schemas, test, lock)
