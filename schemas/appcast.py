@@ -120,13 +120,12 @@ def render_appcast(items: list[AppcastItem], *, title: str, link: str | None = N
     _sub(channel, "title", title)
     if link is not None:
         _sub(channel, "link", link)
-    _sub(channel, "description", f"Most recent updates to {title}")
+    _sub(channel, "description", "Most recent changes with links to updates.")
     _sub(channel, "language", "en")
     for item in items:
         _render_item(channel, item)
     ET.indent(rss, space="  ")
-    rendered: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
-    return rendered + b"\n"
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n").encode()
 
 
 def _text(element: ET.Element | None) -> str | None:

@@ -1,0 +1,129 @@
+"""``nexy-feed``: run the update feed server.
+
+Rules:
+- Bad input (a missing root, half a TLS pair, an unreadable certificate, a bad port) is one line on
+  stderr and exit 2, before anything listens.
+- Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
+  reconciler takes. TLS is on when a certificate is given, whatever the port (design §2 rule 10).
+- uvloop and httptools, no access log: the feed answers thousands of polls a second.
+- SIGTERM/SIGINT stop cleanly with exit 0; SIGHUP forces a reload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import uvicorn
+
+from schemas import RuntimeLayout
+
+from .app import create_app
+from .notify import NotifyingServer
+from .service import FeedService
+
+__all__ = ["main", "parse_args"]
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nexy-feed", description="Serve Sparkle appcasts and health from the runtime files."
+    )
+    parser.add_argument("--root", type=Path, required=True, help="root the runtime layout is relative to")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--certfile", type=Path, help="TLS certificate chain (PEM); needs --keyfile")
+    parser.add_argument("--keyfile", type=Path, help="TLS private key (PEM); needs --certfile")
+    parser.add_argument("--assets-dir", type=Path, help="serve <dir>/<tag>/<name> at /releases/download/")
+    parser.add_argument("--title", help="appcast title (default: update.appcast_title, else 'Nexy Updates')")
+    parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS)
+    parser.add_argument("--resync-seconds", type=float, default=60.0, help="periodic re-read of the files")
+    for name in ("manifests_dir", "unified_config", "legacy_manifest", "config_env"):
+        default = RuntimeLayout.model_fields[name].default
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=Path, default=default, help=f"default {default}"
+        )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check the arguments; raise UsageError with a one-line reason."""
+    args = _build_parser().parse_args(argv)
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root} is not a directory")
+    args.root = args.root.resolve()
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is outside 1-65535")
+    if (args.certfile is None) != (args.keyfile is None):
+        raise UsageError("--certfile and --keyfile go together: give both or neither")
+    if args.certfile is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"cannot load the TLS certificate/key: {exc}") from exc
+    if args.assets_dir is not None and not args.assets_dir.is_dir():
+        raise UsageError(f"--assets-dir {args.assets_dir} is not a directory")
+    if args.resync_seconds <= 0:
+        raise UsageError("--resync-seconds must be positive")
+    return args
+
+
+def _layout(args: argparse.Namespace) -> RuntimeLayout:
+    return RuntimeLayout(
+        root=args.root,
+        manifests_dir=args.manifests_dir,
+        unified_config=args.unified_config,
+        legacy_manifest=args.legacy_manifest,
+        config_env=args.config_env,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except UsageError as exc:
+        print(f"nexy-feed: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    service = FeedService(_layout(args), title=args.title)
+    app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        ssl_certfile=str(args.certfile) if args.certfile else None,
+        ssl_keyfile=str(args.keyfile) if args.keyfile else None,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=args.log_level,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = NotifyingServer(config)
+    # uvicorn re-raises the stop signal after a graceful shutdown; a no-op handler turns that into
+    # a clean exit 0 instead of death by signal.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda _signum, _frame: None)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,218 @@
+"""The real ``nexy-feed`` process on loopback: endpoints, caching, reload, the gate, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from schemas import parse_appcast
+from tests.feed.conftest import BETA_VERSION, STABLE_VERSION
+from tests.feed.feedkit import FeedProcess, RuntimeTree, make_manifest, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+StartFeed = Callable[..., FeedProcess]
+
+
+def _versions(response: httpx.Response) -> list[str]:
+    return [item.version for item in parse_appcast(response.content)]
+
+
+def test_health_endpoints_and_stable_appcast(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    feed = start_feed(tree.root)
+    health = client.get(f"{feed.base_url}/health")
+    assert health.json() == {"status": "ok", "version": STABLE_VERSION}
+    updates = client.get(f"{feed.base_url}/updates/health").json()
+    assert updates["status"] == "ok"
+    assert (updates["latest_version"], updates["latest_build"], updates["beta_enabled"]) == (
+        STABLE_VERSION,
+        STABLE_VERSION,
+        False,
+    )
+    stable = make_manifest(STABLE_VERSION)
+    assert updates["channels"]["stable"] == {
+        "version": STABLE_VERSION,
+        "build": STABLE_VERSION,
+        "url": str(stable.artifact.url),
+        "size": stable.artifact.size,
+        "sha256": stable.artifact.sha256,
+    }
+    assert updates["channels"]["beta"]["version"] == BETA_VERSION
+    assert len(updates["manifest_digest"]) == 64
+
+    appcast = client.get(f"{feed.base_url}/updates/appcast.xml")
+    assert appcast.status_code == 200
+    assert appcast.headers["content-type"].startswith("application/rss+xml")
+    assert appcast.headers["cache-control"] == "no-cache"
+    (item,) = parse_appcast(appcast.content)
+    assert (item.version, item.short_version, item.url, item.length) == (
+        STABLE_VERSION,
+        STABLE_VERSION,
+        str(stable.artifact.url),
+        stable.artifact.size,
+    )
+    # The notes carry &, < and ]]>: the feed is still well-formed and gives them back.
+    assert item.description == "Stable fixes & <speed> ]]> tweaks"
+    assert client.get(f"{feed.base_url}/nowhere").status_code == 404
+
+
+def test_etag_gives_304_and_head_has_headers_without_body(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    tree.set_gate(True)
+    feed = start_feed(tree.root)
+    for path in ("/updates/appcast.xml", "/updates/appcast-beta.xml", "/updates/health", "/health"):
+        first = client.get(f"{feed.base_url}{path}")
+        etag = first.headers["etag"]
+        again = client.get(f"{feed.base_url}{path}", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["etag"] == etag
+        weak_list = client.get(f"{feed.base_url}{path}", headers={"If-None-Match": f'"other", W/{etag}'})
+        assert weak_list.status_code == 304
+        assert client.get(f"{feed.base_url}{path}", headers={"If-None-Match": '"stale"'}).status_code == 200
+        head = client.head(f"{feed.base_url}{path}")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["content-length"]) == len(first.content)
+        assert head.headers["etag"] == etag
+    beta = client.get(f"{feed.base_url}/updates/appcast-beta.xml")
+    assert beta.headers["cache-control"] == "private, no-store"
+
+
+def test_beta_gate_flips_both_ways_without_restart(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    feed = start_feed(tree.root)
+    beta_url = f"{feed.base_url}/updates/appcast-beta.xml"
+    closed = client.get(beta_url)
+    assert closed.status_code == 404
+    assert closed.headers["cache-control"] == "private, no-store"
+
+    tree.set_gate(True)
+    opened = wait_until(lambda: (r := client.get(beta_url)).status_code == 200 and r)
+    assert _versions(opened) == [BETA_VERSION, STABLE_VERSION]
+    assert client.get(f"{feed.base_url}/updates/health").json()["beta_enabled"] is True
+    assert _versions(client.get(f"{feed.base_url}/updates/appcast.xml")) == [STABLE_VERSION]
+
+    tree.set_gate(False)
+    wait_until(lambda: client.get(beta_url).status_code == 404)
+    assert client.get(f"{feed.base_url}/updates/health").json()["beta_enabled"] is False
+    assert feed.process is not None and feed.process.poll() is None
+
+
+def test_promotion_is_served_after_the_files_change(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    feed = start_feed(tree.root)
+    before = client.get(f"{feed.base_url}/updates/appcast.xml").headers["etag"]
+    tree.write_stable(make_manifest(BETA_VERSION))
+
+    def promoted() -> bool:
+        return bool(client.get(f"{feed.base_url}/health").json()["version"] == BETA_VERSION)
+
+    wait_until(promoted)
+    appcast = client.get(f"{feed.base_url}/updates/appcast.xml")
+    assert appcast.headers["etag"] != before
+    assert _versions(appcast) == [BETA_VERSION]
+    health = client.get(f"{feed.base_url}/updates/health").json()
+    assert (health["status"], health["latest_version"]) == ("ok", BETA_VERSION)
+
+
+def test_broken_manifest_keeps_last_good_feed_and_says_degraded(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    feed = start_feed(tree.root)
+    good = client.get(f"{feed.base_url}/updates/appcast.xml")
+    tree.write_raw(tree.layout.versioned_manifest(STABLE_VERSION), b"{ broken json")
+    tree.write_raw(tree.layout.stable_manifest, b"{ broken json")
+
+    def degraded() -> dict[str, object] | None:
+        health: dict[str, object] = client.get(f"{feed.base_url}/updates/health").json()
+        return health if health["status"] == "degraded" else None
+
+    health = wait_until(degraded)
+    assert f"manifest_{STABLE_VERSION}.json: invalid manifest" in str(health["reason"])
+    assert health["latest_version"] == STABLE_VERSION
+    still = client.get(f"{feed.base_url}/updates/appcast.xml")
+    assert (still.content, still.headers["etag"]) == (good.content, good.headers["etag"])
+
+    tree.write_stable(make_manifest(STABLE_VERSION))
+    wait_until(lambda: client.get(f"{feed.base_url}/updates/health").json()["status"] == "ok")
+
+
+def test_manifests_directory_created_after_start_is_picked_up(
+    tmp_path: Path, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    tree = RuntimeTree(tmp_path / "late")
+    tree.install_fixtures()
+    feed = start_feed(tree.root)
+    assert client.get(f"{feed.base_url}/updates/health").json()["latest_version"] is None
+    tree.write_stable(make_manifest(STABLE_VERSION))
+    wait_until(
+        lambda: client.get(f"{feed.base_url}/updates/health").json()["latest_version"] == STABLE_VERSION
+    )
+
+
+def test_sighup_forces_a_reload_and_sigterm_exits_cleanly(
+    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    feed = start_feed(tree.root, "--resync-seconds", "3600")
+    feed.signal(signal.SIGHUP)
+    wait_until(lambda: "reload requested" in feed.log())
+    assert client.get(f"{feed.base_url}/health").json()["version"] == STABLE_VERSION
+    assert feed.stop() == 0
+    assert "Traceback" not in feed.log()
+
+
+def test_tls_on_any_port_when_a_certificate_is_given(
+    tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed
+) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    certificate.private_key_pem.write_to_path(str(keyfile))
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    with httpx.Client(verify=context, timeout=10.0) as tls_client:
+        feed = start_feed(
+            tree.root, "--certfile", str(certfile), "--keyfile", str(keyfile), http=tls_client, scheme="https"
+        )
+        assert feed.base_url.startswith("https://")
+        assert tls_client.get(f"{feed.base_url}/health").json()["version"] == STABLE_VERSION
+        assert _versions(tls_client.get(f"{feed.base_url}/updates/appcast.xml")) == [STABLE_VERSION]
+
+
+def test_layout_overrides_are_honoured(tmp_path: Path, start_feed: StartFeed, client: httpx.Client) -> None:
+    tree = RuntimeTree(tmp_path / "custom")
+    tree.install_fixtures()
+    tree.write_stable(make_manifest(STABLE_VERSION))
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "gate.env").write_text("UPDATE_BETA_ENABLED=true\n")
+    feed = start_feed(tree.root, "--config-env", str(moved / "gate.env"), "--title", "Nexy Staging")
+    health = json.loads(client.get(f"{feed.base_url}/updates/health").content)
+    assert health["beta_enabled"] is True
+    assert b"<title>Nexy Staging</title>" in client.get(f"{feed.base_url}/updates/appcast.xml").content
+
+
+def test_systemd_readiness_and_stopping_are_notified(
+    tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed
+) -> None:
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        listener.settimeout(20)
+        feed = start_feed(tree.root, env={"NOTIFY_SOCKET": str(address)})
+        assert listener.recv(4096).decode().startswith("READY=1")
+        assert feed.stop() == 0
+        assert listener.recv(4096) == b"STOPPING=1"
