@@ -1,0 +1,58 @@
+"""The shell scripts Azure Run Command runs on the VM, and reading their answer back.
+
+Rules:
+- Scripts are POSIX sh, carry their payload base64-encoded in the script text, write nothing of
+  their own and only call the reconciler CLI, so running one twice (a re-sent POST) is harmless.
+- Each script ends with exactly one ``RESULT {json}`` line on stdout: ``accept`` prints its own,
+  ``status``/``diff`` have their one JSON line wrapped; a CLI that dies without its answer still
+  yields ``RESULT {"ok": false, "script": "nexy-release", "error": ...}`` with its exit code
+  (``WRAPPER`` marks such answers). Diagnostics go to stderr.
+- Run Command reports success even for a failed script and returns only the last 4,096 bytes of
+  each stream, so the RESULT line (last, and small by design) is the only thing trusted.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+__all__ = ["WRAPPER", "build_script", "split_output"]
+
+WRAPPER = "nexy-release"
+
+# RESULT lines are built by the script itself only when the CLI gave no usable answer.
+_WRAP_JSON = """\
+last=$(printf '%s\\n' "$answer" | tail -n 1)
+case "$last" in
+  "{"*) printf 'RESULT %s\\n' "$last" ;;
+  *) printf 'RESULT {"ok":false,"script":"nexy-release","error":"reconciler {command} exited %s without its answer"}\\n' "$code" ;;
+esac"""
+
+_PASS_RESULT = """\
+printf '%s\\n' "$answer"
+case "$(printf '%s\\n' "$answer" | tail -n 1)" in
+  "RESULT "*) ;;
+  *) printf 'RESULT {"ok":false,"script":"nexy-release","error":"reconciler {command} exited %s without a RESULT line"}\\n' "$code" ;;
+esac"""
+
+
+def build_script(cli: str, config: str, command: str, args: list[str]) -> list[str]:
+    """The Run Command script (one list item per line) that runs ``cli --config config command args``."""
+    argv = [*shlex.split(cli), "--config", config, command, *args]
+    tail = _PASS_RESULT if command == "accept" else _WRAP_JSON
+    return [
+        "#!/bin/sh",
+        f"# nexy-release: reconciler {command} (idempotent; the answer is the last RESULT line)",
+        "set -u",
+        f"answer=$({shlex.join(argv)})",
+        "code=$?",
+        *tail.replace("{command}", command).splitlines(),
+    ]
+
+
+def split_output(message: str) -> tuple[str, str]:
+    """(stdout, stderr) from a RunShellScript status message (``...[stdout]\\n...\\n[stderr]\\n...``)."""
+    _, found, rest = message.partition("[stdout]\n")
+    if not found:
+        return "", message
+    stdout, _, stderr = rest.partition("[stderr]\n")
+    return stdout, stderr

@@ -1,0 +1,222 @@
+"""The production ``Remote``: the reconciler CLI on the VM through Azure Run Command.
+
+Rules (on top of the ``Remote`` protocol's):
+- One ``begin_run_command(RunShellScript)`` per method; the script is built by ``_runscript`` and
+  the answer is the last ``RESULT`` line of the returned stdout, never Run Command's own status.
+- The credential is azure-identity's (``DefaultAzureCredential`` unless the target names another)
+  and the subscription comes from the environment variable the target names; both are resolved at
+  the first call, so ``describe`` and dry runs need neither. Failures are one line, never a trace.
+- 409 (another Run Command in progress) and network errors retry with exponential backoff; the whole
+  call, polling included, is bounded by the target's ``deadline_s`` (plus an accept's wait).
+- TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
+  ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from schemas import Bundle, Status, Target
+from schemas.target import AzureRemote as AzureRemoteConfig
+
+from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from ._runscript import WRAPPER, build_script, split_output
+from .base import AcceptResult, parse_result_line
+
+__all__ = ["AzureRemote"]
+
+
+def _busy(exc: BaseException) -> bool:
+    if isinstance(exc, ResourceExistsError):
+        return True
+    if isinstance(exc, HttpResponseError) and exc.status_code == 409:
+        return True
+    return isinstance(exc, ServiceRequestError | ServiceResponseError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+class AzureRemote:
+    """``Remote`` over Azure Run Command on the target's VM."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        credential: TokenCredential | None = None,
+        environ: Mapping[str, str] | None = None,
+        connection_verify: str | bool | None = None,
+        polling_interval_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(target.remote, AzureRemoteConfig):
+            raise ReleaseError(f"target {target.name!r}: AzureRemote needs remote.kind 'azure'")
+        self._config: AzureRemoteConfig = target.remote
+        self._group = target.release_target.azure.resource_group
+        self._vm = target.release_target.azure.vm_name
+        self._credential = credential
+        self._environ = environ if environ is not None else os.environ
+        self._verify = connection_verify
+        self._polling_interval_s = polling_interval_s
+        self._sleep = sleep
+        self._clock = clock
+        self._client: Any = None
+
+    def describe(self) -> str:
+        return f"Azure VM {self._group}/{self._vm} via Run Command (reconciler {self._config.reconciler_cli})"
+
+    def _compute(self) -> Any:
+        if self._client is None:
+            subscription = self._environ.get(self._config.subscription_id_env, "").strip()
+            if not subscription:
+                raise ReleaseError(f"no Azure subscription: set ${self._config.subscription_id_env}")
+            from azure.mgmt.compute import ComputeManagementClient
+
+            arm = str(self._config.arm_url).rstrip("/")
+            options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 30, "read_timeout": 120}
+            if self._verify is not None:
+                options["connection_verify"] = self._verify
+            self._client = ComputeManagementClient(
+                self._make_credential(),
+                subscription,
+                base_url=arm,
+                credential_scopes=[f"{arm}/.default"],
+                polling_interval=self._polling_interval_s,
+                **options,
+            )
+        return self._client
+
+    def _make_credential(self) -> TokenCredential:
+        if self._credential is not None:
+            return self._credential
+        import azure.identity as identity
+
+        kind = self._config.credential
+        if kind == "cli":
+            return identity.AzureCliCredential()
+        if kind == "environment":
+            return identity.EnvironmentCredential()
+        if kind == "managed_identity":
+            return identity.ManagedIdentityCredential()
+        return identity.DefaultAzureCredential()
+
+    def _run(self, command: str, args: list[str], extra_s: float = 0.0) -> dict[str, Any]:
+        """One Run Command; the RESULT document the script printed."""
+        from azure.mgmt.compute.models import RunCommandInput
+
+        script = build_script(self._config.reconciler_cli, self._config.reconciler_config, command, args)
+        parameters = RunCommandInput(command_id="RunShellScript", script=script)
+        deadline = self._clock() + self._config.deadline_s + extra_s
+
+        def attempt() -> Any:
+            poller = self._compute().virtual_machines.begin_run_command(self._group, self._vm, parameters)
+            result = poller.result(timeout=max(1.0, deadline - self._clock()))
+            if not poller.done():
+                raise ReleaseError(
+                    f"Run Command on {self._vm} did not finish within {self._config.deadline_s:.0f} s; "
+                    "it may still be running: check with `./inv status` before retrying",
+                    CHECK_FAILED,
+                )
+            return result
+
+        def stop(state: RetryCallState) -> bool:
+            return self._clock() >= deadline
+
+        retrying: Retrying = Retrying(
+            retry=retry_if_exception(_busy),
+            stop=stop,
+            wait=wait_exponential_jitter(multiplier=2, max=30),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            result = retrying(attempt)
+        except (ClientAuthenticationError, HttpResponseError, ServiceRequestError) as exc:
+            raise self._failure(command, exc) from None
+        statuses = list(getattr(result, "value", None) or [])
+        message = str(statuses[0].message or "") if statuses else ""
+        stdout, stderr = split_output(message)
+        err_lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        last_err = err_lines[-1] if err_lines else "nothing on stderr"
+        try:
+            document = parse_result_line(stdout)
+        except ReleaseError:
+            raise ReleaseError(
+                f"reconciler {command} on {self._vm} gave no RESULT line (only the last 4,096 bytes of "
+                f"output come back): {last_err}",
+                CHECK_FAILED,
+            ) from None
+        if document.get("script") == WRAPPER:
+            raise ReleaseError(
+                f"reconciler {command} on {self._vm}: {document.get('error')}: {last_err}", CHECK_FAILED
+            )
+        return document
+
+    def _failure(self, command: str, exc: BaseException) -> ReleaseError:
+        where = f"{self._group}/{self._vm}"
+        if isinstance(exc, ClientAuthenticationError):
+            return ReleaseError(
+                f"Azure credential ({self._config.credential}) failed: {_first_line(exc)}; "
+                "sign in (`az login`) or fix the identity settings",
+                BAD_INPUT,
+            )
+        if isinstance(exc, ResourceNotFoundError):
+            return ReleaseError(f"VM {where} not found in the subscription: check the target", BAD_INPUT)
+        if _busy(exc):
+            return ReleaseError(
+                f"VM {where} stayed busy (another Run Command in progress) for "
+                f"{self._config.deadline_s:.0f} s: try again later",
+                CHECK_FAILED,
+            )
+        status = getattr(exc, "status_code", None)
+        if status == 403:
+            return ReleaseError(
+                f"the Azure identity may not run commands on VM {where} (403): grant it "
+                "Microsoft.Compute/virtualMachines/runCommand/action",
+                BAD_INPUT,
+            )
+        return ReleaseError(f"Run Command {command} on VM {where} failed: {_first_line(exc)}", CHECK_FAILED)
+
+    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
+        payload = base64.b64encode(bundle.model_dump_json().encode()).decode("ascii")
+        args = ["--base64", payload] + (["--wait", f"{wait_s:g}"] if wait_s > 0 else [])
+        document = self._run("accept", args, extra_s=wait_s)
+        try:
+            return AcceptResult.model_validate(document)
+        except ValidationError:
+            raise ReleaseError(
+                "reconciler accept printed a RESULT line of the wrong shape", CHECK_FAILED
+            ) from None
+
+    def status(self) -> Status:
+        document = self._run("status", ["--json"])
+        try:
+            return Status.model_validate(document)
+        except ValidationError as exc:
+            raise ReleaseError(
+                f"reconciler status on {self._vm} is not a status document: {exc.errors()[0]['msg']}",
+                CHECK_FAILED,
+            ) from None
+
+    def diff(self) -> dict[str, Any]:
+        return self._run("diff", ["--json"])

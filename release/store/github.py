@@ -1,0 +1,211 @@
+"""The production ``Store``: fixed GitHub releases of the assets repository, through PyGithub.
+
+Rules:
+- The token comes from the environment variable the target names (``GITHUB_TOKEN``) or the target's
+  token file; it is never printed, logged or put in a message. Missing or rejected: one line.
+- Releases are found by tag and never created (nor tags, nor branches). Missing, draft: one line
+  saying what to do; ``immutable`` is reported, and a write to an immutable release stops early.
+- Only the assets repository is ever touched; a target whose assets repository is the code
+  repository (in any letter case) is refused before any call.
+- PyGithub's own retry is off and every call has the target's timeout; ``_retry.call`` owns retries.
+- Replacing an asset in place lives in ``_replace``; streaming transfers in ``_transfer``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+from github import Auth, Github
+from github.GithubException import GithubException, UnknownObjectException
+from github.GitRelease import GitRelease
+from github.GitReleaseAsset import GitReleaseAsset
+from github.Repository import Repository
+
+from schemas import Target
+from schemas.target import GithubStore as GithubStoreConfig
+
+from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from . import _replace
+from ._retry import RetryPolicy, call, describe, http_status, is_transient
+from .base import Asset, FixedRelease, Progress, UploadResult
+
+__all__ = ["GithubStore"]
+
+
+class GithubStore:
+    """Fixed releases on GitHub (or GitHub Enterprise, or the loopback fake: ``api_url`` decides)."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        token: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pace_writes: bool = True,
+    ) -> None:
+        if not isinstance(target.store, GithubStoreConfig):
+            raise ReleaseError(f"target {target.name}: store kind is {target.store.kind}, not github")
+        self._target = target
+        self._config: GithubStoreConfig = target.store
+        self._assets_repo = target.repositories.assets
+        self._token_value = token
+        self._environ = environ if environ is not None else os.environ
+        self._policy = RetryPolicy(sleep=sleep, deadline_s=max(60.0, 10 * self._config.timeout_s))
+        self._pace_writes = pace_writes
+        self._http = http
+        self._github: Github | None = None
+        self._repo_handle: Repository | None = None
+
+    def describe(self) -> str:
+        host = httpx.URL(str(self._config.api_url)).host
+        return f"GitHub releases of {self._assets_repo} ({host})"
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        if self._token_value:
+            return self._token_value
+        from_env = self._environ.get(self._config.token_env, "").strip()
+        if from_env:
+            self._token_value = from_env
+            return from_env
+        if self._config.token_file:
+            path = self._target.path(self._config.token_file)
+            try:
+                from_file = path.read_text(encoding="utf-8").strip()
+            except OSError:
+                raise ReleaseError(f"GitHub token file {path} cannot be read") from None
+            if from_file:
+                self._token_value = from_file
+                return from_file
+        where = f"${self._config.token_env}" + (
+            f" or {self._config.token_file}" if self._config.token_file else ""
+        )
+        raise ReleaseError(
+            f"no GitHub token: set {where} (a token with contents: write on {self._assets_repo})"
+        )
+
+    def _client(self) -> Github:
+        if self._github is None:
+            if self._assets_repo.lower() == self._target.repositories.code.lower():
+                raise ReleaseError("the assets repository is the code repository: refusing to write to it")
+            self._github = Github(
+                base_url=str(self._config.api_url).rstrip("/"),
+                auth=Auth.Token(self._token()),
+                timeout=math.ceil(self._config.timeout_s),
+                retry=0,
+                seconds_between_requests=None if not self._pace_writes else 0.25,
+                seconds_between_writes=None if not self._pace_writes else 1.0,
+                lazy=True,
+            )
+        return self._github
+
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=httpx.Timeout(self._config.timeout_s), follow_redirects=True)
+        return self._http
+
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    def token(self) -> str:
+        return self._token()
+
+    def repo(self) -> Repository:
+        if self._repo_handle is None:
+            self._repo_handle = self._client().get_repo(self._assets_repo)
+        return self._repo_handle
+
+    def fail(self, doing: str, exc: BaseException) -> ReleaseError:
+        """The one line for a GitHub failure that retries did not (or may not) fix."""
+        status = http_status(exc)
+        if status == 401:
+            return ReleaseError(
+                f"GitHub rejected the token ({describe(exc)}): set a valid token in ${self._config.token_env}"
+            )
+        if status == 403:
+            return ReleaseError(
+                f"GitHub refused {doing} ({describe(exc)}): the token needs contents: write on {self._assets_repo}"
+            )
+        if is_transient(exc):
+            return ReleaseError(
+                f"GitHub kept failing while {doing} ({describe(exc)}); nothing was left half-made: run again",
+                CHECK_FAILED,
+            )
+        return ReleaseError(f"GitHub failed while {doing} ({describe(exc)})", CHECK_FAILED)
+
+    # -- Store protocol ------------------------------------------------------------------------
+
+    def check_access(self) -> str:
+        try:
+            repo = call(self._policy, lambda: self._client().get_repo(self._assets_repo).complete())
+        except UnknownObjectException:
+            raise ReleaseError(
+                f"GitHub: repository {self._assets_repo} not found, or the token cannot see it"
+            ) from None
+        except (GithubException, httpx.HTTPError, OSError) as exc:
+            raise self.fail(f"reading {self._assets_repo}", exc) from None
+        permissions = repo.permissions
+        if permissions is not None and not permissions.push:
+            raise ReleaseError(f"the GitHub token can read {self._assets_repo} but not write its releases")
+        return f"GitHub token accepted for {self._assets_repo}"
+
+    def git_release(self, tag: str) -> GitRelease:
+        """The release for ``tag``, checked to be published and to belong to the assets repository."""
+        try:
+            release = call(self._policy, lambda: self.repo().get_release(tag))
+        except UnknownObjectException:
+            raise self._missing(tag) from None
+        except (GithubException, httpx.HTTPError, OSError) as exc:
+            raise self.fail(f"finding release {tag}", exc) from None
+        if release.draft:
+            raise ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
+        if f"/repos/{self._assets_repo.lower()}/" not in release.url.lower():
+            raise ReleaseError(f"release {tag} does not belong to {self._assets_repo}: refusing to touch it")
+        return release
+
+    def _missing(self, tag: str) -> ReleaseError:
+        # GitHub finds only published releases by tag; a draft shows up in the listing.
+        try:
+            drafts = [r for r in self.repo().get_releases() if r.tag_name == tag and r.draft]
+        except (GithubException, httpx.HTTPError, OSError):
+            drafts = []
+        if drafts:
+            return ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
+        return ReleaseError(
+            f"release {tag} not found in {self._assets_repo}: create and publish it once by hand "
+            "(tasks never create tags or releases)",
+            BAD_INPUT,
+        )
+
+    def to_asset(self, asset: GitReleaseAsset) -> Asset:
+        digest = asset.digest
+        sha256 = digest.split(":", 1)[1] if digest and digest.startswith("sha256:") else None
+        return Asset(name=asset.name, size=asset.size, sha256=sha256, url=asset.browser_download_url)
+
+    def release(self, tag: str) -> FixedRelease:
+        release = self.git_release(tag)
+        try:
+            assets = call(self._policy, lambda: list(release.get_assets()))
+        except (GithubException, httpx.HTTPError, OSError) as exc:
+            raise self.fail(f"listing the assets of {tag}", exc) from None
+        done = tuple(self.to_asset(a) for a in assets if a.state == "uploaded")
+        return FixedRelease(tag=tag, immutable=bool(release.immutable), assets=done)
+
+    def upload(
+        self, tag: str, name: str, source: Path, *, sha256: str, size: int, progress: Progress | None = None
+    ) -> UploadResult:
+        return _replace.replace_asset(self, tag, name, source, sha256=sha256, size=size, progress=progress)
+
+    def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
+        return _replace.download_asset(self, tag, name, dest, progress=progress)
+
+    def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
+        return _replace.verify_public(self, self._target.download_url(tag, name), sha256=sha256, size=size)

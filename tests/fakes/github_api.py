@@ -1,0 +1,162 @@
+"""The fake GitHub's routes (releases, assets, uploads, the CDN); see ``tests.fakes.github`` for the rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .github import FakeRelease, _Handler
+
+__all__ = ["handle_api", "handle_blob", "handle_cdn"]
+
+
+def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]]) -> None:
+    fake = h.server.fake
+    repo = f"/repos/{fake.owner_repo}"
+    if method == "GET" and path == "/user":
+        return h._send(200, {"login": "release-bot", "id": 1, "type": "User"})
+    if method == "GET" and path == repo:
+        permissions = {"admin": False, "push": fake.push, "pull": True}
+        return h._send(
+            200,
+            {
+                "id": 1,
+                "name": fake.owner_repo.split("/")[1],
+                "full_name": fake.owner_repo,
+                "url": fake.api(""),
+                "permissions": permissions,
+                "private": False,
+            },
+        )
+    if method == "POST" and path.startswith(f"/uploads{repo}/releases/"):
+        match = re.fullmatch(rf"/uploads{re.escape(repo)}/releases/(\d+)/assets", path)
+        release = fake.releases.get(int(match.group(1))) if match else None
+        if release is None:
+            h._drain()
+            return h._error(404, "Not Found")
+        return _upload(h, release, query.get("name", [""])[0], query.get("label", [""])[0])
+    if not path.startswith(repo + "/releases"):
+        h._drain()
+        return h._error(404, "Not Found")
+    rest = path[len(repo) :]
+    if method == "GET" and rest == "/releases":
+        return h._send(200, [fake.release_json(r) for r in fake.releases.values()])
+    if method == "GET" and rest.startswith("/releases/tags/"):
+        tag = rest[len("/releases/tags/") :]
+        found = [r for r in fake.releases.values() if r.tag == tag and not r.draft]
+        return h._send(200, fake.release_json(found[0])) if found else h._error(404, "Not Found")
+    match = re.fullmatch(r"/releases/(\d+)(/assets)?", rest)
+    if method == "GET" and match:
+        release = fake.releases.get(int(match.group(1)))
+        if release is None:
+            return h._error(404, "Not Found")
+        if match.group(2):
+            return h._send(200, [fake.asset_json(release, a) for a in release.assets.values()])
+        return h._send(200, fake.release_json(release))
+    match = re.fullmatch(r"/releases/assets/(\d+)", rest)
+    found_asset = fake.find_asset(int(match.group(1))) if match else None
+    if found_asset is None:
+        h._drain()
+        return h._error(404, "Not Found")
+    release, asset = found_asset
+    if method == "GET":
+        if h.headers.get("Accept") == "application/octet-stream":
+            return h._send(302, None, {"Location": f"{fake.base_url}/blob/{asset.id}"})
+        return h._send(200, fake.asset_json(release, asset))
+    if release.immutable:
+        h._drain()
+        return h._error(422, "Cannot modify an asset of an immutable release.")
+    if method == "DELETE":
+        with fake.lock:
+            del release.assets[asset.id]
+            if asset.state == "uploaded":
+                fake._stale[(release.tag, asset.name)] = asset.path
+        return h._send(204)
+    if method == "PATCH":
+        body: Any = json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}")
+        name = body.get("name", asset.name)
+        with fake.lock:
+            if any(a.name == name and a.id != asset.id for a in release.assets.values()):
+                return _exists(h)
+            asset.name = name
+            asset.label = body.get("label") or ""
+        return h._send(200, fake.asset_json(release, asset))
+    h._drain()
+    return h._error(404, "Not Found")
+
+
+def _exists(h: _Handler) -> None:
+    errors = [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]
+    h._error(422, "Validation Failed", errors=errors)
+
+
+def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
+    from .github import FakeAsset
+
+    fake = h.server.fake
+    if "Content-Length" not in h.headers:
+        return h._error(411, "Length Required")
+    length = int(h.headers["Content-Length"])
+    if release.immutable:
+        h._drain()
+        return h._error(422, "Cannot upload assets to an immutable release.")
+    with fake.lock:
+        if not name or any(a.name == name for a in release.assets.values()):
+            h._drain()
+            return _exists(h)
+        asset = FakeAsset(next(fake._ids), name, Path(), 0, "", state="starter", label=label)
+        release.assets[asset.id] = asset
+        midway = fake.fail_uploads_midway > 0
+        if midway:
+            fake.fail_uploads_midway -= 1
+    fd, name_on_disk = tempfile.mkstemp(prefix="asset-", dir=fake.root)
+    asset.path = Path(name_on_disk)
+    digest, received = hashlib.sha256(), 0
+    limit = length // 2 if midway else length
+    with open(fd, "wb") as handle:
+        while received < limit:
+            chunk = h.rfile.read(min(limit - received, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            handle.write(chunk)
+            received += len(chunk)
+    asset.size = received
+    if midway or received < length:
+        # GitHub keeps the half-made asset in state "starter"; its name is taken until deleted.
+        h.close_connection = True
+        return h._error(502, "Bad Gateway", headers={"Connection": "close"})
+    asset.sha256, asset.state = digest.hexdigest(), "uploaded"
+    return h._send(201, fake.asset_json(release, asset))
+
+
+def handle_blob(h: _Handler, path: str) -> None:
+    found = h.server.fake.find_asset(int(path.split("/")[2]))
+    if found is None:
+        return h._error(404, "Not Found")
+    return h._file(found[1].path)
+
+
+def handle_cdn(h: _Handler, path: str) -> None:
+    fake = h.server.fake
+    match = re.fullmatch(rf"/{re.escape(fake.owner_repo)}/releases/download/([^/]+)/([^/]+)", path)
+    if match is not None:
+        tag, name = match.groups()
+        return h._send(302, None, {"Location": f"{fake.base_url}/cdn/{tag}/{name}"})
+    _, _, tag, name = path.split("/", 3)
+    with fake.lock:
+        stale = fake._stale.get((tag, name))
+        if stale is not None and fake.stale_cdn_reads > 0:
+            fake.stale_cdn_reads -= 1
+            return h._file(stale)
+        current = next(
+            (a for a in fake.assets(tag).values() if a.name == name and a.state == "uploaded"), None
+        )
+    if current is None:
+        return h._error(404, "Not Found")
+    return h._file(current.path)

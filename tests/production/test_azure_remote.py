@@ -1,0 +1,151 @@
+"""The Azure Run Command remote, driven through the real azure-mgmt-compute client against the fake ARM.
+
+The fake runs each script with /bin/sh against a VM tree, so the real reconciler CLI answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+
+from release.errors import ReleaseError
+from release.remote.azure import AzureRemote
+from schemas import BetaGate, Bundle, Target, dump_model, utcnow
+from tests.fakes.azure import FakeAzure, FakeCredential
+from tests.production.conftest import SUBSCRIPTION, target_document
+
+MakeRemote = Callable[..., AzureRemote]
+pytestmark = pytest.mark.timeout(120)
+
+
+def _bundle(gate: bool = True) -> Bundle:
+    return Bundle(gate=BetaGate(enabled=gate, updated_at=utcnow(), reason="test"))
+
+
+def test_status_reads_env_key_names_in_one_call(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    credential = FakeCredential()
+    status = make_remote(credential).status()
+    assert status.env_keys == {"GEMINI_API_KEY": True}
+    assert azure.posts == 1 and len(azure.scripts) == 1
+    assert credential.scopes and credential.scopes[0] == (f"{azure.base_url}/.default",)
+    assert "placeholder-not-a-real-key" not in azure.scripts[0]
+
+
+def test_accept_sends_the_bundle_base64_and_is_idempotent(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    remote = make_remote()
+    bundle = _bundle()
+    first = remote.accept(bundle, wait_s=20)
+    assert first.ok and first.desired_digest == bundle.digest()
+    assert base64.b64encode(bundle.model_dump_json().encode()).decode() in azure.scripts[0]
+    assert (azure.vm_root / "state/desired/beta_gate.json").read_bytes() == dump_model(bundle.gate)  # type: ignore[arg-type]
+    assert "\nUPDATE_BETA_ENABLED=true\n" in (azure.vm_root / "config.env").read_text()
+    azure.deliver_twice = True  # a re-sent POST runs the same script again: same outcome
+    again = remote.accept(bundle, wait_s=20)
+    assert again.ok and again.changed == [] and again.desired_digest == first.desired_digest
+    assert len(azure.scripts) == 3
+
+
+def test_diff_answers_the_plan(make_remote: MakeRemote) -> None:
+    plan = make_remote().diff()
+    assert isinstance(plan, dict) and plan
+
+
+def test_busy_vm_is_retried_with_backoff(
+    make_remote: MakeRemote, azure: FakeAzure, sleeps: list[float]
+) -> None:
+    azure.busy = 2
+    status = make_remote().status()
+    assert status.env_keys["GEMINI_API_KEY"] and azure.posts == 3 and len(sleeps) == 2
+
+
+def test_busy_until_the_deadline_is_one_line(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    azure.busy = 10_000
+    with pytest.raises(ReleaseError) as caught:
+        make_remote(deadline_s=30).status()
+    assert str(caught.value) == (
+        "VM NexyNewRG/NexyNew stayed busy (another Run Command in progress) for 30 s: try again later"
+    )
+    assert azure.scripts == []
+
+
+def test_failed_script_reported_as_success_is_caught(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    azure.script_fails = True
+    with pytest.raises(ReleaseError, match=r"gave no RESULT line .*: python3: error while loading shared"):
+        make_remote().accept(_bundle())
+    assert not (azure.vm_root / "state/desired/beta_gate.json").exists()
+
+
+def test_missing_cli_on_the_vm_names_the_exit_code(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    make_remote().status()  # lays out the VM tree
+    with pytest.raises(ReleaseError) as caught:
+        make_remote(reconciler_cli="/opt/nowhere/nexy-reconciler").status()
+    message = str(caught.value)
+    assert "reconciler status exited 127 without its answer" in message and "not found" in message
+    assert "\n" not in message
+
+
+def test_only_the_output_tail_is_needed(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    status = make_remote(noisy=True).status()
+    assert status.env_keys == {"GEMINI_API_KEY": True}
+
+
+class _Refusing:
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted: ...")
+
+
+def test_credential_problems_are_one_line(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    with pytest.raises(ReleaseError) as caught:
+        make_remote(_Refusing()).status()
+    assert str(caught.value).startswith("Azure credential (default) failed: DefaultAzureCredential failed")
+    assert caught.value.code == 2 and "\n" not in str(caught.value)
+    with pytest.raises(ReleaseError, match=r"Azure credential \(default\) failed"):
+        make_remote(FakeCredential("expired-token")).status()
+    with pytest.raises(ReleaseError, match=r"no Azure subscription: set \$AZURE_SUBSCRIPTION_ID"):
+        make_remote(environ={}).status()
+    assert azure.scripts == []
+
+
+def test_unknown_vm_is_one_line(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    azure.vm_name = "OtherVm"
+    with pytest.raises(ReleaseError, match="VM NexyNewRG/NexyNew not found in the subscription"):
+        make_remote().status()
+
+
+def test_describe_needs_no_credentials(make_remote: MakeRemote) -> None:
+    line = make_remote(environ={}).describe()
+    assert line.startswith("Azure VM NexyNewRG/NexyNew via Run Command") and json.dumps(line)
+
+
+def test_managed_identity_from_the_environment(
+    tmp_path: Path, azure: FakeAzure, monkeypatch: pytest.MonkeyPatch, make_remote: MakeRemote
+) -> None:
+    """No injected credential: azure-identity's ManagedIdentityCredential gets the token (App Service shape)."""
+    make_remote().status()  # lays out the VM tree
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{azure.base_url}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", azure.identity_header)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure.ca_path))
+    document = target_document(
+        tmp_path,
+        "http://127.0.0.1:1",
+        azure.base_url,
+        credential="managed_identity",
+        reconciler_cli=str(azure.vm_root / "opt/bin/nexy-reconciler"),
+        reconciler_config=str(azure.vm_root / "etc/reconciler.yaml"),
+    )
+    remote = AzureRemote(
+        Target.model_validate(document),
+        environ={"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION},
+        polling_interval_s=0.1,
+    )
+    assert remote.status().env_keys == {"GEMINI_API_KEY": True}
+    monkeypatch.setenv("IDENTITY_HEADER", "wrong")
+    refused = AzureRemote(Target.model_validate(document), environ={"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION})
+    with pytest.raises(ReleaseError, match=r"Azure credential \(managed_identity\) failed"):
+        refused.status()
