@@ -1,0 +1,118 @@
+"""``nexy-reconciler --config PATH <command>``: run, once, diff, status, accept.
+
+Rules: exit 0 done / in sync, 1 drift remains (or accept --wait did not converge), 2 bad input,
+bad config or error. Expected errors are one line on stderr, never a traceback; ``--json`` output
+is one JSON object on one line; ``accept`` always ends with one ``RESULT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas import Status, utcnow
+
+from .accept import AcceptError, accept, parse_bundle
+from .config import Config, ConfigError, load_config
+from .daemon import build_alerts, run_daemon, summary
+from .engine import Reconciler
+from .lock import LockTimeout
+from .statusfile import fit, is_fresh, read_status, render_table
+from .view import dry_view, max_status_age
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexy-reconciler", description="Keep the VM's runtime state equal to the desired state."
+    )
+    parser.add_argument("--config", required=True, type=Path, help="YAML config file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="the daemon (systemd Type=notify)")
+    commands.add_parser("once", help="one pass; exit 0 in sync, 1 drift remains, 2 error")
+    for name, text in (
+        ("diff", "the plan without applying"),
+        ("status", "sync, health, env keys, passes, alerts"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--json", action="store_true", help="one JSON object on one line")
+    sub = commands.add_parser("accept", help="write a desired-state bundle (stdin or --base64)")
+    sub.add_argument("--base64", dest="b64", help="the bundle JSON, base64-encoded")
+    sub.add_argument("--wait", type=float, default=0.0, help="seconds to wait for convergence")
+    return parser
+
+
+def _one_pass(config: Config) -> Reconciler:
+    return Reconciler(config, build_alerts(config, None))
+
+
+def _diff(config: Config, as_json: bool) -> int:
+    plan, _status = dry_view(config)
+    code = 2 if plan.has_error else 0 if plan.in_sync else 1
+    if as_json:
+        print(json.dumps({**plan.to_json(), "mode": config.mode}, separators=(",", ":")))
+        return code
+    for r in plan.resources:
+        print(f"{r.name:<16}{r.state:<10}{r.detail()}")
+        for write in r.writes:
+            print(f"{'':<16}would write {write.path}")
+    print("in sync" if plan.in_sync else "drift" if code == 1 else "error")
+    return code
+
+
+def _status(config: Config, as_json: bool) -> int:
+    status: Status | None = read_status(config.status_path)
+    if not is_fresh(status, utcnow(), max_status_age(config)):
+        _plan, status = dry_view(config)
+    assert status is not None
+    status = fit(status)
+    print(status.model_dump_json() if as_json else render_table(status))
+    return 0
+
+
+def _accept(config: Config, b64: str | None, wait_s: float) -> int:
+    try:
+        bundle = parse_bundle(None if b64 is not None else sys.stdin.buffer.read(), b64)
+    except AcceptError as exc:
+        print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
+        print("RESULT " + json.dumps({"ok": False, "error": str(exc)}, separators=(",", ":")))
+        return 2
+
+    def run_pass() -> Status:
+        reconciler = _one_pass(config)
+        reconciler.run_pass()
+        return reconciler.status()
+
+    result = accept(config, bundle, wait_s, run_pass)
+    print("RESULT " + json.dumps(result.document(), separators=(",", ":")))
+    return 1 if wait_s > 0 and not result.extra.get("converged") else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.command == "run":
+            return run_daemon(config)
+        if args.command == "once":
+            outcome = _one_pass(config).run_pass()
+            print(summary(outcome))
+            return outcome.exit_code
+        if args.command == "diff":
+            return _diff(config, args.json)
+        if args.command == "status":
+            return _status(config, args.json)
+        return _accept(config, args.b64, args.wait)
+    except ConfigError as exc:
+        print(f"nexy-reconciler: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, LockTimeout) as exc:
+        message = f"{exc.__class__.__name__}: {exc}"
+        print(f"nexy-reconciler: {message}", file=sys.stderr)
+        if args.command == "accept":
+            print("RESULT " + json.dumps({"ok": False, "error": message}, separators=(",", ":")))
+        return 2

@@ -1,0 +1,137 @@
+"""The reconciler's YAML configuration.
+
+Rules:
+- Unknown keys are errors; a bad config stops with one line that names the field.
+- Relative paths resolve against the config file's directory, so a config can live inside the
+  VM tree it describes (the sandbox does this).
+- Secrets are never in the config: webhook secrets are named by environment variable only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from schemas import RuntimeLayout
+
+__all__ = [
+    "RESOURCES",
+    "AlertsConfig",
+    "Config",
+    "ConfigError",
+    "ProbeConfig",
+    "WatchConfig",
+    "Webhook",
+    "load_config",
+]
+
+RESOURCES = ("stable", "beta", "legacy", "config_version", "gate")
+ResourceName = Literal["stable", "beta", "legacy", "config_version", "gate"]
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a one-line message that names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProbeConfig(_Strict):
+    url: AnyHttpUrl
+    ca_bundle: Path | None = None
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+
+class Webhook(_Strict):
+    url: AnyHttpUrl
+    format: Literal["json", "slack"] = "json"
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class AlertsConfig(_Strict):
+    rate_limit_seconds: float = Field(default=300.0, ge=0)
+    webhooks: tuple[Webhook, ...] = ()
+
+
+class WatchConfig(_Strict):
+    """How file events are polled from watchfiles: a short step while busy, a long one when idle."""
+
+    debounce_ms: int = Field(default=40, ge=1, le=5000)
+    step_ms: int = Field(default=2, ge=1, le=1000)
+    idle_step_ms: int = Field(default=50, ge=1, le=5000)
+    hot_seconds: float = Field(default=10.0, ge=0)
+
+
+class Config(_Strict):
+    mode: Literal["enforce", "observe"] = "enforce"
+    layout: RuntimeLayout
+    desired_dir: Path
+    state_dir: Path
+    resync_seconds: float = Field(default=300.0, gt=0)
+    resync_jitter: float = Field(default=0.2, ge=0, lt=1)
+    required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
+    actions: dict[ResourceName, tuple[str, ...]] = {}
+    action_timeout_s: float = Field(default=120.0, gt=0)
+    probes: dict[Literal["production", "staging"], ProbeConfig] = {}
+    alerts: AlertsConfig = AlertsConfig()
+    watch: WatchConfig = WatchConfig()
+
+    @property
+    def status_path(self) -> Path:
+        return self.state_dir / "status.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state_dir / "lock"
+
+
+def _resolve(base: Path, path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _field_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and resolve a config file, or raise ConfigError with one line."""
+    try:
+        raw: Any = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config {path}:{line} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: must be a mapping of keys")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"config {path}: {_field_error(exc)}") from None
+    base = path.resolve().parent
+    root = _resolve(base, config.layout.root)
+    probes = {
+        name: probe.model_copy(update={"ca_bundle": _resolve(base, probe.ca_bundle)})
+        for name, probe in config.probes.items()
+    }
+    return config.model_copy(
+        update={
+            "layout": config.layout.model_copy(update={"root": root}),
+            "desired_dir": _resolve(base, config.desired_dir),
+            "state_dir": _resolve(base, config.state_dir),
+            "probes": probes,
+        }
+    )

@@ -1,0 +1,92 @@
+"""``status.json``: written by every pass, read by ``status`` and ``accept --wait``.
+
+Rules:
+- The document is ``schemas.Status`` and stays under 3 KB as compact JSON (Azure Run Command
+  returns only 4 KB): details are short and the oldest passes/alerts are dropped to fit.
+- A status file is fresh when the pid it names is alive and it was written within two resync
+  periods; otherwise readers compute a fresh view themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from schemas import Status, atomic_write, dump_model
+
+__all__ = ["MAX_BYTES", "fit", "is_fresh", "read_status", "render_table", "write_status"]
+
+MAX_BYTES = 2900
+
+
+def fit(status: Status) -> Status:
+    """Drop the oldest passes and alerts until the compact JSON fits in MAX_BYTES."""
+    while len(status.model_dump_json()) > MAX_BYTES and (status.passes or status.alerts):
+        if len(status.alerts) >= len(status.passes):
+            status = status.model_copy(update={"alerts": status.alerts[1:]})
+        else:
+            status = status.model_copy(update={"passes": status.passes[1:]})
+    return status
+
+
+def write_status(path: Path, status: Status) -> None:
+    atomic_write(path, dump_model(fit(status)))
+
+
+def read_status(path: Path) -> Status | None:
+    try:
+        return Status.model_validate_json(path.read_bytes())
+    except (FileNotFoundError, ValidationError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_fresh(status: Status | None, now: datetime, max_age: timedelta) -> bool:
+    return (
+        status is not None
+        and status.pid != os.getpid()
+        and _alive(status.pid)
+        and now - status.updated_at <= max_age
+    )
+
+
+def render_table(status: Status) -> str:
+    lines = [
+        f"mode {status.mode}   pid {status.pid or '-'}   updated {status.updated_at.isoformat()}",
+        f"desired digest {status.desired_digest[:16]}   stable {status.stable_version or '-'}   "
+        f"beta {status.beta_version or '-'}   gate {'-' if status.gate is None else status.gate}",
+        "",
+        f"{'resource':<16}{'sync':<10}detail",
+    ]
+    lines += [f"{name:<16}{state.sync:<10}{state.detail}" for name, state in status.resources.items()]
+    if status.health:
+        lines += ["", f"{'endpoint':<16}{'healthy':<10}detail"]
+        for name, health in status.health.items():
+            ok = "-" if health.ok is None else "yes" if health.ok else "NO"
+            lines.append(f"{name:<16}{ok:<10}{health.detail}")
+    lines += [
+        "",
+        "env keys: "
+        + (", ".join(f"{k}={'set' if v else 'MISSING'}" for k, v in status.env_keys.items()) or "-"),
+    ]
+    for record in status.passes[-3:]:
+        lines.append(
+            f"pass {record.at.isoformat()} {record.result} {record.duration_ms:.1f} ms {','.join(record.changed)}"
+        )
+    for alert in status.alerts[-3:]:
+        lines.append(f"alert {alert.at.isoformat()} {alert.resource} {alert.kind}: {alert.message}")
+    return "\n".join(lines)

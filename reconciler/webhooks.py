@@ -1,0 +1,111 @@
+"""Webhook sinks, posted from one background thread so a slow or dead endpoint never blocks a pass.
+
+Rules:
+- ``json`` posts the alert document; ``slack`` posts ``{"text": ...}`` (Slack-compatible).
+- With ``secret_env`` set, the body is signed: ``X-Nexy-Signature: sha256=<hex HMAC-SHA256>``.
+  The secret is read from the environment and never logged.
+- Delivery retries with tenacity (exponential backoff, capped, a bounded number of attempts);
+  the queue is bounded (oldest dropped) and ``close`` gives up waiting after a deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections import deque
+from collections.abc import Mapping
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from .alerts import Alert
+from .config import Webhook
+
+__all__ = ["Deliverer", "WebhookSink", "render"]
+
+
+class _Retryable(Exception):
+    pass
+
+
+def render(webhook: Webhook, alert: Alert, env: Mapping[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The body and headers to post for ``alert``."""
+    document = {"text": alert.text()} if webhook.format == "slack" else alert.document()
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "nexy-reconciler"}
+    secret = env.get(webhook.secret_env) if webhook.secret_env else None
+    if secret:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Nexy-Signature"] = f"sha256={digest}"
+    return body, headers
+
+
+class Deliverer:
+    def __init__(self, client: httpx.Client, attempts: int = 5, max_wait_s: float = 30.0) -> None:
+        self._client = client
+        self._attempts = attempts
+        self._max_wait_s = max_wait_s
+        self._queue: deque[tuple[Webhook, bytes, dict[str, str]]] = deque(maxlen=200)
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def submit(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> None:
+        with self._ready:
+            self._queue.append((webhook, body, headers))
+            self._ready.notify()
+
+    def close(self, deadline_s: float = 2.0) -> None:
+        self._stop.set()
+        with self._ready:
+            self._ready.notify()
+        self._thread.join(deadline_s)
+        if not self._thread.is_alive():
+            self._client.close()
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._stop.is_set():
+                    self._ready.wait()
+                if not self._queue:
+                    return
+                item = self._queue.popleft()
+            self._post(*item)
+
+    def _post(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> None:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=0.5, max=self._max_wait_s),
+            retry=retry_if_exception_type((httpx.HTTPError, _Retryable)),
+            sleep=self._pause,
+            reraise=False,
+            retry_error_callback=lambda state: None,
+        )
+        for attempt in retrying:
+            with attempt:
+                if self._stop.is_set() and attempt.retry_state.attempt_number > 1:
+                    return
+                response = self._client.post(
+                    str(webhook.url), content=body, headers=headers, timeout=webhook.timeout_s
+                )
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise _Retryable(f"HTTP {response.status_code}")
+
+
+class WebhookSink:
+    def __init__(self, webhook: Webhook, deliverer: Deliverer, env: Mapping[str, str] | None = None) -> None:
+        self._webhook = webhook
+        self._deliverer = deliverer
+        self._env = dict(env if env is not None else os.environ)
+
+    def deliver(self, alert: Alert) -> None:
+        body, headers = render(self._webhook, alert, self._env)
+        self._deliverer.submit(self._webhook, body, headers)

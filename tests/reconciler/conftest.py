@@ -1,0 +1,64 @@
+"""Fixtures for the reconciler tests: a VM tree, a webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from .helpers import Vm, make_vm
+
+
+@pytest.fixture
+def vm(tmp_path: Path) -> Vm:
+    return make_vm(tmp_path)
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that records what it receives (optionally slowly)."""
+
+    def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.delay_s = delay_s
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.delay_s)
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def slow_receiver() -> Iterator[Receiver]:
+    r = Receiver(delay_s=20.0)
+    yield r
+    r.close()
