@@ -1,0 +1,140 @@
+"""The sandbox remote: run the reconciler's own CLI in a subprocess, as Run Command would on the VM.
+
+Rules (on top of the ``Remote`` protocol's):
+- Each method is one subprocess, ``python -m reconciler --config CFG <command>``, and one line in
+  ``<sandbox dir>/remote_calls.jsonl`` (``{"at", "method"}``, written before the call), so a test can
+  count remote calls exactly.
+- ``accept`` answers with the last ``RESULT {json}`` line; ``status --json`` and ``diff --json`` with
+  one JSON line. A command that exits non-zero without its answer is a ReleaseError naming the
+  command and its last stderr line; stderr is otherwise diagnostics and is never parsed.
+- The bundle travels base64-encoded on the command line, as it does through Run Command.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import Bundle, Status, Target, utcnow
+from schemas.target import LocalRemote as LocalRemoteConfig
+
+from ..errors import CHECK_FAILED, ReleaseError
+from ..sandbox.layout import sandbox_paths
+from .base import AcceptResult, parse_result_line
+
+__all__ = ["LocalRemote"]
+
+
+class LocalRemote:
+    """``Remote`` over a local reconciler; ``python``, ``env`` and the call log are injectable."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float = 120.0,
+        calls_log: Path | None = None,
+    ) -> None:
+        if not isinstance(target.remote, LocalRemoteConfig):
+            raise ReleaseError(f"target {target.name!r}: LocalRemote needs remote.kind 'local'")
+        self.config = target.path(target.remote.reconciler_config)
+        self._python = python
+        self._env = dict(env) if env is not None else None
+        self._timeout_s = timeout_s
+        self._calls_log = calls_log or sandbox_paths(target).remote_calls
+
+    @property
+    def calls_log(self) -> Path:
+        """Where each remote call is counted (one JSON line per call)."""
+        return self._calls_log
+
+    def describe(self) -> str:
+        return f"local reconciler (config {self.config})"
+
+    def _record(self, method: str) -> None:
+        line = json.dumps({"at": utcnow().isoformat(), "method": method}) + "\n"
+        self._calls_log.parent.mkdir(parents=True, exist_ok=True)
+        # An append-only counter: one O_APPEND write of one short line is atomic and never rewrites
+        # earlier lines, which is what atomic_write would otherwise guarantee.
+        fd = os.open(self._calls_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def _run(self, method: str, args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+        self._record(method)
+        argv = [self._python, "-m", "reconciler", "--config", str(self.config), *args]
+        try:
+            return subprocess.run(
+                argv, capture_output=True, text=True, env=self._env, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise ReleaseError(
+                f"reconciler {args[0]} did not finish within {timeout_s:.0f} s", CHECK_FAILED
+            ) from None
+        except OSError as exc:
+            raise ReleaseError(
+                f"cannot run the reconciler ({self._python}): {exc.strerror}", CHECK_FAILED
+            ) from None
+
+    @staticmethod
+    def _failure(command: str, done: subprocess.CompletedProcess[str]) -> ReleaseError:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "no output on stderr"
+        return ReleaseError(f"reconciler {command} failed (exit {done.returncode}): {last}", CHECK_FAILED)
+
+    @staticmethod
+    def _json_line(output: str) -> dict[str, Any] | None:
+        for line in reversed(output.splitlines()):
+            if line.startswith("{"):
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+                return value if isinstance(value, dict) else None
+        return None
+
+    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
+        payload = base64.b64encode(bundle.model_dump_json(exclude_none=True).encode()).decode("ascii")
+        args = ["accept", "--base64", payload]
+        if wait_s > 0:
+            args += ["--wait", f"{wait_s:g}"]
+        done = self._run("accept", args, self._timeout_s + wait_s)
+        if "RESULT " not in done.stdout and done.returncode != 0:
+            raise self._failure("accept", done)
+        try:
+            return AcceptResult.model_validate(parse_result_line(done.stdout))
+        except ValidationError:
+            raise ReleaseError(
+                "reconciler accept printed a RESULT line of the wrong shape", CHECK_FAILED
+            ) from None
+
+    def status(self) -> Status:
+        done = self._run("status", ["status", "--json"], self._timeout_s)
+        document = self._json_line(done.stdout)
+        if document is None:
+            raise self._failure("status", done)
+        try:
+            return Status.model_validate(document)
+        except ValidationError as exc:
+            raise ReleaseError(
+                f"reconciler status --json is not a status document: {exc.errors()[0]['msg']}", CHECK_FAILED
+            ) from None
+
+    def diff(self) -> dict[str, Any]:
+        done = self._run("diff", ["diff", "--json"], self._timeout_s)
+        document = self._json_line(done.stdout)
+        if document is None:
+            raise self._failure("diff", done)
+        return document

@@ -1,0 +1,10 @@
+"""The sandbox: the production topology (VM tree, reconciler, two TLS feeds, fixed-tag store) on loopback.
+
+Rules: everything lives under the sandbox directory the target implies (``.sandbox/`` by default);
+``up`` is idempotent, ``down`` stops only what ``up`` started, nothing reaches beyond 127.0.0.1.
+"""
+
+from .layout import SandboxPaths, sandbox_paths
+from .service import PROCESSES, down, status, up
+
+__all__ = ["PROCESSES", "SandboxPaths", "down", "sandbox_paths", "status", "up"]

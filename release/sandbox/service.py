@@ -1,0 +1,180 @@
+"""``sandbox.up|down|status``: the production topology on loopback, started and stopped by us alone.
+
+Rules:
+- ``up`` is idempotent: certificates and the seeded trees are made once, and a process already
+  running (alive, and the very argv we recorded) is left alone; only a missing one is started.
+- Three processes: the reconciler (``run``), the production feed and the staging feed (which also
+  serves the asset store at /releases/download/{tag}/{name}). Ports come from the target's endpoints.
+- Ready means ready: a feed answers ``/health`` over TLS trusting the sandbox CA; the reconciler has
+  written its ``status.json`` as the pid we started.
+- ``down`` stops only processes whose pid files we wrote and that still run what we started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from schemas import Target
+
+from ..errors import ReleaseError
+from .layout import SandboxPaths, endpoint_port, sandbox_paths
+from .procs import Ready, read_pid_file, running, start, stop
+from .tls import ensure_certificates, ssl_context
+from .tree import seed, write_reconciler_config
+
+__all__ = ["PROCESSES", "ProcessSpec", "down", "process_specs", "status", "up"]
+
+PROCESSES = ("reconciler", "production-feed", "staging-feed")
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: tuple[str, ...]
+    url: str | None
+    ready: Ready
+
+    def pid_file(self, paths: SandboxPaths) -> Path:
+        return paths.run_dir / f"{self.name}.pid"
+
+    def log(self, paths: SandboxPaths) -> Path:
+        return paths.log_dir / f"{self.name}.log"
+
+
+def _feed_ready(url: str, paths: SandboxPaths) -> Ready:
+    def ready(_pid: int) -> bool:
+        try:
+            with httpx.Client(verify=ssl_context(paths.ca_bundle), timeout=2.0) as client:
+                return client.get(f"{url.rstrip('/')}/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+def _reconciler_ready(paths: SandboxPaths) -> Ready:
+    def ready(pid: int) -> bool:
+        try:
+            return int(json.loads(paths.status_file.read_text(encoding="utf-8"))["pid"]) == pid
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    return ready
+
+
+def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executable) -> list[ProcessSpec]:
+    specs = [
+        ProcessSpec(
+            "reconciler",
+            (python, "-m", "reconciler", "--config", str(paths.reconciler_config), "run"),
+            None,
+            _reconciler_ready(paths),
+        )
+    ]
+    for name, endpoint, assets in (
+        ("production-feed", target.endpoints.production, None),
+        ("staging-feed", target.endpoints.staging, paths.store_root),
+    ):
+        url = str(endpoint.url).rstrip("/")
+        host, port = endpoint_port(url)
+        argv = [python, "-m", "feed", "--root", str(paths.vm_root), "--host", host, "--port", str(port)]
+        argv += ["--certfile", str(paths.server_cert), "--keyfile", str(paths.server_key)]
+        if assets is not None:
+            argv += ["--assets-dir", str(assets)]
+        specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths)))
+    return specs
+
+
+def up(
+    target: Target,
+    *,
+    python: str = sys.executable,
+    env: Mapping[str, str] | None = None,
+    deadline_s: float = 45.0,
+    say: Callable[[str], None] = lambda _line: None,
+) -> dict[str, str]:
+    """Bring the sandbox up; return what happened to each process ("started" / "already running")."""
+    paths = sandbox_paths(target)
+    specs = process_specs(target, paths, python)
+    running_now = {spec.name: running(spec.pid_file(paths)) for spec in specs}
+    for spec in specs:
+        alive = running_now[spec.name]
+        # Checked before anything is written. The interpreter may differ (another venv); the
+        # arguments say which sandbox a process serves.
+        if alive is not None and alive.argv[1:] != spec.argv[1:]:
+            raise ReleaseError(
+                f"sandbox: {spec.name} (pid {alive.pid}) runs with other arguments than this target "
+                "asks for: run ./inv sandbox.down, then ./inv sandbox.up"
+            )
+    if ensure_certificates(paths):
+        say(f"made the sandbox CA {paths.ca_bundle} and a certificate for 127.0.0.1/localhost")
+    for made in seed(target, paths):
+        say(f"seeded {made}")
+    if write_reconciler_config(target, paths, python):
+        say(f"wrote the reconciler config {paths.reconciler_config}")
+    child_env = dict(env) if env is not None else dict(os.environ)
+    outcome: dict[str, str] = {}
+    for spec in specs:
+        alive = running_now[spec.name]
+        if alive is not None:
+            outcome[spec.name] = "already running"
+            say(f"{spec.name}: already running (pid {alive.pid})")
+            continue
+        record = start(
+            spec.name,
+            spec.argv,
+            pid_file=spec.pid_file(paths),
+            log=spec.log(paths),
+            cwd=paths.dir,
+            ready=spec.ready,
+            env=child_env,
+            deadline_s=deadline_s,
+        )
+        outcome[spec.name] = "started"
+        say(f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}")
+    return outcome
+
+
+def down(target: Target, *, say: Callable[[str], None] = lambda _line: None) -> dict[str, str]:
+    """Stop what we started, feeds first so the reconciler's probes see them go; return the outcomes."""
+    paths = sandbox_paths(target)
+    outcome: dict[str, str] = {}
+    for name in reversed(PROCESSES):
+        outcome[name] = stop(paths.run_dir / f"{name}.pid")
+        say(f"{name}: {outcome[name]}")
+    return outcome
+
+
+def status(target: Target, python: str = sys.executable) -> dict[str, Any]:
+    """URLs, pids and alive flags per process (the ``sandbox.status --json`` document)."""
+    paths = sandbox_paths(target)
+    processes: dict[str, Any] = {}
+    for spec in process_specs(target, paths, python):
+        record = read_pid_file(spec.pid_file(paths))
+        alive = running(spec.pid_file(paths)) is not None
+        processes[spec.name] = {
+            "alive": alive,
+            "pid": record.pid if record is not None and alive else None,
+            "url": spec.url,
+            "pid_file": str(spec.pid_file(paths)),
+            "log": str(spec.log(paths)),
+        }
+    return {
+        "target": target.name,
+        "dir": str(paths.dir),
+        "all_alive": all(p["alive"] for p in processes.values()),
+        "processes": processes,
+        "store": str(paths.store_root),
+        "download_url": target.store.download_url,
+        "ca_bundle": str(paths.ca_bundle),
+        "reconciler_config": str(paths.reconciler_config),
+        "status_file": str(paths.status_file),
+    }

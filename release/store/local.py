@@ -1,0 +1,212 @@
+"""The sandbox store: a directory per fixed tag, served publicly by the sandbox staging feed.
+
+Rules (on top of the ``Store`` protocol's):
+- ``<root>/<tag>/`` is the fixed release ``tag``. A missing directory is a fixed release nobody made:
+  ReleaseError exit 2, because nexy-release never creates tags. A ``.immutable`` file in it marks an
+  immutable release: every write is refused before a byte moves.
+- Names starting with a dot are ours (markers, temporaries) and never listed as assets.
+- Upload streams the source into ``.upload-<name>.<random>`` in the tag directory while hashing it,
+  fsyncs, checks size and sha256 against what the caller measured, then renames over the asset and
+  fsyncs the directory: a reader sees the old bytes or the new, never a mix. Leftover temporaries
+  from an interrupted upload are removed first. Same sha256 already there: skipped.
+- ``verify`` fetches the PUBLIC URL over HTTPS trusting the target's CA bundle and hashes while
+  streaming, retrying (tenacity) while the bytes are stale or the feed is not reachable yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import ssl
+import tempfile
+from pathlib import Path
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from schemas import Target
+from schemas.target import LocalStore as LocalStoreConfig
+
+from ..errors import CHECK_FAILED, ReleaseError
+from ..hashing import CHUNK, HashingWriter, hash_file
+from ._transfer import hash_url
+from .base import Asset, FixedRelease, Progress, UploadResult
+
+__all__ = ["IMMUTABLE_MARKER", "LocalStore"]
+
+IMMUTABLE_MARKER = ".immutable"
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_TEMP_PREFIX = ".upload-"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore:
+    """``Store`` over ``target.store.root``; ``client`` and the retry budget are injectable for tests."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        client: httpx.Client | None = None,
+        verify_attempts: int = 6,
+        verify_wait_s: float = 0.5,
+    ) -> None:
+        if not isinstance(target.store, LocalStoreConfig):
+            raise ReleaseError(f"target {target.name!r}: LocalStore needs store.kind 'local'")
+        self.target = target
+        self.root = target.path(target.store.root)
+        self._client = client
+        self._attempts = verify_attempts
+        self._wait_s = verify_wait_s
+
+    def describe(self) -> str:
+        return f"local store {self.root} (served at {self.target.store.download_url})"
+
+    def check_access(self) -> str:
+        if not self.root.is_dir():
+            raise ReleaseError(f"local store {self.root} does not exist: run ./inv sandbox.up first")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ReleaseError(f"local store {self.root} is not writable by this user")
+        return f"local store {self.root} (writable)"
+
+    def _tag_dir(self, tag: str) -> Path:
+        if not _TAG.match(tag):
+            raise ReleaseError(f"{tag!r} is not a valid release tag")
+        directory = self.root / tag
+        if not directory.is_dir():
+            raise ReleaseError(
+                f"fixed release {tag!r} does not exist in {self.root}: create the fixed release {tag} "
+                "by hand; nexy-release never creates tags"
+            )
+        return directory
+
+    def _asset_path(self, tag: str, name: str) -> Path:
+        if not _NAME.match(name):
+            raise ReleaseError(f"{name!r} is not a valid asset name")
+        return self._tag_dir(tag) / name
+
+    def release(self, tag: str) -> FixedRelease:
+        directory = self._tag_dir(tag)
+        assets = []
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            digest, size = hash_file(path)
+            assets.append(Asset(path.name, size, digest, self.target.download_url(tag, path.name)))
+        return FixedRelease(tag, (directory / IMMUTABLE_MARKER).exists(), tuple(assets))
+
+    def _writable(self, tag: str) -> Path:
+        directory = self._tag_dir(tag)
+        if (directory / IMMUTABLE_MARKER).exists():
+            raise ReleaseError(
+                f"fixed release {tag!r} is immutable: its assets can never change; recreate {tag} by hand "
+                "as a mutable release (remove its .immutable marker in the sandbox)"
+            )
+        for leftover in directory.glob(f"{_TEMP_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
+        return directory
+
+    def upload(
+        self, tag: str, name: str, source: Path, *, sha256: str, size: int, progress: Progress | None = None
+    ) -> UploadResult:
+        dest = self._asset_path(tag, name)
+        directory = self._writable(tag)
+        if not source.is_file():
+            raise ReleaseError(f"{source} does not exist: nothing to upload to {tag}/{name}")
+        url = self.target.download_url(tag, name)
+        if dest.is_file() and dest.stat().st_size == size and hash_file(dest)[0] == sha256:
+            return UploadResult(Asset(name, size, sha256, url), transferred=False)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{name}.", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+                writer = HashingWriter(handle, progress)
+                shutil.copyfileobj(src, writer, CHUNK)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if (writer.hexdigest(), writer.size) != (sha256, size):
+                raise ReleaseError(
+                    f"{source} changed while uploading (now {writer.size} bytes, sha256 {writer.hexdigest()[:12]}…, "
+                    f"expected {size} bytes, {sha256[:12]}…): {tag}/{name} was left as it was",
+                    code=CHECK_FAILED,
+                )
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        _fsync_dir(directory)
+        return UploadResult(Asset(name, size, sha256, url), transferred=True)
+
+    def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
+        source = self._asset_path(tag, name)
+        if not source.is_file():
+            raise ReleaseError(f"fixed release {tag!r} has no asset {name}", code=CHECK_FAILED)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+                writer = HashingWriter(handle, progress)
+                shutil.copyfileobj(src, writer, CHUNK)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        _fsync_dir(dest.parent)
+        return writer.hexdigest()
+
+    def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
+        url = self.target.download_url(tag, name)
+        client = self._client or httpx.Client(verify=self._ssl_verify(), timeout=30.0)
+
+        def attempt() -> bool:
+            try:
+                return hash_url(client, url) == (sha256, size)
+            except httpx.HTTPStatusError:
+                return False  # a 404 right after a replace is the same story as stale bytes
+
+        def gave_up(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if exc is not None:
+                raise ReleaseError(f"cannot fetch {url}: {type(exc).__name__}: {exc}", code=CHECK_FAILED)
+            return False
+
+        try:
+            retrying = Retrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_exponential(multiplier=self._wait_s, max=5.0),
+                retry=retry_if_result(lambda matched: matched is False)
+                | retry_if_exception_type(httpx.TransportError),
+                retry_error_callback=gave_up,
+            )
+            result: bool = retrying(attempt)
+            return result
+        finally:
+            if self._client is None:
+                client.close()
+
+    def _ssl_verify(self) -> ssl.SSLContext | bool:
+        if self.target.ca_bundle is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.target.path(self.target.ca_bundle)))

@@ -1,0 +1,154 @@
+"""Shared fixtures: a real sandbox (reconciler + two TLS feeds + fixed-tag store) on free loopback ports.
+
+``sandbox`` (module-scoped) copies ``targets/sandbox.yaml`` into a tmp dir with ``root: <tmp>`` and
+free ports (the production and staging endpoints, the store's download URL, the stable fixed URLs and
+the gRPC endpoint are all rewritten consistently), creates empty ``manifests/`` and
+``release_inbox/{beta,stable}/`` there like a checkout has, runs ``release.sandbox.up`` and yields a
+``Sandbox``:
+
+- ``.target``: the loaded ``schemas.Target``; ``.target_file``: its YAML ``Path``; ``.root``: the tmp
+  root (the target's root); ``.dir``: the sandbox directory (``<root>/.sandbox``).
+- ``.remote_calls()``: the parsed lines of ``<dir>/remote_calls.jsonl`` (``{"at", "method"}``, one per
+  Remote call), ``[]`` before the first call.
+- ``.inv(*args, check=True, timeout=240)``: runs ``python -m invoke -r <repo> *args --target <file>``
+  (so pass one task name and its options; ``--target`` is appended) and returns the
+  ``subprocess.CompletedProcess`` (text, captured); with ``check`` a non-zero exit fails the test
+  showing stdout and stderr.
+
+Teardown runs ``down`` and asserts that none of the sandbox's processes is left. ``sandbox_target``
+(function-scoped) gives the same target files without starting anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from release.sandbox import down, up
+from release.sandbox.layout import sandbox_paths
+from release.sandbox.procs import is_alive, read_pid_file
+from release.target import load_target
+from schemas import Target
+
+REPO = Path(__file__).resolve().parents[1]
+SANDBOX_YAML = REPO / "targets" / "sandbox.yaml"
+PROD_PORT, STAGING_PORT = 8443, 4443
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel says are free now (all sockets held until every port is picked)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _rewrite(value: Any, ports: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _rewrite(item, ports) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(item, ports) for item in value]
+    if isinstance(value, str):
+        for old, new in ports.items():
+            value = value.replace(old, new)
+    return value
+
+
+def write_sandbox_target(root: Path) -> tuple[Target, Path]:
+    """A copy of targets/sandbox.yaml rooted at ``root`` on free ports; (target, file)."""
+    prod, staging = free_ports(2)
+    raw = YAML(typ="safe").load(SANDBOX_YAML.read_text(encoding="utf-8"))
+    raw = _rewrite(
+        raw,
+        {f"127.0.0.1:{PROD_PORT}": f"127.0.0.1:{prod}", f"127.0.0.1:{STAGING_PORT}": f"127.0.0.1:{staging}"},
+    )
+    raw["root"] = str(root)
+    root.mkdir(parents=True, exist_ok=True)
+    target_file = root / "sandbox-target.yaml"
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    with target_file.open("w", encoding="utf-8") as handle:
+        yaml.dump(raw, handle)
+    for folder in ("manifests", "release_inbox/beta", "release_inbox/stable"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    return load_target(str(target_file), REPO), target_file
+
+
+@dataclass
+class Sandbox:
+    target: Target
+    target_file: Path
+    root: Path
+    dir: Path
+
+    def remote_calls(self) -> list[dict[str, Any]]:
+        path = sandbox_paths(self.target).remote_calls
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def inv(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "invoke", "-r", str(REPO), *args, "--target", str(self.target_file)]
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.root,
+            env=dict(os.environ),
+            check=False,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"inv {' '.join(args)} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+            )
+        return done
+
+
+def start_sandbox(root: Path) -> Sandbox:
+    target, target_file = write_sandbox_target(root)
+    try:
+        up(target)
+    except BaseException:
+        down(target)  # whatever did start must not outlive a failed fixture
+        raise
+    return Sandbox(target, target_file, root, sandbox_paths(target).dir)
+
+
+def stop_sandbox(box: Sandbox) -> None:
+    paths = sandbox_paths(box.target)
+    records = [read_pid_file(pid_file) for pid_file in paths.run_dir.glob("*.pid")]
+    down(box.target)
+    left = [r.pid for r in records if r is not None and is_alive(r)]
+    assert not left, f"sandbox processes left running after down: {left}"
+    assert not list(paths.run_dir.glob("*.pid")), "down left pid files behind"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    try:
+        yield box
+    finally:
+        stop_sandbox(box)
+
+
+@pytest.fixture
+def sandbox_target(tmp_path: Path) -> tuple[Target, Path]:
+    return write_sandbox_target(tmp_path / "box")
