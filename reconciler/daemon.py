@@ -22,12 +22,12 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from schemas import HealthState, utcnow
+from schemas.sdnotify import Notifier, watchdog_interval
 
 from .alerts import AlertManager, AlertSink, LogSink
 from .config import Config
 from .desired import DESIRED_FILES
 from .engine import PassOutcome, Reconciler
-from .notify import Notifier, watchdog_interval
 from .watch import Watcher
 
 if TYPE_CHECKING:

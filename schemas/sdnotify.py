@@ -1,5 +1,7 @@
 """systemd's notify protocol without a dependency: one datagram to ``$NOTIFY_SOCKET`` per message.
 
+Shared by both VM services (the reconciler and the feed), which may not import each other.
+
 Rules: silently a no-op when not run by systemd (no socket); an abstract socket name starts with
 ``@``; a failed send never stops the daemon (systemd's own watchdog notices a dead one).
 """
