@@ -92,3 +92,64 @@ def lock(c: Context) -> None:
 
 ns = Collection(bump, schemas, test, lock)
 ns.configure({"nexy": {"target": DEFAULT_TARGET}, "run": {"echo": False}})
+
+
+# --- sandbox.* (the local stand-in for the VM, the feeds and the asset store) -------------------
+
+
+@task(name="up", help={"target": TARGET_HELP})
+@guard
+def sandbox_up(c: Context, target: str | None = None) -> None:
+    """Start the sandbox (reconciler, production and staging feeds over TLS); running parts are kept."""
+    from release.sandbox import status, up
+
+    console = out_console()
+    tgt = _target(c, target)
+    up(tgt, say=console.print)
+    for name, process in status(tgt)["processes"].items():
+        console.print(f"{name}: pid {process['pid']}" + (f"  {process['url']}" if process["url"] else ""))
+
+
+@task(name="down", help={"target": TARGET_HELP})
+@guard
+def sandbox_down(c: Context, target: str | None = None) -> None:
+    """Stop the sandbox processes this tool started (nothing else is ever signalled)."""
+    from release.sandbox import down
+
+    down(_target(c, target), say=out_console().print)
+
+
+@task(name="status", help={"json": "one JSON document on stdout", "target": TARGET_HELP})
+@guard
+def sandbox_status(c: Context, json: bool = False, target: str | None = None) -> None:
+    """Show the sandbox's URLs and whether each process is alive (exit 0 either way)."""
+    from release.console import emit_json
+    from release.sandbox import status
+
+    document = status(_target(c, target))
+    if json:
+        emit_json(document)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"sandbox {document['dir']}", title_justify="left")
+    for column in ("process", "alive", "pid", "url", "log"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("process", "url"))
+    for name, process in document["processes"].items():
+        alive = "[green]yes[/]" if process["alive"] else "[red]no[/]"
+        log = Path(process["log"]).relative_to(document["dir"])
+        table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–", str(log))
+    out_console().print(table)
+    out_console().print(f"assets: {document['download_url']}  (CA: {document['ca_bundle']})")
+
+
+ns.add_collection(Collection("sandbox", sandbox_up, sandbox_down, sandbox_status))
+
+
+# --- the release pipeline (preflight, publish, staging.*, promote, rollback, verify, status, sync, demo) ---
+
+from release.tasks_pipeline import PIPELINE_TASKS, staging  # noqa: E402
+
+for _pipeline_task in PIPELINE_TASKS:
+    ns.add_task(_pipeline_task)
+ns.add_collection(staging)

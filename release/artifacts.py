@@ -1,0 +1,103 @@
+"""The inbox and the local archive.
+
+Rules:
+- Artifacts are read only from ``release_inbox/<channel>/``: ``Nexy.dmg``, ``Nexy.pkg`` and
+  ``LATEST_CHANGES.md`` (names from the target). A missing or empty one is named in the error.
+- Hashing streams through ``release.hashing`` (the one hasher): memory stays flat.
+- The archive keeps a content-addressed copy (``objects/<sha256>``) of every artifact that was
+  published, so ``rollback`` can republish exact bytes without the store's help. An object is
+  streamed to a temp name, fsynced and renamed (``atomic_write``'s pattern without holding tens of
+  MB in memory); an existing object is never rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas import Channel, Target
+
+from .errors import ReleaseError
+from .hashing import hash_file
+from .store.base import Progress
+
+__all__ = [
+    "InboxFile",
+    "archive_has",
+    "archive_object",
+    "archive_put",
+    "inbox_dir",
+    "inbox_paths",
+    "missing_inbox",
+    "scan_inbox",
+]
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    role: str  # "dmg", "pkg" or "notes"
+    path: Path
+    sha256: str
+    size: int
+
+
+def inbox_dir(target: Target, channel: Channel) -> Path:
+    return target.path(target.inbox_dir) / channel.value
+
+
+def inbox_paths(target: Target, channel: Channel) -> dict[str, Path]:
+    base = inbox_dir(target, channel)
+    return {"dmg": base / target.dmg_name, "pkg": base / target.pkg_name, "notes": base / target.notes_name}
+
+
+def missing_inbox(target: Target, channel: Channel) -> list[str]:
+    problems = []
+    for path in inbox_paths(target, channel).values():
+        if not path.is_file():
+            problems.append(f"{path.name} missing")
+        elif path.stat().st_size == 0:
+            problems.append(f"{path.name} is empty")
+    return problems
+
+
+def scan_inbox(target: Target, channel: Channel, progress: Progress | None = None) -> dict[str, InboxFile]:
+    problems = missing_inbox(target, channel)
+    if problems:
+        where = inbox_dir(target, channel)
+        raise ReleaseError(f"inbox {where}: {', '.join(problems)}; drop the built artifacts there first")
+    files = {}
+    for role, path in inbox_paths(target, channel).items():
+        sha256, size = hash_file(path, progress)
+        files[role] = InboxFile(role, path, sha256, size)
+    return files
+
+
+def archive_object(target: Target, sha256: str) -> Path:
+    return target.path(target.archive_dir) / "objects" / sha256
+
+
+def archive_has(target: Target, sha256: str) -> bool:
+    return archive_object(target, sha256).is_file()
+
+
+def archive_put(target: Target, source: Path, sha256: str) -> bool:
+    """Keep a copy of ``source`` under its sha256; False when it was already archived."""
+    dest = archive_object(target, sha256)
+    if dest.is_file():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{sha256[:12]}.", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

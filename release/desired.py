@@ -1,0 +1,112 @@
+"""The desired state in the repo's ``manifests/`` folder: read, write, bundle.
+
+Rules:
+- Reads validate against the shared models; a file that does not validate is one line naming it
+  and the field (exit 2), never a traceback and never silently ignored.
+- Writes go through ``schemas.write_model`` (atomic, stable key order, final newline).
+- The bundle sent to the VM is built only from these files, so what the VM gets is what git has.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas import BetaGate, Bundle, Manifest, Target, Validation, parse_version, write_model
+
+from .errors import ReleaseError
+from .target import first_error
+
+__all__ = [
+    "beta_path",
+    "gate_path",
+    "manifests_dir",
+    "read_beta",
+    "read_gate",
+    "read_stable",
+    "read_validation",
+    "read_versioned",
+    "stable_path",
+    "to_bundle",
+    "validation_path",
+    "versioned_path",
+    "write",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def manifests_dir(target: Target) -> Path:
+    return target.path(target.manifests_dir)
+
+
+def stable_path(target: Target) -> Path:
+    return manifests_dir(target) / "manifest.json"
+
+
+def versioned_path(target: Target, version: str) -> Path:
+    try:
+        return manifests_dir(target) / f"manifest_{parse_version(version)}.json"
+    except ValueError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def beta_path(target: Target) -> Path:
+    return manifests_dir(target) / "manifest_beta.json"
+
+
+def gate_path(target: Target) -> Path:
+    return manifests_dir(target) / "beta_gate.json"
+
+
+def validation_path(target: Target) -> Path:
+    return manifests_dir(target) / "validation_beta.json"
+
+
+def _read(path: Path, model: type[M]) -> M | None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return model.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise ReleaseError(
+            f"{path}: not valid JSON (line {exc.lineno}); fix or restore it from git"
+        ) from None
+    except ValidationError as exc:
+        raise ReleaseError(f"{path}: {first_error(exc)}; fix or restore it from git") from None
+
+
+def read_stable(target: Target) -> Manifest | None:
+    return _read(stable_path(target), Manifest)
+
+
+def read_versioned(target: Target, version: str) -> Manifest | None:
+    return _read(versioned_path(target, version), Manifest)
+
+
+def read_beta(target: Target) -> Manifest | None:
+    return _read(beta_path(target), Manifest)
+
+
+def read_gate(target: Target) -> BetaGate | None:
+    return _read(gate_path(target), BetaGate)
+
+
+def read_validation(target: Target) -> Validation | None:
+    return _read(validation_path(target), Validation)
+
+
+def write(path: Path, model: BaseModel) -> None:
+    write_model(path, model)
+
+
+def to_bundle(target: Target) -> Bundle:
+    try:
+        return Bundle(stable=read_stable(target), beta=read_beta(target), gate=read_gate(target))
+    except ValidationError as exc:
+        raise ReleaseError(f"desired state in {manifests_dir(target)}: {first_error(exc)}") from None

@@ -1,0 +1,147 @@
+"""Pieces every state-changing task shares: the asset map, the journal, the sync, the served wait.
+
+Rules:
+- A state-changing task holds the workstation lock from its first read to its last write
+  (``task_lock``), so a second one stops before it reads anything. A state change ends with
+  exactly one journal line, "ok" (or the task's own result), or "failed" with the reason.
+- ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
+  only after converging. A refused or unconverged bundle is exit 1 naming the resources.
+- "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas import Channel, ReleaseLogEntry, Target
+
+from .desired import to_bundle
+from .errors import CHECK_FAILED, ReleaseError
+from .journal import append_entry, who, workstation_lock
+from .probes import get_json, wait_until
+from .remote.base import AcceptResult
+from .session import Session
+
+__all__ = [
+    "SYNC_WAIT_S",
+    "Change",
+    "asset_map",
+    "base_url",
+    "served_version",
+    "state_change",
+    "sync",
+    "task_lock",
+    "wait_served",
+]
+
+SYNC_WAIT_S = 60.0
+SERVED_WAIT_S = 60.0
+
+
+def base_url(target: Target, channel: Channel) -> str:
+    """The feed endpoint serving ``channel`` (production for stable, staging for beta), no trailing slash."""
+    return str(target.endpoint(channel).url).rstrip("/")
+
+
+def asset_map(target: Target, channel: Channel) -> list[tuple[str, str, str]]:
+    """(role, tag, asset name) of a channel: the dmg and notes in the dmg tag, the pkg in its own."""
+    tags = target.channels.tags(channel)
+    return [
+        ("dmg", tags.dmg_tag, target.dmg_name),
+        ("pkg", tags.pkg_tag, target.pkg_name),
+        ("notes", tags.dmg_tag, target.notes_name),
+    ]
+
+
+@dataclass
+class Change:
+    """What the journal line will say; the task fills it in as it goes."""
+
+    channel: Channel | None = None
+    version: str | None = None
+    fingerprint: str | None = None
+    result: Literal["ok", "skip", "failed", "forced"] = "ok"
+    details: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def state_change(session: Session) -> Iterator[Change]:
+    target = session.target
+    change = Change()
+    try:
+        yield change
+    except (ReleaseError, KeyboardInterrupt, OSError) as exc:
+        change.result = "failed"
+        change.details.append(str(exc) or type(exc).__name__)
+        raise
+    finally:
+        append_entry(
+            target,
+            ReleaseLogEntry(
+                at=session.clock(),
+                who=who(target.root),
+                task=session.task,
+                result=change.result,
+                target=target.name,
+                channel=change.channel,
+                version=change.version,
+                fingerprint=change.fingerprint,
+                detail="; ".join(change.details)[:500],
+            ),
+        )
+
+
+@contextmanager
+def task_lock(session: Session) -> Iterator[None]:
+    """The workstation lock for a whole state-changing task (a dry run changes nothing: no lock)."""
+    if session.dry_run:
+        yield
+        return
+    with workstation_lock(session.target, session.task):
+        yield
+
+
+def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
+    bundle = to_bundle(session.target)
+    session.say(f"sync: sending the desired bundle {bundle.digest()[:12]} to {session.remote.describe()}")
+    result = session.remote.accept(bundle, wait_s=wait_s)
+    if not result.ok:
+        raise ReleaseError(
+            f"the VM refused the desired state: {result.error or 'no reason given'}", CHECK_FAILED
+        )
+    if wait_s > 0 and result.converged is False:
+        behind = ", ".join(
+            f"{name}={state}" for name, state in result.resources.items() if state != "in_sync"
+        )
+        raise ReleaseError(
+            f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}", CHECK_FAILED
+        )
+    changed = ", ".join(result.changed) or "nothing (already there)"
+    session.say(f"sync: the VM accepted; changed {changed}")
+    return result
+
+
+def served_version(session: Session, channel: Channel) -> tuple[str | None, str]:
+    url = str(session.target.endpoint(channel).url).rstrip("/") + "/updates/health"
+    document, detail = get_json(session.http, url)
+    if document is None:
+        return None, detail
+    if channel is Channel.STABLE:
+        return document.get("latest_version"), detail
+    beta = (document.get("channels") or {}).get("beta") or {}
+    return beta.get("version"), detail
+
+
+def wait_served(session: Session, channel: Channel, version: str, deadline_s: float = SERVED_WAIT_S) -> None:
+    def check() -> tuple[bool, str]:
+        served, detail = served_version(session, channel)
+        return served == version, f"serves {served}" if served else detail
+
+    ok, detail = wait_until(check, deadline_s)
+    endpoint = str(session.target.endpoint(channel).url).rstrip("/")
+    if not ok:
+        raise ReleaseError(f"{endpoint}/updates/health still {detail} after {deadline_s:.0f}s", CHECK_FAILED)
+    session.say(f"served: {endpoint}/updates/health reports {channel.value} {version}")

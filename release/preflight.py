@@ -1,0 +1,125 @@
+"""``preflight``: the rulebook's pre-release checklist (§2) as a table.
+
+Rules:
+- Every item runs even when an earlier one failed, so one run names every problem (exit 1).
+- Items: store credentials usable; the channel's inbox artifacts present; production ``/health``
+  answers (the code deploy is done); the VM's required env keys present (names only, from
+  ``reconciler status``: the one remote call); the channel's fixed releases exist and are mutable;
+  the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean.
+- ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
+  call (its sync); ``./inv preflight`` is where the VM is asked.
+- Read-only: nothing is written anywhere, so ``--dry-run`` is the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schemas import Channel, CheckResult
+
+from .artifacts import inbox_paths, missing_inbox
+from .desired import manifests_dir
+from .errors import ReleaseError
+from .probes import get_json
+from .secrets import scan_paths
+from .session import Session
+
+__all__ = ["run_preflight", "scan_targets"]
+
+
+def _check(name: str, ok: bool, detail: str) -> CheckResult:
+    return CheckResult(name=name, ok=ok, detail=detail[:300])
+
+
+def scan_targets(session: Session, channel: Channel) -> list[Path]:
+    """The files a publish would send or record: the release notes and every desired-state file."""
+    target = session.target
+    files = [inbox_paths(target, channel)["notes"]]
+    folder = manifests_dir(target)
+    if folder.is_dir():
+        files += sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    return files
+
+
+def _credentials(session: Session) -> CheckResult:
+    try:
+        return _check("credentials", True, session.store.check_access())
+    except ReleaseError as exc:
+        return _check("credentials", False, str(exc))
+
+
+def _fixed_releases(session: Session, channel: Channel) -> CheckResult:
+    tags = session.target.channels.tags(channel)
+    problems, seen = [], []
+    for tag in (tags.dmg_tag, tags.pkg_tag):
+        try:
+            release = session.store.release(tag)
+        except ReleaseError as exc:
+            problems.append(str(exc))
+            continue
+        if release.immutable:
+            problems.append(f"{tag} is immutable: its assets cannot be replaced")
+        else:
+            seen.append(tag)
+    detail = "; ".join(problems) if problems else f"{', '.join(seen)} exist and are mutable"
+    return _check("fixed releases", not problems, detail)
+
+
+def _server_health(session: Session) -> CheckResult:
+    url = str(session.target.endpoints.production.url).rstrip("/") + "/health"
+    document, detail = get_json(session.http, url)
+    ok = document is not None and document.get("status") == "ok"
+    return _check("server health", ok, f"{url}: {document.get('status')}" if document else detail)
+
+
+def _vm_items(session: Session) -> list[CheckResult]:
+    try:
+        status = session.remote.status()
+    except ReleaseError as exc:
+        return [_check("VM env keys", False, str(exc)), _check("manifest paths", False, "VM not reachable")]
+    missing = [key for key in session.target.required_env_keys if not status.env_keys.get(key, False)]
+    env = _check(
+        "VM env keys",
+        not missing,
+        f"missing {', '.join(missing)} in config.env"
+        if missing
+        else ", ".join(session.target.required_env_keys),
+    )
+    legacy = status.resources.get("legacy")
+    conflict = legacy is not None and legacy.sync in ("drifted", "error")
+    detail = (
+        "legacy copy absent" if legacy is None or legacy.sync == "absent" else f"legacy copy {legacy.sync}"
+    )
+    if conflict and legacy is not None and legacy.detail:
+        detail += f": {legacy.detail}"
+    return [env, _check("manifest paths", not conflict, detail)]
+
+
+def _secrets(session: Session, channel: Channel) -> CheckResult:
+    findings = scan_paths(scan_targets(session, channel))
+    if not findings:
+        return _check("secret scan", True, "no secrets in the release notes or manifests")
+    root = session.target.path(".")
+    shown = []
+    for finding in findings:
+        try:
+            name = str(finding.path.relative_to(root))
+        except ValueError:
+            name = str(finding.path)
+        shown.append(f"{name}:{finding.line} ({finding.kind})")
+    return _check("secret scan", False, "found " + ", ".join(shown))
+
+
+def run_preflight(session: Session, channel: Channel, *, vm: bool = True) -> list[CheckResult]:
+    target = session.target
+    missing = missing_inbox(target, channel)
+    inbox = _check(
+        "inbox artifacts",
+        not missing,
+        "; ".join(missing) if missing else f"{target.dmg_name}, {target.pkg_name}, {target.notes_name}",
+    )
+    checks = [_credentials(session), inbox, _server_health(session)]
+    if vm:
+        checks += _vm_items(session)
+    checks += [_fixed_releases(session, channel), _secrets(session, channel)]
+    return checks

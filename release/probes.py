@@ -1,0 +1,112 @@
+"""Looking at what is served: HTTP JSON, appcasts, downloads and real TLS handshakes.
+
+Rules:
+- Every probe returns a verdict and a short detail instead of raising, so a table can show all
+  failures at once; only a programming error escapes.
+- TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
+  target's CA bundle and checks the host name, exactly as a client would.
+- Downloads stream through the one hasher's writer into nothing: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from schemas import AppcastError, AppcastItem, parse_appcast
+
+from .hashing import HashingWriter
+from .store.base import Progress
+
+__all__ = ["NullSink", "download_hash", "fetch_appcast", "get_json", "tls_handshake", "wait_until"]
+
+
+class NullSink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
+    try:
+        response = http.get(url)
+    except httpx.HTTPError as exc:
+        return None, f"{url}: {type(exc).__name__}: {exc}"[:200]
+    if response.status_code != 200:
+        return None, f"{url}: HTTP {response.status_code}"
+    try:
+        document = response.json()
+    except ValueError:
+        return None, f"{url}: not JSON"
+    if not isinstance(document, dict):
+        return None, f"{url}: not a JSON object"
+    return document, "ok"
+
+
+def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[AppcastItem], str]:
+    """(status code or None, items, detail); items are empty unless the status was 200."""
+    try:
+        response = http.get(url)
+    except httpx.HTTPError as exc:
+        return None, [], f"{url}: {type(exc).__name__}"
+    if response.status_code != 200:
+        return response.status_code, [], f"HTTP {response.status_code}"
+    try:
+        return 200, parse_appcast(response.content), "ok"
+    except AppcastError as exc:
+        return 200, [], str(exc)[:200]
+
+
+def download_hash(
+    http: httpx.Client, url: str, progress: Progress | None = None
+) -> tuple[str | None, int, str]:
+    """(sha256 or None, size, detail) of what ``url`` serves."""
+    sink = HashingWriter(NullSink(), progress)  # type: ignore[arg-type]
+    try:
+        with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                return None, 0, f"{url}: HTTP {response.status_code}"
+            for chunk in response.iter_bytes(1 << 20):
+                sink.write(chunk)
+    except httpx.HTTPError as exc:
+        return None, 0, f"{url}: {type(exc).__name__}"
+    return sink.hexdigest(), sink.size, "ok"
+
+
+def tls_handshake(url: str, context: ssl.SSLContext, timeout_s: float = 10.0) -> tuple[bool, str]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 443
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            version = tls.version() or "TLS"
+            cert = tls.getpeercert() or {}
+    except (OSError, ssl.SSLError) as exc:
+        return False, f"{host}:{port}: {type(exc).__name__}: {exc}"[:200]
+    alt_names: Any = cert.get("subjectAltName", ())
+    names = [str(entry[1]) for entry in alt_names if entry[0] in ("DNS", "IP Address")]
+    return True, f"{host}:{port} {version}, certificate for {', '.join(names) or 'unnamed'}"
+
+
+def wait_until(
+    check: Callable[[], tuple[bool, str]],
+    deadline_s: float,
+    interval_s: float = 0.25,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    """Poll ``check`` until it passes or ``deadline_s`` runs out; the last detail either way."""
+    end = monotonic() + deadline_s
+    while True:
+        ok, detail = check()
+        if ok or monotonic() >= end:
+            return ok, detail
+        sleep(interval_s)

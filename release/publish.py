@@ -1,0 +1,154 @@
+"""``publish --channel beta``: the rulebook's step A.
+
+Rules:
+- Only beta: ``--channel stable`` is refused with one line naming the funnel (exit 2).
+- Preflight first (without the VM items: a publish makes exactly one remote call), then stream
+  sha256 and size of the inbox artifacts, keep a content-addressed archive copy of each, upload
+  into the beta fixed releases (an asset whose sha256 already matches is skipped), write
+  ``manifest_beta.json``, sync once, and when the gate is open wait until staging serves it.
+- The version is the workspace's ``VERSION`` (set by ``bump``) and must be newer than stable
+  under Sparkle's comparator, or stable clients could never be offered it after promote.
+- ``--dry-run`` computes the same plan (hashes, store state) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import Channel, Manifest, compare_versions
+
+from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
+from .console import check_table
+from .desired import beta_path, read_beta, read_gate, read_stable, write
+from .errors import CHECK_FAILED, ReleaseError
+from .flow import asset_map, base_url, state_change, sync, wait_served
+from .preflight import run_preflight
+from .session import Session
+from .versioning import current_version
+
+__all__ = ["FUNNEL", "publish"]
+
+FUNNEL = (
+    "publish --channel stable is refused: the only way to stable is "
+    "beta → staging.validate → promote (run publish --channel beta)"
+)
+
+
+def _manifest(session: Session, version: str, files: dict[str, InboxFile]) -> Manifest:
+    target = session.target
+    tags = target.channels.beta
+    notes = files["notes"].path.read_text(encoding="utf-8", errors="replace")
+    return Manifest.create(
+        version=version,
+        build=version,
+        channel=Channel.BETA,
+        artifact={
+            "name": target.dmg_name,
+            "url": target.download_url(tags.dmg_tag, target.dmg_name),
+            "size": files["dmg"].size,
+            "sha256": files["dmg"].sha256,
+        },
+        installer={
+            "name": target.pkg_name,
+            "url": target.download_url(tags.pkg_tag, target.pkg_name),
+            "size": files["pkg"].size,
+            "sha256": files["pkg"].sha256,
+        },
+        release_notes=notes[:65536],
+        published_at=session.clock(),
+    )
+
+
+def _hash_inbox(session: Session) -> dict[str, InboxFile]:
+    paths = inbox_paths(session.target, Channel.BETA)
+    total = sum(path.stat().st_size for path in paths.values() if path.is_file())
+    with session.progress("sha256 inbox", total) as advance:
+        return scan_inbox(session.target, Channel.BETA, advance)
+
+
+def _plan_uploads(session: Session, files: dict[str, InboxFile]) -> list[dict[str, Any]]:
+    plan = []
+    for role, tag, name in asset_map(session.target, Channel.BETA):
+        current = session.store.release(tag).asset(name)
+        same = (
+            current is not None and current.sha256 == files[role].sha256 and current.size == files[role].size
+        )
+        plan.append({"role": role, "tag": tag, "name": name, "action": "skip" if same else "upload"})
+    return plan
+
+
+def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[str, Any]:
+    if channel is Channel.STABLE:
+        raise ReleaseError(FUNNEL)
+    target = session.target
+    version = current_version(target.path(target.workspace))
+    stable = read_stable(target)
+    if stable is not None and compare_versions(version, stable.version) <= 0:
+        raise ReleaseError(
+            f"{version} is not newer than stable {stable.version}: Sparkle would never offer it; run bump first"
+        )
+    checks = run_preflight(session, Channel.BETA, vm=False)
+    session.show(check_table(f"preflight (beta, {target.name})", [(c.name, c.ok, c.detail) for c in checks]))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        session.emit({"ok": False, "preflight": [c.model_dump() for c in checks]})
+        names = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        raise ReleaseError(f"preflight failed, nothing was published: {names}", CHECK_FAILED)
+    files = _hash_inbox(session)
+    manifest = _manifest(session, version, files)
+    previous = read_beta(target)
+    unchanged = previous is not None and previous.fingerprint == manifest.fingerprint
+    if unchanged and previous is not None:
+        manifest = previous
+    uploads = _plan_uploads(session, files)
+    gate = read_gate(target)
+    gate_open = gate is not None and gate.enabled
+    steps = [f"archive {role} {files[role].sha256[:12]} ({files[role].size} bytes)" for role in files]
+    steps += [f"{u['action']} {u['tag']}/{u['name']}" for u in uploads]
+    steps.append(
+        f"{'keep' if unchanged else 'write'} {beta_path(target).name} {version} {manifest.fingerprint[:12]}"
+    )
+    steps.append(f"sync the desired bundle to {session.remote.describe()} (one remote call)")
+    if gate_open:
+        steps.append(f"wait until {base_url(target, Channel.BETA)}/updates/health serves beta {version}")
+    report: dict[str, Any] = {
+        "channel": "beta",
+        "version": version,
+        "fingerprint": manifest.fingerprint,
+        "uploads": uploads,
+        "steps": steps,
+        "dry_run": session.dry_run,
+    }
+    if session.dry_run:
+        for step in steps:
+            session.say(f"plan: {step}")
+        session.say("dry run: nothing was changed")
+        session.emit(report)
+        return report
+    with state_change(session) as change:
+        change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
+        for info in files.values():
+            archive_put(target, info.path, info.sha256)
+        for upload in uploads:
+            info = files[upload["role"]]
+            with session.progress(f"upload {upload['tag']}/{upload['name']}", info.size) as advance:
+                result = session.store.upload(
+                    upload["tag"],
+                    upload["name"],
+                    info.path,
+                    sha256=info.sha256,
+                    size=info.size,
+                    progress=advance,
+                )
+            upload["action"] = "uploaded" if result.transferred else "skipped (same sha256)"
+            session.say(f"{upload['action']}: {upload['tag']}/{upload['name']}")
+        if not unchanged:
+            write(beta_path(target), manifest)
+            session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")
+        change.details.append(f"{sum(u['action'] == 'uploaded' for u in uploads)} uploaded")
+        sync(session, wait_s)
+        if gate_open:
+            wait_served(session, Channel.BETA, version)
+    session.say(f"published beta {version}")
+    session.emit(report | {"ok": True})
+    return report

@@ -1,0 +1,169 @@
+"""``staging.open`` / ``staging.close`` / ``staging.validate``: the beta gate and the rulebook's step B.
+
+Rules:
+- open/close write ``manifests/beta_gate.json`` and sync once; the reconciler flips
+  ``UPDATE_BETA_ENABLED`` on the VM and runs the staging action. Then the staging feed is polled
+  until the beta appcast answers as the gate says (200 open, 404 closed).
+- validate checks what a beta client would see on staging: ``/health``, ``/updates/health`` (beta
+  version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
+  both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
+  every endpoint the target marks secure. The result is written to ``validation_beta.json`` bound
+  to the beta fingerprint, pass or fail, and a failure is exit 1 naming each failed check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
+
+from .console import check_table
+from .desired import gate_path, read_beta, read_gate, validation_path, write
+from .errors import CHECK_FAILED, ReleaseError
+from .flow import state_change, sync
+from .probes import download_hash, fetch_appcast, get_json, tls_handshake, wait_until
+from .session import Session, ssl_context
+
+__all__ = ["set_gate", "validate"]
+
+GATE_WAIT_S = 60.0
+
+
+def _beta_url(session: Session) -> str:
+    return str(session.target.endpoints.staging.url).rstrip("/") + "/updates/appcast-beta.xml"
+
+
+def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 60.0) -> dict[str, Any]:
+    target = session.target
+    current = read_gate(target)
+    word = "open" if enabled else "closed"
+    steps = [
+        f"{'keep' if current and current.enabled == enabled else 'write'} {gate_path(target).name}: {word}",
+        f"sync the desired bundle to {session.remote.describe()} (one remote call)",
+        f"wait until {_beta_url(session)} answers {200 if enabled else 404}",
+    ]
+    report: dict[str, Any] = {"gate": enabled, "steps": steps, "dry_run": session.dry_run}
+    if session.dry_run:
+        for step in steps:
+            session.say(f"plan: {step}")
+        session.say("dry run: nothing was changed")
+        session.emit(report)
+        return report
+    with state_change(session) as change:
+        change.channel = Channel.BETA
+        change.details.append(f"gate {word}")
+        if current is None or current.enabled != enabled:
+            write(gate_path(target), BetaGate(enabled=enabled, updated_at=session.clock(), reason=reason))
+            session.say(f"wrote {gate_path(target).name}: beta gate {word}")
+        sync(session, wait_s)
+        want = 200 if enabled else 404
+
+        def check() -> tuple[bool, str]:
+            code, _, detail = fetch_appcast(session.http, _beta_url(session))
+            return code == want, detail
+
+        ok, detail = wait_until(check, GATE_WAIT_S)
+        if not ok:
+            raise ReleaseError(f"{_beta_url(session)} still answers {detail}, not {want}", CHECK_FAILED)
+    session.say(f"beta gate {word}: {_beta_url(session)} answers {want}")
+    session.emit(report | {"ok": True})
+    return report
+
+
+def _appcast(session: Session, beta: Manifest) -> CheckResult:
+    code, items, detail = fetch_appcast(session.http, _beta_url(session))
+    if code == 404:
+        return CheckResult(
+            name="beta appcast", ok=False, detail="404: the beta gate is closed; run staging.open"
+        )
+    item = next((i for i in items if i.version == beta.build), None)
+    if item is None:
+        return CheckResult(name="beta appcast", ok=False, detail=f"no item for build {beta.build} ({detail})")
+    problems = []
+    if item.short_version != beta.version:
+        problems.append(f"shortVersionString {item.short_version} != {beta.version}")
+    if item.length != beta.artifact.size:
+        problems.append(f"length {item.length} != {beta.artifact.size}")
+    if item.url != str(beta.artifact.url):
+        problems.append(f"url {item.url} != {beta.artifact.url}")
+    ok_detail = f"{beta.version} build {beta.build}, length {item.length}, url {item.url}"
+    return CheckResult(name="beta appcast", ok=not problems, detail="; ".join(problems) or ok_detail)
+
+
+def _download(session: Session, beta: Manifest) -> list[CheckResult]:
+    results = []
+    for artifact in (beta.artifact, beta.installer):
+        with session.progress(f"download {artifact.name}", artifact.size) as advance:
+            sha256, size, detail = download_hash(session.http, str(artifact.url), advance)
+        ok = sha256 == artifact.sha256 and size == artifact.size
+        shown = f"{size} bytes, sha256 {sha256[:12]}…" if sha256 else detail
+        results.append(CheckResult(name=f"download {artifact.name}", ok=ok, detail=shown))
+    return results
+
+
+def validate(session: Session) -> Validation | None:
+    """Check staging and record the result; None for a dry run (nothing is checked or written)."""
+    target = session.target
+    beta = read_beta(target)
+    if beta is None:
+        raise ReleaseError("no manifest_beta.json: publish --channel beta first")
+    staging = str(target.endpoints.staging.url).rstrip("/")
+    if session.dry_run:
+        session.say(f"plan: check {staging}/health, /updates/health, the beta appcast and both downloads")
+        session.say(f"plan: TLS handshake on every secure endpoint; write {validation_path(target).name}")
+        session.say("dry run: nothing was changed")
+        session.emit({"dry_run": True, "version": beta.version, "fingerprint": beta.fingerprint})
+        return None
+    health, detail = get_json(session.http, f"{staging}/health")
+    checks = [
+        CheckResult(
+            name="staging /health",
+            ok=bool(health and health.get("status") == "ok"),
+            detail=f"status {health.get('status')}" if health else detail,
+        )
+    ]
+    updates, detail = get_json(session.http, f"{staging}/updates/health")
+    served = ((updates or {}).get("channels") or {}).get("beta") or {}
+    checks.append(
+        CheckResult(
+            name="staging /updates/health",
+            ok=bool(updates)
+            and served.get("version") == beta.version
+            and served.get("sha256") == beta.artifact.sha256,
+            detail=f"beta {served.get('version')}, status {(updates or {}).get('status')}"
+            if updates
+            else detail,
+        )
+    )
+    checks.append(_appcast(session, beta))
+    checks += _download(session, beta)
+    context = ssl_context(target)
+    for name, endpoint in (
+        ("production", target.endpoints.production),
+        ("staging", target.endpoints.staging),
+    ):
+        if endpoint.secure:
+            ok, detail = tls_handshake(str(endpoint.url), context)
+            checks.append(CheckResult(name=f"TLS {name}", ok=ok, detail=detail))
+    result = Validation(
+        version=beta.version,
+        fingerprint=beta.fingerprint,
+        validated_at=session.clock(),
+        ok=all(c.ok for c in checks),
+        checks=tuple(checks),
+    )
+    with state_change(session) as change:
+        change.channel, change.version, change.fingerprint = Channel.BETA, beta.version, beta.fingerprint
+        write(validation_path(target), result)
+        if not result.ok:
+            change.result = "failed"
+            change.details.append("; ".join(c.name for c in checks if not c.ok))
+    session.show(
+        check_table(f"staging.validate beta {beta.version}", [(c.name, c.ok, c.detail) for c in checks])
+    )
+    session.emit(result.model_dump(mode="json"))
+    if not result.ok:
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
+        raise ReleaseError(f"staging validation failed: {failed}", CHECK_FAILED)
+    session.say(f"validated beta {beta.version} ({beta.fingerprint[:12]}): promote may run")
+    return result

@@ -1,0 +1,61 @@
+"""Helpers for the pipeline's integration tests (artifacts, snapshots, JSON output, polling)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from schemas import atomic_write
+
+# Volatile by design: process bookkeeping and logs, the reconciler's own status file, the
+# remote-call counter and the (empty, git-ignored) workstation lock file a real run opens.
+# Everything else (tree, store, VM runtime files) must be byte-identical.
+VOLATILE = (
+    "/.sandbox/logs/",
+    "/.sandbox/run/",
+    "/.sandbox/vm/state/",
+    "/.sandbox/remote_calls.jsonl",
+    "/.release.lock",
+)
+
+
+def make_artifacts(root: Path, dmg: int, pkg: int, notes: str) -> None:
+    inbox = root / "release_inbox" / "beta"
+    inbox.mkdir(parents=True, exist_ok=True)
+    atomic_write(inbox / "Nexy.dmg", os.urandom(dmg))
+    atomic_write(inbox / "Nexy.pkg", os.urandom(pkg))
+    atomic_write(inbox / "LATEST_CHANGES.md", notes.encode())
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` except the volatile ones."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        name = "/" + str(path.relative_to(root))
+        if path.is_file() and not any(part in name for part in VOLATILE):
+            files[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_json(stdout: str) -> dict[str, Any]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"--json must print exactly one line, got: {stdout!r}"
+    document = json.loads(lines[0])
+    assert isinstance(document, dict)
+    return document
+
+
+def poll(check: Callable[[], bool], deadline_s: float = 60.0, what: str = "condition") -> None:
+    end = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < end, f"{what} not reached within {deadline_s:.0f}s"
+        time.sleep(0.3)

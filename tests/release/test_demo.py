@@ -1,0 +1,53 @@
+"""``./inv demo`` end to end in a tmp root (the repo tree stays clean), sandbox started and stopped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from release.journal import read_entries
+from release.sandbox import down
+from schemas import Target
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(400)
+def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple[Target, Path]) -> None:
+    target, target_file = sandbox_target
+    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "demo", "--size-mb", "16", "--no-keep"]
+    try:
+        done = subprocess.run(
+            [*argv, "--target", str(target_file)],
+            capture_output=True,
+            text=True,
+            timeout=360,
+            cwd=target.root,
+            check=False,
+        )
+    finally:
+        down(target)
+    assert done.returncode == 0, f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    out = done.stdout
+    for step in (
+        "publish --channel beta",
+        "staging.open",
+        "staging.validate",
+        "promote",
+        "verify",
+        "staging.close",
+    ):
+        assert f"$ ./inv {step}" in out
+    assert "verified: stable 2.0.0.15" in out
+    assert "healed: manifest.json has its desired bytes again" in out
+    alert = json.loads(next(line for line in out.splitlines() if '"event":"alert"' in line))
+    assert alert["resource"] == "stable" and alert["status"] == "firing"
+    assert f"curl --cacert {target.path(target.ca_bundle or '')}" in out
+    assert "demo done" in out
+    tasks = [entry.task for entry in read_entries(target)]
+    assert tasks == ["publish", "staging.open", "staging.validate", "promote", "staging.close"]
+    assert (target.path("manifests") / "manifest_2.0.0.15.json").is_file()

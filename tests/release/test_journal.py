@@ -1,0 +1,50 @@
+"""The audit log and the workstation lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from release.errors import CHECK_FAILED, ReleaseError
+from release.journal import append_entry, log_path, read_entries, who, workstation_lock
+from release.target import load_target
+from schemas import Channel, ReleaseLogEntry, Target, utcnow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Target:
+    text = (REPO / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "t.yaml"
+    path.write_text(text + f"\nroot: {tmp_path}\n", encoding="utf-8")
+    return load_target(str(path), REPO)
+
+
+def test_entries_append_one_line_each(target: Target) -> None:
+    for result in ("ok", "skip"):
+        append_entry(
+            target,
+            ReleaseLogEntry(at=utcnow(), who=who(), task="promote", result=result, channel=Channel.STABLE),
+        )
+    lines = log_path(target).read_text().splitlines()
+    assert len(lines) == 2
+    assert [entry.result for entry in read_entries(target)] == ["ok", "skip"]
+
+
+def test_who_is_a_plain_name() -> None:
+    name = who()
+    assert name and "\n" not in name and len(name) <= 80
+
+
+def test_second_state_change_stops_with_a_clear_line(target: Target) -> None:
+    with workstation_lock(target, "publish"):
+        with pytest.raises(ReleaseError) as caught, workstation_lock(target, "promote"):
+            pass
+        assert caught.value.code == CHECK_FAILED
+        message = str(caught.value)
+        assert "another release task is running (publish, pid" in message
+        assert "run promote again" in message
+    with workstation_lock(target, "promote"):
+        pass
