@@ -90,14 +90,31 @@ def read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def _describe(data: bytes | None) -> str:
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _describe(data: bytes | None, wanted: bytes) -> str:
+    """What a runtime manifest holds, naming the fields a hand edit changed (not just its version)."""
     if data is None:
         return "missing"
     try:
         document = json.loads(data)
-        return f"version {document['version']} ({str(document.get('fingerprint', ''))[:12]})"
+        head = f"version {document['version']} ({str(document.get('fingerprint', ''))[:12]})"
     except (ValueError, KeyError, TypeError):
         return "unparseable content"
+    have, want = _flatten(document), _flatten(json.loads(wanted))
+    changed = [key for key in sorted(have.keys() | want.keys()) if have.get(key) != want.get(key)]
+    if not changed:
+        return f"{head}, formatting differs"
+    shown = ", ".join(f"{key}={have.get(key)!r}" for key in changed[:2])
+    more = f" (+{len(changed) - 2} more)" if len(changed) > 2 else ""
+    return f"{head} with {shown}{more}"
 
 
 def _manifest_files(name: str, manifest: Manifest, paths: list[Path]) -> ResourcePlan:
@@ -108,7 +125,7 @@ def _manifest_files(name: str, manifest: Manifest, paths: list[Path]) -> Resourc
         current = read_bytes(path)
         if current != data:
             writes.append(FileWrite(path, data))
-            found.append(f"{path.name} {_describe(current)}")
+            found.append(f"{path.name} {_describe(current, data)}")
     if not writes:
         return ResourcePlan(name, "in_sync", expected, expected)
     return ResourcePlan(name, "drift", expected, "; ".join(found), tuple(writes))

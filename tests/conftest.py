@@ -79,15 +79,18 @@ def write_sandbox_target(root: Path) -> tuple[Target, Path]:
         {f"127.0.0.1:{PROD_PORT}": f"127.0.0.1:{prod}", f"127.0.0.1:{STAGING_PORT}": f"127.0.0.1:{staging}"},
     )
     raw["root"] = str(root)
+    # Tests read the desired state where a release checkout keeps it.
+    raw.update(manifests_dir="manifests", inbox_dir="release_inbox", archive_dir=".release-archive")
     root.mkdir(parents=True, exist_ok=True)
     target_file = root / "sandbox-target.yaml"
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False
     with target_file.open("w", encoding="utf-8") as handle:
         yaml.dump(raw, handle)
-    for folder in ("manifests", "release_inbox/beta", "release_inbox/stable"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    return load_target(str(target_file), REPO), target_file
+    target = load_target(str(target_file), REPO)
+    for folder in (target.manifests_dir, f"{target.inbox_dir}/beta", f"{target.inbox_dir}/stable"):
+        target.path(folder).mkdir(parents=True, exist_ok=True)
+    return target, target_file
 
 
 @dataclass

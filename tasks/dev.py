@@ -1,0 +1,62 @@
+"""Development: export the JSON Schemas, run the checks and tests, re-pin the lock.
+
+Rules: ``test`` is exactly what CI runs (ruff, ruff format --check, mypy, pytest).
+"""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from release.console import guard, out_console
+from release.errors import ReleaseError
+
+from ._options import ROOT
+
+__all__ = ["TASKS"]
+
+
+@task(help={"check": "exit 1 if the exported files are stale, write nothing"})
+@guard
+def schemas(c: Context, check: bool = False) -> None:
+    """Export the JSON Schema of every shared document into schemas/json/."""
+    from schemas.export import JSON_DIR, export, stale
+
+    if check:
+        names = stale()
+        if names:
+            raise ReleaseError(f"stale JSON schemas: {', '.join(names)}; run ./inv schemas", code=1)
+        out_console().print("JSON schemas are current")
+        return
+    changed = export()
+    out_console().print(f"{len(changed)} schema file(s) written to {JSON_DIR.relative_to(ROOT)}")
+
+
+@task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff and mypy"})
+def test(c: Context, k: str = "", quick: bool = False) -> None:
+    """Run ruff, mypy and the whole pytest suite."""
+    if not quick:
+        c.run("ruff check .", echo=True)
+        c.run("ruff format --check .", echo=True)
+        c.run("mypy", echo=True)
+    selection = f" -k {k!r}" if k else ""
+    c.run(f"python -m pytest{selection}", echo=True, pty=False)
+
+
+@task
+def lock(c: Context) -> None:
+    """Re-pin requirements.lock (with hashes) from pyproject.toml; needs network to PyPI."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tools:
+        # uv lives in a throwaway directory so the project's venv stays exactly what the lock says.
+        c.run(f"python -m pip install -q --target {tools} uv", echo=True)
+        c.run(
+            f"PYTHONPATH={tools} python -m uv pip compile pyproject.toml requirements-build.in --extra test "
+            "--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 "
+            "-o requirements.lock -q",
+            echo=True,
+        )
+
+
+TASKS = (schemas, test, lock)

@@ -1,0 +1,176 @@
+"""The release: bump, preflight, publish, promote, rollback, verify, status, sync, and the demo.
+
+Rules: tasks are thin (parse options, open a ``Session``, call one function of ``release/``);
+state-changing tasks hold the workstation lock; exit 0 done, 1 a check failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke.context import Context
+from invoke.tasks import task
+
+from release.console import guard, out_console
+from release.errors import ReleaseError
+from release.flow import task_lock
+from schemas import Channel
+
+from ._options import COMMON, ROOT, TARGET, load_target_option, open_session, parse_channel, target_option
+
+__all__ = ["TASKS"]
+
+
+@task(help={"version": "the new X.Y.Z.W", "dry_run": "print the diff, change nothing", "target": TARGET})
+@guard
+def bump(c: Context, version: str, dry_run: bool = False, target: str | None = None) -> None:
+    """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing)."""
+    from release.versioning import apply_changes, plan_bump, render_diff
+
+    tgt = load_target_option(c, target)
+    changes = plan_bump(tgt, version)
+    console = out_console()
+    workspace = tgt.path(tgt.workspace)
+    if dry_run:
+        sys.stdout.write(render_diff(changes, workspace))
+        console.print(f"dry run: {len(changes)} file(s) would change; nothing was written")
+        return
+    apply_changes(changes)
+    for change in changes:
+        console.print(f"updated {change.path.relative_to(workspace)}")
+    console.print(f"version is now {version}")
+
+
+@task(help={"channel": "beta or stable", **COMMON})
+@guard
+def preflight(
+    c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
+) -> None:
+    """The rulebook's pre-release checklist as a table (exit 1 naming each failed item)."""
+    from release.console import check_table
+    from release.preflight import run_preflight
+
+    session = open_session(c, target, "preflight", json, dry_run)
+    chosen = parse_channel(channel)
+    checks = run_preflight(session, chosen)
+    session.show(
+        check_table(
+            f"preflight ({chosen.value}, {session.target.name})",
+            [(check.name, check.ok, check.detail) for check in checks],
+        )
+    )
+    session.emit(
+        {"ok": all(check.ok for check in checks), "checks": [check.model_dump() for check in checks]}
+    )
+    failed = [check for check in checks if not check.ok]
+    if failed:
+        raise ReleaseError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed), 1)
+
+
+@task(help={"channel": "beta (stable is refused: beta → staging.validate → promote)", **COMMON})
+@guard
+def publish(
+    c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
+) -> None:
+    """Upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
+    from release.publish import publish as run
+
+    session = open_session(c, target, "publish", json, dry_run)
+    chosen = parse_channel(channel)
+    if chosen is Channel.STABLE:
+        run(session, chosen)  # refused with the funnel line before anything, even the lock, is touched
+    with task_lock(session):
+        run(session, chosen)
+
+
+@task(
+    help={
+        "force": "promote without a passing validation (needs --reason)",
+        "reason": "why validation is skipped (logged)",
+        **COMMON,
+    }
+)
+@guard
+def promote(
+    c: Context,
+    force: bool = False,
+    reason: str = "",
+    target: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Copy the validated beta bytes into Update/App, write manifest.json + manifest_<v>.json, sync."""
+    from release.promote import promote as run
+
+    session = open_session(c, target, "promote", json, dry_run)
+    with task_lock(session):
+        run(session, force=force, reason=reason)
+
+
+@task(
+    help={"to": "the X.Y.Z.W to restore", "yes": "confirm: stable clients are offered that version", **COMMON}
+)
+@guard
+def rollback(
+    c: Context,
+    to: str,
+    yes: bool = False,
+    target: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Republish an archived stable version into the fixed channels (Sparkle never downgrades)."""
+    from release.rollback import rollback as run
+
+    session = open_session(c, target, "rollback", json, dry_run)
+    with task_lock(session):
+        run(session, to, yes=yes)
+
+
+@task(help={"channel": "stable (default) or beta", **COMMON})
+@guard
+def verify(
+    c: Context, channel: str = "stable", target: str | None = None, dry_run: bool = False, json: bool = False
+) -> None:
+    """The rulebook's definition of done as a table (exit 1 naming each failure)."""
+    from release.verify import verify as run
+
+    run(open_session(c, target, "verify", json, dry_run), parse_channel(channel))
+
+
+@task(help=COMMON)
+@guard
+def status(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
+    """Desired, runtime and served state side by side; exit 1 on drift."""
+    from release.status import status as run
+
+    run(open_session(c, target, "status", json, dry_run))
+
+
+@task(help=COMMON)
+@guard
+def sync(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
+    """Send the desired bundle (manifests/) to the VM in one remote call."""
+    from release.sync import sync_task
+
+    session = open_session(c, target, "sync", json, dry_run)
+    with task_lock(session):
+        sync_task(session)
+
+
+@task(
+    help={
+        "target": TARGET,
+        "size_mb": "size of the demo dmg in MB (the pkg is 2/3 of it)",
+        "keep": "leave the sandbox running afterwards",
+    }
+)
+@guard
+def demo(c: Context, target: str | None = None, size_mb: int = 24, keep: bool = True) -> None:
+    """A whole release on the sandbox: bump → publish → staging → promote → verify → heal."""
+    from release.demo import run_demo
+
+    run_demo(ROOT, target_option(c, target), size_mb=size_mb, keep=keep)
+
+
+TASKS = (bump, preflight, publish, promote, rollback, verify, status, sync, demo)
