@@ -15,16 +15,22 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel
 
-__all__ = ["atomic_write", "dump_json", "dump_model", "write_json", "write_model"]
+__all__ = ["atomic_stream", "atomic_write", "dump_json", "dump_model", "write_json", "write_model"]
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically, keeping an existing file's mode and owner."""
+@contextlib.contextmanager
+def atomic_stream(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Write ``path`` through a handle; it takes the real name only if the block completes.
+
+    For content too large to hold in memory (artifacts): callers stream into the handle, and may
+    check what they wrote (size, sha256) and raise to abandon it before the rename.
+    """
     path = Path(path)
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
@@ -35,7 +41,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, (st.st_mode & 0o7777) if st else mode)
@@ -53,6 +59,12 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically, keeping an existing file's mode and owner."""
+    with atomic_stream(path, mode=mode) as handle:
+        handle.write(data)
 
 
 def dump_json(document: Any) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.fileio import atomic_write
+from schemas.fileio import atomic_stream, atomic_write
 
 
 def test_replaces_keeping_mode(tmp_path: Path) -> None:
@@ -34,3 +34,27 @@ def test_failed_write_leaves_old_content_and_no_temp(tmp_path: Path) -> None:
         atomic_write(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f"]
+
+
+def test_stream_abandoned_midway_keeps_old_content(tmp_path: Path) -> None:
+    path = tmp_path / "Nexy.dmg"
+    path.write_bytes(b"old bytes")
+
+    def abandon() -> None:
+        with atomic_stream(path) as handle:
+            handle.write(b"new bytes, half written")
+            raise ValueError("checksum mismatch")
+
+    with pytest.raises(ValueError, match="checksum"):
+        abandon()
+    assert path.read_bytes() == b"old bytes"
+    assert os.listdir(tmp_path) == ["Nexy.dmg"]
+
+
+def test_stream_completes(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    with atomic_stream(path, mode=0o600) as handle:
+        for _ in range(4):
+            handle.write(b"x" * 1024)
+    assert path.stat().st_size == 4096
+    assert path.stat().st_mode & 0o777 == 0o600

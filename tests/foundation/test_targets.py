@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,36 @@ def test_missing_and_malformed_target(tmp_path: Path) -> None:
         load_target("nowhere", REPO)
     with pytest.raises(ReleaseError, match="not valid YAML"):
         load_target(str(_write(tmp_path, "name: [unclosed\n")), REPO)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        ["bump", "2.0.0.16"],
+        ["preflight"],
+        ["publish", "--channel", "beta"],
+        ["promote"],
+        ["verify"],
+        ["status"],
+        ["sync"],
+        ["staging.open"],
+        ["sandbox.up"],
+    ],
+)
+def test_every_task_stops_on_a_broken_target(tmp_path: Path, task: list[str]) -> None:
+    text = (REPO / "targets" / "sandbox.yaml").read_text().replace("tls: true", "tls: perhaps", 1)
+    path = _write(tmp_path, text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *task, "--target", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "release_target.grpc.tls" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
