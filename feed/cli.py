@@ -1,8 +1,9 @@
 """``nexy-feed``: run the update feed server.
 
 Rules:
-- Bad input (a missing root, half a TLS pair, an unreadable certificate, a bad port) is one line on
-  stderr and exit 2, before anything listens.
+- Bad input (a missing root, half a TLS pair, an unreadable certificate, a bad host or port) is one
+  line on stderr and exit 2, before anything listens. A listen failure (port taken) is uvicorn's
+  logged error and its startup-failure exit status 3.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
   reconciler takes. TLS is on when a certificate is given, whatever the port (design §2 rule 10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
@@ -12,8 +13,11 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import re
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -30,6 +34,10 @@ from .service import FeedService
 __all__ = ["main", "parse_args"]
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# RFC 1123 host names; an all-digit last label is a mistyped address, never a name to look up.
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]*[A-Za-z-][A-Za-z0-9-]*"
+)
 
 
 class UsageError(Exception):
@@ -62,6 +70,20 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(host):
+        raise UsageError(f"--host {host!r} is neither an IP address nor a host name")
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: {exc.strerror}") from exc
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse and check the arguments; raise UsageError with a one-line reason."""
     args = _build_parser().parse_args(argv)
@@ -70,6 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.root = args.root.resolve()
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is outside 1-65535")
+    _check_host(args.host)
     if (args.certfile is None) != (args.keyfile is None):
         raise UsageError("--certfile and --keyfile go together: give both or neither")
     if args.certfile is not None:

@@ -34,8 +34,6 @@ class Served:
     stable_digest: str | None = None
     beta: Manifest | None = None
     beta_enabled: bool = False
-    default_version: str | None = None
-    default_build: str | None = None
     title: str = DEFAULT_TITLE
     minimum_system_version: str | None = None
 
@@ -143,10 +141,8 @@ def evaluate(inputs: Inputs, previous: Served, *, title: str | None = None) -> t
     reasons: list[str] = []
     config = _config(inputs.config, reasons)
     stable, digest = previous.stable, previous.stable_digest
-    version, build = previous.default_version, previous.default_build
     config_title, minimum = None, previous.minimum_system_version
     if config is not None:
-        version, build = config.default_version, config.default_build
         config_title, minimum = config.title, config.minimum_system_version
         chosen = _stable(config, inputs, reasons)
         if chosen is not None:
@@ -160,8 +156,6 @@ def evaluate(inputs: Inputs, previous: Served, *, title: str | None = None) -> t
         stable_digest=digest,
         beta=beta,
         beta_enabled=enabled,
-        default_version=version,
-        default_build=build,
         title=title or (config_title if config is not None else previous.title) or DEFAULT_TITLE,
         minimum_system_version=minimum,
     )

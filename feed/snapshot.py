@@ -110,7 +110,8 @@ def build_snapshot(served: Served, reasons: tuple[str, ...]) -> Snapshot:
         beta_items = items_from_manifest(served.beta, minimum_system_version=minimum) if served.beta else []
         body = render_appcast(_newest_first(beta_items + stable_items), title=f"{served.title} (beta)")
         beta_appcast = make_payload(body, XML, PRIVATE_CACHE)
-    stable_version = served.stable.version if served.stable else served.default_version
+    # What is served, not what the config asks for: nothing served yet is null, never a promise.
+    stable_version = served.stable.version if served.stable else None
     return Snapshot(
         served=served,
         reasons=reasons,

@@ -70,6 +70,10 @@ def test_range_requests(feed: FeedProcess, client: httpx.Client) -> None:
     tail = client.get(url, headers={"Range": "bytes=-10"})
     assert (tail.status_code, tail.content) == (206, DMG[-10:])
     assert client.get(url, headers={"Range": f"bytes={len(DMG) + 5}-"}).status_code == 416
+    several = client.get(url, headers={"Range": "bytes=0-9,1000-1009"})
+    assert several.status_code == 206
+    assert several.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    assert DMG[0:10] in several.content and DMG[1000:1010] in several.content
 
 
 def test_symlink_inside_the_store_is_served(feed: FeedProcess, client: httpx.Client) -> None:

@@ -24,6 +24,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (("--root", "/nonexistent/vm"), "is not a directory"),
         (("--root", "{root}", "--port", "70000"), "outside 1-65535"),
         (("--root", "{root}", "--port", "http"), "invalid int value"),
+        (("--root", "{root}", "--host", "999.1.1.1"), "neither an IP address nor a host name"),
+        (("--root", "{root}", "--host", "feed_host"), "neither an IP address nor a host name"),
         (("--root", "{root}", "--certfile", "{root}/cert.pem"), "give both or neither"),
         (
             ("--root", "{root}", "--certfile", "{root}/c.pem", "--keyfile", "{root}/k.pem"),

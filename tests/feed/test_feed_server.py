@@ -76,7 +76,11 @@ def test_etag_gives_304_and_head_has_headers_without_body(
         etag = first.headers["etag"]
         again = client.get(f"{feed.base_url}{path}", headers={"If-None-Match": etag})
         assert again.status_code == 304 and again.content == b""
+        # A 304 repeats the validators and caching rules (RFC 9110 15.4.5), so no cache keeps a stale rule.
         assert again.headers["etag"] == etag
+        assert again.headers["cache-control"] == first.headers["cache-control"]
+        head_cached = client.head(f"{feed.base_url}{path}", headers={"If-None-Match": etag})
+        assert head_cached.status_code == 304 and head_cached.content == b""
         weak_list = client.get(f"{feed.base_url}{path}", headers={"If-None-Match": f'"other", W/{etag}'})
         assert weak_list.status_code == 304
         assert client.get(f"{feed.base_url}{path}", headers={"If-None-Match": '"stale"'}).status_code == 200
@@ -86,6 +90,8 @@ def test_etag_gives_304_and_head_has_headers_without_body(
         assert head.headers["etag"] == etag
     beta = client.get(f"{feed.base_url}/updates/appcast-beta.xml")
     assert beta.headers["cache-control"] == "private, no-store"
+    for path in ("/updates/appcast.xml", "/updates/health", "/health"):
+        assert client.get(f"{feed.base_url}{path}").headers["cache-control"] == "no-cache"
 
 
 def test_beta_gate_flips_both_ways_without_restart(
@@ -96,6 +102,9 @@ def test_beta_gate_flips_both_ways_without_restart(
     closed = client.get(beta_url)
     assert closed.status_code == 404
     assert closed.headers["cache-control"] == "private, no-store"
+    closed_head = client.head(beta_url)
+    assert (closed_head.status_code, closed_head.content) == (404, b"")
+    assert closed_head.headers["cache-control"] == "private, no-store"
 
     tree.set_gate(True)
     opened = wait_until(lambda: (r := client.get(beta_url)).status_code == 200 and r)
@@ -106,7 +115,12 @@ def test_beta_gate_flips_both_ways_without_restart(
     tree.set_gate(False)
     wait_until(lambda: client.get(beta_url).status_code == 404)
     assert client.get(f"{feed.base_url}/updates/health").json()["beta_enabled"] is False
+
+    tree.set_gate(True)
+    reopened = wait_until(lambda: (r := client.get(beta_url)).status_code == 200 and r)
+    assert reopened.content == opened.content
     assert feed.process is not None and feed.process.poll() is None
+    assert "Traceback" not in feed.log()
 
 
 def test_promotion_is_served_after_the_files_change(
@@ -163,12 +177,23 @@ def test_manifests_directory_created_after_start_is_picked_up(
 
 
 def test_sighup_forces_a_reload_and_sigterm_exits_cleanly(
-    tree: RuntimeTree, start_feed: StartFeed, client: httpx.Client
+    tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed, client: httpx.Client
 ) -> None:
+    # config.env is a link into a directory nobody watches: a change behind it raises no file event,
+    # and the resync is an hour away, so only SIGHUP can make the server see it.
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    tree.write_raw(outside / "gate.env", b"UPDATE_BETA_ENABLED=false\n")
+    tree.layout.config_env_path.unlink()
+    tree.layout.config_env_path.symlink_to(outside / "gate.env")
     feed = start_feed(tree.root, "--resync-seconds", "3600")
+    beta_url = f"{feed.base_url}/updates/appcast-beta.xml"
+    assert client.get(beta_url).status_code == 404
+    tree.write_raw(outside / "gate.env", b"UPDATE_BETA_ENABLED=true\n")
     feed.signal(signal.SIGHUP)
-    wait_until(lambda: "reload requested" in feed.log())
-    assert client.get(f"{feed.base_url}/health").json()["version"] == STABLE_VERSION
+    wait_until(lambda: client.get(beta_url).status_code == 200)
+    assert "reload requested" in feed.log()
+    assert _versions(client.get(beta_url)) == [BETA_VERSION, STABLE_VERSION]
     assert feed.stop() == 0
     assert "Traceback" not in feed.log()
 
@@ -193,16 +218,32 @@ def test_tls_on_any_port_when_a_certificate_is_given(
 
 
 def test_layout_overrides_are_honoured(tmp_path: Path, start_feed: StartFeed, client: httpx.Client) -> None:
-    tree = RuntimeTree(tmp_path / "custom")
-    tree.install_fixtures()
-    tree.write_stable(make_manifest(STABLE_VERSION))
-    moved = tmp_path / "elsewhere"
-    moved.mkdir()
-    (moved / "gate.env").write_text("UPDATE_BETA_ENABLED=true\n")
-    feed = start_feed(tree.root, "--config-env", str(moved / "gate.env"), "--title", "Nexy Staging")
+    # The files sit where the overrides say, and the default places stay empty.
+    moved = RuntimeTree(tmp_path / "elsewhere")
+    moved.install_fixtures()
+    moved.write_stable(make_manifest(STABLE_VERSION))
+    moved.write_beta(make_manifest(BETA_VERSION, "beta"))
+    moved.set_gate(True)
+    root = tmp_path / "custom"
+    root.mkdir()
+    feed = start_feed(
+        root,
+        "--manifests-dir",
+        str(moved.layout.stable_manifest.parent),
+        "--unified-config",
+        str(moved.layout.unified_config_path),
+        "--config-env",
+        str(moved.layout.config_env_path),
+        "--title",
+        "Nexy Staging",
+    )
     health = json.loads(client.get(f"{feed.base_url}/updates/health").content)
+    assert (health["status"], health["latest_version"]) == ("ok", STABLE_VERSION)
     assert health["beta_enabled"] is True
     assert b"<title>Nexy Staging</title>" in client.get(f"{feed.base_url}/updates/appcast.xml").content
+    moved.set_gate(False)
+    wait_until(lambda: client.get(f"{feed.base_url}/updates/appcast-beta.xml").status_code == 404)
+    assert list(root.iterdir()) == []
 
 
 def test_systemd_readiness_and_stopping_are_notified(

@@ -68,10 +68,13 @@ def test_pair_disagreement_is_degraded_and_the_versioned_file_wins(tree: Runtime
 
 def test_no_manifest_for_the_default_version_is_degraded(tree: RuntimeTree) -> None:
     tree.set_default_version("2.0.0.16")
-    health = _health(_loaded(tree))
+    service = _loaded(tree)
+    health = _health(service)
     assert health["status"] == "degraded"
     assert "no runtime manifest for default_version 2.0.0.16" in str(health["reason"])
     assert health["latest_version"] is None  # nothing good was ever served by this process
+    # /health names the version served, not the one the config asks for.
+    assert json.loads(service.snapshot.health.body) == {"status": "ok", "version": None}
 
 
 def test_build_mismatch_is_reported(tree: RuntimeTree) -> None:
@@ -90,6 +93,35 @@ def test_malformed_manifest_keeps_the_last_good_feed(tree: RuntimeTree) -> None:
     assert f"manifest_{STABLE_VERSION}.json: invalid manifest" in str(health["reason"])
     assert health["latest_version"] == STABLE_VERSION
     assert service.snapshot.appcast == good
+
+
+def _unreadable(service: FeedService, *paths: Path) -> dict[str, object]:
+    """Put a directory where each file was (open() fails with an OSError, as for a permission
+    error; running as root, chmod would not), reload, and return the health document."""
+    for path in paths:
+        path.unlink()
+        path.mkdir()
+    assert service.reload()
+    return _health(service)
+
+
+def test_unreadable_manifest_keeps_the_last_good_feed(tree: RuntimeTree) -> None:
+    service = _loaded(tree)
+    good = service.snapshot.appcast
+    health = _unreadable(service, tree.layout.versioned_manifest(STABLE_VERSION), tree.layout.stable_manifest)
+    assert health["status"] == "degraded"
+    assert f"manifest_{STABLE_VERSION}.json: cannot read" in str(health["reason"])
+    assert health["latest_version"] == STABLE_VERSION
+    assert service.snapshot.appcast == good
+
+
+def test_unreadable_config_env_keeps_the_gate_as_it_was(tree: RuntimeTree) -> None:
+    tree.set_gate(True)
+    service = _loaded(tree)
+    health = _unreadable(service, tree.layout.config_env_path)
+    assert "config.env: cannot read" in str(health["reason"])
+    assert health["beta_enabled"] is True
+    assert service.snapshot.beta_appcast is not None
 
 
 def test_tampered_fingerprint_is_refused(tree: RuntimeTree) -> None:
