@@ -1,4 +1,5 @@
-"""Pieces every state-changing task shares: the asset map, the journal, the sync, the served wait.
+"""Pieces every state-changing task shares: the asset map, the plan, the journal, the upload, the sync,
+the served wait.
 
 Rules:
 - A state-changing task holds the workstation lock from its first read to its last write
@@ -7,6 +8,9 @@ Rules:
 - ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
   only after converging. A refused or unconverged bundle is exit 1 naming the resources.
 - "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
+- A dry run ends in ``dry_run_done``: the plan's steps as ``plan:`` lines (stderr under ``--json``),
+  one "nothing was changed" line, and the report as the one JSON document.
+- Every upload goes through ``upload``: one progress bar per asset (stderr; off under ``--json``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from schemas import Channel, ReleaseLogEntry, Target
 
@@ -24,16 +29,21 @@ from .journal import append_entry, who, workstation_lock
 from .probes import get_json, wait_until
 from .remote.base import AcceptResult
 from .session import Session
+from .store.base import UploadResult
 
 __all__ = [
     "SYNC_WAIT_S",
     "Change",
     "asset_map",
     "base_url",
+    "beta_appcast_url",
+    "dry_run_done",
     "served_version",
     "state_change",
     "sync",
+    "sync_step",
     "task_lock",
+    "upload",
     "wait_served",
 ]
 
@@ -54,6 +64,24 @@ def asset_map(target: Target, channel: Channel) -> list[tuple[str, str, str]]:
         ("pkg", tags.pkg_tag, target.pkg_name),
         ("notes", tags.dmg_tag, target.notes_name),
     ]
+
+
+def sync_step(session: Session) -> str:
+    """The plan line every syncing task shows (its one remote call)."""
+    return f"sync the desired bundle to {session.remote.describe()} (one remote call)"
+
+
+def dry_run_done(session: Session, steps: list[str], report: dict[str, Any]) -> dict[str, Any]:
+    for step in steps:
+        session.say(f"plan: {step}")
+    session.say("dry run: nothing was changed")
+    session.emit(report)
+    return report
+
+
+def upload(session: Session, tag: str, name: str, source: Path, *, sha256: str, size: int) -> UploadResult:
+    with session.progress(f"upload {tag}/{name}", size) as advance:
+        return session.store.upload(tag, name, source, sha256=sha256, size=size, progress=advance)
 
 
 @dataclass
@@ -124,8 +152,12 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
     return result
 
 
+def beta_appcast_url(target: Target) -> str:
+    return base_url(target, Channel.BETA) + "/updates/appcast-beta.xml"
+
+
 def served_version(session: Session, channel: Channel) -> tuple[str | None, str]:
-    url = str(session.target.endpoint(channel).url).rstrip("/") + "/updates/health"
+    url = base_url(session.target, channel) + "/updates/health"
     document, detail = get_json(session.http, url)
     if document is None:
         return None, detail
@@ -141,7 +173,7 @@ def wait_served(session: Session, channel: Channel, version: str, deadline_s: fl
         return served == version, f"serves {served}" if served else detail
 
     ok, detail = wait_until(check, deadline_s)
-    endpoint = str(session.target.endpoint(channel).url).rstrip("/")
+    endpoint = base_url(session.target, channel)
     if not ok:
         raise ReleaseError(f"{endpoint}/updates/health still {detail} after {deadline_s:.0f}s", CHECK_FAILED)
     session.say(f"served: {endpoint}/updates/health reports {channel.value} {version}")

@@ -24,7 +24,7 @@ from schemas import Channel, Manifest, compare_versions
 from .artifacts import archive_put
 from .desired import read_beta, read_stable, read_validation, stable_path, versioned_path, write
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import asset_map, base_url, state_change, sync, wait_served
+from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .session import Session
 
 __all__ = ["promote", "stable_manifest"]
@@ -80,10 +80,7 @@ def _copy(session: Session, beta: Manifest, scratch: Path) -> list[str]:
         archive_put(target, local, sha256)
         size = local.stat().st_size
         dest_tag, dest_name = stable_tags[role]
-        with session.progress(f"upload {dest_tag}/{dest_name}", size) as advance:
-            result = session.store.upload(
-                dest_tag, dest_name, local, sha256=sha256, size=size, progress=advance
-            )
+        result = upload(session, dest_tag, dest_name, local, sha256=sha256, size=size)
         done.append(f"{'copied' if result.transferred else 'skipped'} {tag}/{name} → {dest_tag}/{dest_name}")
         session.say(done[-1])
     return done
@@ -111,7 +108,7 @@ def promote(
         else [f"copy {tag}/{name} → stable" for _, tag, name in asset_map(target, Channel.BETA)]
         + [f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"]
     )
-    steps.append(f"sync the desired bundle to {session.remote.describe()} (one remote call)")
+    steps.append(sync_step(session))
     steps.append(f"wait until {base_url(target, Channel.STABLE)}/updates/health reports {beta.version}")
     report: dict[str, Any] = {
         "version": beta.version,
@@ -122,11 +119,7 @@ def promote(
         "dry_run": session.dry_run,
     }
     if session.dry_run:
-        for step in steps:
-            session.say(f"plan: {step}")
-        session.say("dry run: nothing was changed")
-        session.emit(report)
-        return report
+        return dry_run_done(session, steps, report)
     with state_change(session) as change:
         change.channel, change.version, change.fingerprint = Channel.STABLE, beta.version, beta.fingerprint
         if skip:

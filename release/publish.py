@@ -21,7 +21,7 @@ from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
 from .console import check_table
 from .desired import beta_path, read_beta, read_gate, read_stable, write
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import asset_map, base_url, state_change, sync, wait_served
+from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .preflight import run_preflight
 from .session import Session
 from .versioning import current_version
@@ -108,7 +108,7 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
     steps.append(
         f"{'keep' if unchanged else 'write'} {beta_path(target).name} {version} {manifest.fingerprint[:12]}"
     )
-    steps.append(f"sync the desired bundle to {session.remote.describe()} (one remote call)")
+    steps.append(sync_step(session))
     if gate_open:
         steps.append(f"wait until {base_url(target, Channel.BETA)}/updates/health serves beta {version}")
     report: dict[str, Any] = {
@@ -120,28 +120,18 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
         "dry_run": session.dry_run,
     }
     if session.dry_run:
-        for step in steps:
-            session.say(f"plan: {step}")
-        session.say("dry run: nothing was changed")
-        session.emit(report)
-        return report
+        return dry_run_done(session, steps, report)
     with state_change(session) as change:
         change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
         for info in files.values():
             archive_put(target, info.path, info.sha256)
-        for upload in uploads:
-            info = files[upload["role"]]
-            with session.progress(f"upload {upload['tag']}/{upload['name']}", info.size) as advance:
-                result = session.store.upload(
-                    upload["tag"],
-                    upload["name"],
-                    info.path,
-                    sha256=info.sha256,
-                    size=info.size,
-                    progress=advance,
-                )
-            upload["action"] = "uploaded" if result.transferred else "skipped (same sha256)"
-            session.say(f"{upload['action']}: {upload['tag']}/{upload['name']}")
+        for planned in uploads:
+            info = files[planned["role"]]
+            result = upload(
+                session, planned["tag"], planned["name"], info.path, sha256=info.sha256, size=info.size
+            )
+            planned["action"] = "uploaded" if result.transferred else "skipped (same sha256)"
+            session.say(f"{planned['action']}: {planned['tag']}/{planned['name']}")
         if not unchanged:
             write(beta_path(target), manifest)
             session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")

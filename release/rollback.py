@@ -21,7 +21,7 @@ from schemas import Channel, Manifest, atomic_write, parse_version
 from .artifacts import archive_has, archive_object
 from .desired import manifests_dir, read_stable, read_versioned, stable_path, write
 from .errors import ReleaseError
-from .flow import asset_map, base_url, state_change, sync, wait_served
+from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .hashing import hash_file
 from .session import Session
 
@@ -67,7 +67,7 @@ def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60
     steps += [
         f"write {stable_path(target).name} = manifest_{version}.json (was {current.version if current else 'none'})"
     ]
-    steps += [f"sync the desired bundle to {session.remote.describe()} (one remote call)"]
+    steps += [sync_step(session)]
     steps += [f"wait until {base_url(target, Channel.STABLE)}/updates/health reports {version}"]
     session.say(f"[yellow]warning:[/] {WARNING}")
     report: dict[str, Any] = {
@@ -78,11 +78,7 @@ def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60
         "warning": WARNING,
     }
     if session.dry_run:
-        for step in steps:
-            session.say(f"plan: {step}")
-        session.say("dry run: nothing was changed")
-        session.emit(report)
-        return report
+        return dry_run_done(session, steps, report)
     sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
     with state_change(session) as change:
         change.channel, change.version, change.fingerprint = Channel.STABLE, version, manifest.fingerprint
@@ -91,10 +87,7 @@ def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60
             sha = objects.get(role)
             if sha is None:
                 continue
-            with session.progress(f"upload {tag}/{name}", sizes[role]) as advance:
-                result = session.store.upload(
-                    tag, name, archive_object(target, sha), sha256=sha, size=sizes[role], progress=advance
-                )
+            result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
             session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
         _restore_notes(session, manifest)
         write(stable_path(target), manifest)

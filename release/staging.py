@@ -20,7 +20,7 @@ from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
 from .console import check_table
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import state_change, sync
+from .flow import base_url, beta_appcast_url, dry_run_done, state_change, sync, sync_step
 from .probes import download_hash, fetch_appcast, get_json, tls_handshake, wait_until
 from .session import Session, ssl_context
 
@@ -30,7 +30,7 @@ GATE_WAIT_S = 60.0
 
 
 def _beta_url(session: Session) -> str:
-    return str(session.target.endpoints.staging.url).rstrip("/") + "/updates/appcast-beta.xml"
+    return beta_appcast_url(session.target)
 
 
 def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 60.0) -> dict[str, Any]:
@@ -39,16 +39,12 @@ def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 
     word = "open" if enabled else "closed"
     steps = [
         f"{'keep' if current and current.enabled == enabled else 'write'} {gate_path(target).name}: {word}",
-        f"sync the desired bundle to {session.remote.describe()} (one remote call)",
+        sync_step(session),
         f"wait until {_beta_url(session)} answers {200 if enabled else 404}",
     ]
     report: dict[str, Any] = {"gate": enabled, "steps": steps, "dry_run": session.dry_run}
     if session.dry_run:
-        for step in steps:
-            session.say(f"plan: {step}")
-        session.say("dry run: nothing was changed")
-        session.emit(report)
-        return report
+        return dry_run_done(session, steps, report)
     with state_change(session) as change:
         change.channel = Channel.BETA
         change.details.append(f"gate {word}")
@@ -107,12 +103,14 @@ def validate(session: Session) -> Validation | None:
     beta = read_beta(target)
     if beta is None:
         raise ReleaseError("no manifest_beta.json: publish --channel beta first")
-    staging = str(target.endpoints.staging.url).rstrip("/")
+    staging = base_url(target, Channel.BETA)
     if session.dry_run:
-        session.say(f"plan: check {staging}/health, /updates/health, the beta appcast and both downloads")
-        session.say(f"plan: TLS handshake on every secure endpoint; write {validation_path(target).name}")
-        session.say("dry run: nothing was changed")
-        session.emit({"dry_run": True, "version": beta.version, "fingerprint": beta.fingerprint})
+        steps = [
+            f"check {staging}/health, /updates/health, the beta appcast and both downloads",
+            f"TLS handshake on every secure endpoint; write {validation_path(target).name}",
+        ]
+        report = {"version": beta.version, "fingerprint": beta.fingerprint, "steps": steps, "dry_run": True}
+        dry_run_done(session, steps, report)
         return None
     health, detail = get_json(session.http, f"{staging}/health")
     checks = [

@@ -16,7 +16,7 @@ from schemas import Channel, Status
 
 from .desired import read_beta, read_gate, read_stable, to_bundle
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import served_version
+from .flow import beta_appcast_url, served_version
 from .probes import fetch_appcast
 from .session import Session
 
@@ -24,8 +24,7 @@ __all__ = ["status"]
 
 
 def _served_gate(session: Session) -> str | None:
-    url = str(session.target.endpoints.staging.url).rstrip("/") + "/updates/appcast-beta.xml"
-    code, _, _ = fetch_appcast(session.http, url)
+    code, _, _ = fetch_appcast(session.http, beta_appcast_url(session.target))
     return {200: "open", 404: "closed"}.get(code or 0)
 
 

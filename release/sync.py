@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .desired import to_bundle
-from .flow import state_change
+from .flow import dry_run_done, state_change
 from .flow import sync as send
 from .session import Session
 
@@ -25,12 +25,8 @@ def sync_task(session: Session, wait_s: float = 60.0) -> dict[str, Any]:
     }
     report: dict[str, Any] = {"digest": bundle.digest(), "bundle": parts, "dry_run": session.dry_run}
     if session.dry_run:
-        session.say(
-            f"plan: send bundle {bundle.digest()[:12]} {parts} to {session.remote.describe()} (one call)"
-        )
-        session.say("dry run: nothing was changed")
-        session.emit(report)
-        return report
+        steps = [f"send bundle {bundle.digest()[:12]} {parts} to {session.remote.describe()} (one call)"]
+        return dry_run_done(session, steps, report | {"steps": steps})
     with state_change(session) as change:
         change.details.append(f"bundle {bundle.digest()[:12]}")
         result = send(session, wait_s)

@@ -5,22 +5,22 @@ Rules (on top of the ``Store`` protocol's):
   ReleaseError exit 2, because nexy-release never creates tags. A ``.immutable`` file in it marks an
   immutable release: every write is refused before a byte moves.
 - Names starting with a dot are ours (markers, temporaries) and never listed as assets.
-- Upload streams the source into ``.upload-<name>.<random>`` in the tag directory while hashing it,
-  fsyncs, checks size and sha256 against what the caller measured, then renames over the asset and
-  fsyncs the directory: a reader sees the old bytes or the new, never a mix. Leftover temporaries
-  from an interrupted upload are removed first. Same sha256 already there: skipped.
+- Upload streams the source through ``schemas.atomic_stream`` (a dot-named temporary in the tag
+  directory, fsynced) while hashing it, checks size and sha256 against what the caller measured,
+  and only then renames over the asset: a reader sees the old bytes or the new, never a mix.
+  Leftover temporaries from an interrupted upload (any dot file but the marker) are removed first.
+  Same sha256 already there: skipped.
 - ``verify`` fetches the PUBLIC URL over HTTPS trusting the target's CA bundle and hashes while
   streaming, retrying (tenacity) while the bytes are stale or the feed is not reachable yet.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import ssl
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,6 +34,7 @@ from tenacity import (
 )
 
 from schemas import Target
+from schemas.fileio import atomic_stream
 from schemas.target import LocalStore as LocalStoreConfig
 
 from ..errors import CHECK_FAILED, ReleaseError
@@ -46,15 +47,22 @@ __all__ = ["IMMUTABLE_MARKER", "LocalStore"]
 IMMUTABLE_MARKER = ".immutable"
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-_TEMP_PREFIX = ".upload-"
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _copy_file(
+    source: Path,
+    dest: Path,
+    progress: Progress | None = None,
+    check: Callable[[HashingWriter], None] | None = None,
+) -> str:
+    """Stream ``source`` into ``dest`` through the one atomic writer while hashing; ``check`` may refuse
+    the bytes before they take the real name. Returns the sha256 of what was written."""
+    with atomic_stream(dest) as handle, open(source, "rb") as src:
+        writer = HashingWriter(handle, progress)
+        shutil.copyfileobj(src, writer, CHUNK)
+        if check is not None:
+            check(writer)
+    return writer.hexdigest()
 
 
 class LocalStore:
@@ -119,62 +127,38 @@ class LocalStore:
                 f"fixed release {tag!r} is immutable: its assets can never change; recreate {tag} by hand "
                 "as a mutable release (remove its .immutable marker in the sandbox)"
             )
-        for leftover in directory.glob(f"{_TEMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
+        for leftover in directory.glob(".*"):
+            if leftover.name != IMMUTABLE_MARKER and leftover.is_file():
+                leftover.unlink(missing_ok=True)
         return directory
 
     def upload(
         self, tag: str, name: str, source: Path, *, sha256: str, size: int, progress: Progress | None = None
     ) -> UploadResult:
         dest = self._asset_path(tag, name)
-        directory = self._writable(tag)
+        self._writable(tag)  # refuses an immutable release, clears leftover temporaries
         if not source.is_file():
             raise ReleaseError(f"{source} does not exist: nothing to upload to {tag}/{name}")
         url = self.target.download_url(tag, name)
         if dest.is_file() and dest.stat().st_size == size and hash_file(dest)[0] == sha256:
             return UploadResult(Asset(name, size, sha256, url), transferred=False)
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-                writer = HashingWriter(handle, progress)
-                shutil.copyfileobj(src, writer, CHUNK)
-                handle.flush()
-                os.fsync(handle.fileno())
+
+        def unchanged(writer: HashingWriter) -> None:
             if (writer.hexdigest(), writer.size) != (sha256, size):
                 raise ReleaseError(
                     f"{source} changed while uploading (now {writer.size} bytes, sha256 {writer.hexdigest()[:12]}…, "
                     f"expected {size} bytes, {sha256[:12]}…): {tag}/{name} was left as it was",
                     code=CHECK_FAILED,
                 )
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(directory)
+
+        _copy_file(source, dest, progress, check=unchanged)
         return UploadResult(Asset(name, size, sha256, url), transferred=True)
 
     def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
         source = self._asset_path(tag, name)
         if not source.is_file():
             raise ReleaseError(f"fixed release {tag!r} has no asset {name}", code=CHECK_FAILED)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-                writer = HashingWriter(handle, progress)
-                shutil.copyfileobj(src, writer, CHUNK)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(dest.parent)
-        return writer.hexdigest()
+        return _copy_file(source, dest, progress)
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         url = self.target.download_url(tag, name)

@@ -72,6 +72,43 @@ def test_planted_secrets_stop_publish(sandbox: Any) -> None:
     make_artifacts(sandbox.root, 2 * MB, MB, f"# Nexy {V1}\n\n- first\n")
 
 
+def test_preflight_names_each_failed_item_and_never_a_value(sandbox: Any) -> None:
+    config_env = RuntimeLayout(root=sandbox_paths(sandbox.target).vm_root).config_env_path
+    saved = config_env.read_bytes()
+    value = re.search(rb"^GEMINI_API_KEY=(.+)$", saved, re.MULTILINE)
+    assert value is not None
+    _restore(config_env, re.sub(rb"^GEMINI_API_KEY=.*\n", b"", saved, flags=re.MULTILINE))
+    try:
+        done = sandbox.inv("preflight", "--channel", "stable", "--json", check=False)
+    finally:
+        _restore(config_env, saved)
+    assert done.returncode == 1
+    failed = {c["name"]: c["detail"] for c in one_json(done.stdout)["checks"] if not c["ok"]}
+    assert set(failed) == {"inbox artifacts", "VM env keys"}
+    assert "missing GEMINI_API_KEY" in failed["VM env keys"]
+    line = done.stderr.strip().splitlines()[-1]
+    assert (
+        line.startswith("error: preflight failed: ") and "inbox artifacts" in line and "VM env keys" in line
+    )
+    assert value.group(1).decode() not in done.stdout + done.stderr
+    assert one_json(sandbox.inv("preflight", "--channel", "beta", "--json").stdout)["ok"] is True
+
+
+def test_publish_dry_run_plans_every_upload_and_changes_nothing(sandbox: Any) -> None:
+    before, remote_before = snapshot(sandbox.root), calls(sandbox)
+    done = sandbox.inv("publish", "--dry-run", "--json")
+    plan = one_json(done.stdout)
+    assert plan["dry_run"] is True and plan["version"] == V1
+    assert [(u["tag"], u["name"], u["action"]) for u in plan["uploads"]] == [
+        ("UpdateBeta", "Nexy.dmg", "upload"),
+        ("AppBeta", "Nexy.pkg", "upload"),
+        ("UpdateBeta", "LATEST_CHANGES.md", "upload"),
+    ]
+    assert "plan: write manifest_beta.json" in done.stderr and "dry run: nothing was changed" in done.stderr
+    assert snapshot(sandbox.root) == before and calls(sandbox) == remote_before
+    assert not store_file(sandbox, "UpdateBeta", "Nexy.dmg").exists()
+
+
 def test_publish_beta_validate_promote_with_one_remote_call_each(sandbox: Any) -> None:
     counted = len(calls(sandbox))
     document = one_json(sandbox.inv("publish", "--channel", "beta", "--json").stdout)
@@ -85,9 +122,9 @@ def test_publish_beta_validate_promote_with_one_remote_call_each(sandbox: Any) -
     assert not (manifests(sandbox) / "manifest.json").exists()
 
     counted = len(calls(sandbox))
-    sandbox.inv("staging.open")
+    assert one_json(sandbox.inv("staging.open", "--json").stdout)["ok"] is True
     assert calls(sandbox)[counted:] == ["accept"]
-    sandbox.inv("staging.validate")
+    assert one_json(sandbox.inv("staging.validate", "--json").stdout)["ok"] is True
     validation = json.loads((manifests(sandbox) / "validation_beta.json").read_text())
     assert validation["ok"] and validation["fingerprint"] == beta.fingerprint
     assert any(c["name"].startswith("TLS") and c["ok"] for c in validation["checks"])
@@ -147,18 +184,34 @@ DRY_RUNS = (
     ("staging.validate",),
     ("sync",),
     ("verify",),
+    ("verify", "--channel", "beta"),
     ("status",),
     ("preflight",),
+    ("preflight", "--channel", "stable"),
 )
 
 
 @pytest.mark.parametrize("task", DRY_RUNS, ids=[" ".join(t) for t in DRY_RUNS])
 def test_every_dry_run_changes_nothing(sandbox: Any, task: tuple[str, ...]) -> None:
     before, counted = snapshot(sandbox.root), len(calls(sandbox))
-    done = sandbox.inv(*task, "--dry-run", "--json")
-    assert one_json(done.stdout)
+    done = sandbox.inv(*task, "--dry-run", "--json", check=False)
+    document = one_json(done.stdout)
     assert snapshot(sandbox.root) == before
-    assert "accept" not in calls(sandbox)[counted:]
+    if task[0] == "preflight":
+        # Read-only whatever the flag: it asks the VM for its env key names, and may find problems.
+        assert done.returncode in (0, 1) and calls(sandbox)[counted:] == ["status"]
+        assert {c["name"] for c in document["checks"]} >= {"VM env keys", "secret scan"}
+    else:
+        assert done.returncode == 0, done.stderr
+        assert document["dry_run"] is True
+        assert calls(sandbox)[counted:] == [], "a dry run must not call the VM"
+
+
+def test_bump_dry_run_prints_the_diff_and_changes_nothing(sandbox: Any) -> None:
+    before = snapshot(sandbox.root)
+    done = sandbox.inv("bump", "2.0.0.99", "--dry-run")
+    assert "+2.0.0.99" in done.stdout and "nothing was written" in done.stdout
+    assert snapshot(sandbox.root) == before
 
 
 def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
@@ -167,8 +220,12 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     assert json.loads((manifests(sandbox) / "manifest.json").read_text())["version"] == V2
     refused = sandbox.inv("rollback", "--to", V1, check=False)
     assert refused.returncode == 2 and "--yes" in refused.stderr
-    done = sandbox.inv("rollback", "--to", V1, "--yes")
-    assert "Sparkle never downgrades" in done.stdout and "roll forward" in done.stdout
+    counted = len(calls(sandbox))
+    done = sandbox.inv("rollback", "--to", V1, "--yes", "--json")
+    assert calls(sandbox)[counted:] == ["accept"]
+    document = one_json(done.stdout)
+    assert document["ok"] is True and (document["from"], document["version"]) == (V2, V1)
+    assert "Sparkle never downgrades" in done.stderr and "roll forward" in done.stderr
     assert (manifests(sandbox) / "manifest.json").read_bytes() == (
         manifests(sandbox) / f"manifest_{V1}.json"
     ).read_bytes()
@@ -237,6 +294,8 @@ def test_each_broken_definition_of_done_item_fails_verify(sandbox: Any) -> None:
             assert changed != saved_vm, f"the edit for {name} changed nothing"
             _restore(path, changed)
             _verify_fails(sandbox, name)
+            if name == "beta gate":
+                _status_drifts(sandbox, "beta gate")
             _restore(path, saved_vm)
         # A valid, newer stable release served by hand: /health then names a version nobody released.
         newer = runtime.versioned_manifest(V2)
@@ -255,6 +314,14 @@ def test_each_broken_definition_of_done_item_fails_verify(sandbox: Any) -> None:
     poll(lambda: sandbox.inv("verify", check=False).returncode == 0, 60, "verify passing again")
 
 
+def _status_drifts(sandbox: Any, item: str) -> None:
+    done = sandbox.inv("status", "--json", check=False)
+    document = one_json(done.stdout)
+    drifted = [row["item"] for row in document["rows"] if row["drift"]]
+    assert done.returncode == 1 and document["drift"] is True and item in drifted, document
+    assert done.stderr.strip().splitlines()[-1].startswith("error: drift: ") and item in done.stderr
+
+
 def _flip_gate(data: bytes) -> bytes:
     def flip(match: re.Match[bytes]) -> bytes:
         return b"UPDATE_BETA_ENABLED=" + (b"false" if match.group(1) == b"true" else b"true")
@@ -264,7 +331,7 @@ def _flip_gate(data: bytes) -> bytes:
 
 def test_staging_close_gates_the_beta_feed_and_status_agrees(sandbox: Any) -> None:
     counted = len(calls(sandbox))
-    sandbox.inv("staging.close")
+    assert one_json(sandbox.inv("staging.close", "--json").stdout)["ok"] is True
     assert calls(sandbox)[counted:] == ["accept"]
     rows = {row["item"]: row for row in one_json(sandbox.inv("status", "--json").stdout)["rows"]}
     assert (
@@ -273,5 +340,28 @@ def test_staging_close_gates_the_beta_feed_and_status_agrees(sandbox: Any) -> No
         == rows["beta gate"]["served"]
         == "closed"
     )
+    counted = len(calls(sandbox))
+    document = one_json(sandbox.inv("sync", "--json").stdout)
+    assert calls(sandbox)[counted:] == ["accept"]
+    assert document["ok"] is True and document["changed"] == []
     tasks = [entry.task for entry in read_entries(sandbox.target)]
     assert tasks.count("staging.close") == 1 and tasks.count("rollback") == 1
+
+
+def test_a_failed_validation_blocks_promote_until_forced_with_a_reason(sandbox: Any) -> None:
+    beta = Manifest.model_validate_json((manifests(sandbox) / "manifest_beta.json").read_bytes())
+    done = sandbox.inv("staging.validate", "--json", check=False)
+    assert done.returncode == 1
+    assert "beta appcast: 404: the beta gate is closed" in done.stderr.strip().splitlines()[-1]
+    recorded = json.loads((manifests(sandbox) / "validation_beta.json").read_text())
+    assert recorded["ok"] is False and recorded["fingerprint"] == beta.fingerprint
+    assert one_json(done.stdout)["ok"] is False
+
+    refused = sandbox.inv("promote", check=False)
+    assert refused.returncode == 1 and f"the last validation of {V2} failed" in refused.stderr
+    forced = sandbox.inv("promote", "--force", "--reason", "hotfix approved by the owner")
+    assert f"promoted: stable is {V2}" in forced.stdout
+    last = read_entries(sandbox.target)[-1]
+    assert (last.task, last.result, last.version) == ("promote", "forced", V2)
+    assert "hotfix approved by the owner" in last.detail
+    assert sha256(store_file(sandbox, "Update", "Nexy.dmg")) == beta.artifact.sha256
