@@ -1,15 +1,22 @@
 """Actions: commands from the config run once after a resource changed (a service restart).
 
-Rules: argv lists only (no shell); a timeout; the exit status is returned for the status document
-and an alert; output is not captured into status because it could carry secrets.
+Rules: argv lists only (no shell); a timeout; the exit status is returned, logged as one
+``{"event":"action"}`` line and alerted when not 0; output is not captured because it could carry
+secrets. Which actions are owed survives a crash (see ``pending``).
 """
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ActionResult", "run_action"]
+from .alerts import Alert, AlertManager
+from .config import RESOURCES, Config
+from .lock import LockTimeout, vm_lock
+from .pending import PendingActions
+
+__all__ = ["ActionResult", "run_action", "run_owed_actions"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,14 @@ class ActionResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    def document(self) -> dict[str, object]:
+        return {
+            "event": "action",
+            "resource": self.resource,
+            "returncode": self.returncode,
+            "detail": self.describe(),
+        }
 
     def describe(self) -> str:
         command = " ".join(self.argv)[:60]
@@ -45,3 +60,35 @@ def run_action(resource: str, argv: tuple[str, ...], timeout_s: float) -> Action
     except OSError as exc:
         return ActionResult(resource, argv, None, exc.strerror or exc.__class__.__name__)
     return ActionResult(resource, argv, completed.returncode)
+
+
+def run_owed_actions(
+    config: Config,
+    owed: frozenset[str],
+    pending: PendingActions,
+    alerts: AlertManager,
+    log: Callable[[dict[str, object]], None],
+) -> None:
+    """Run the actions of ``owed`` resources in resource order, then forget them on disk."""
+    for name in (n for n in RESOURCES if n in owed):
+        argv = config.actions.get(name)  # type: ignore[call-overload]
+        if not argv:
+            continue
+        result = run_action(name, tuple(argv), config.action_timeout_s)
+        log(result.document())
+        if not result.ok:
+            alerts.event(
+                Alert(
+                    name,
+                    "action_failed",
+                    expected="exit 0",
+                    found=result.describe(),
+                    done="runtime files kept; action not retried",
+                )
+            )
+    try:
+        with vm_lock(config.lock_path, timeout_s=10.0):
+            pending.discard(owed)
+    except (OSError, LockTimeout) as exc:
+        # Still owed on disk: the next pass runs them again, which at-least-once allows.
+        log({"event": "actions_still_owed", "resources": sorted(owed), "error": str(exc)[:150]})

@@ -7,6 +7,9 @@ Rules:
 - Conditions are grouped in scopes (the pass, the probes) so two threads can report their own.
 - Alert text says which resource, what was expected, what was found and what was done.
 - Nothing here blocks a pass: webhooks are posted by ``Deliverer``'s thread.
+- With a store, the de-duplication and rate-limit state outlives the process (``once``, ``accept
+  --wait`` and a restarted daemon do not re-alert what was already alerted). The rate limit runs on
+  the monotonic clock in memory and is stored as wall-clock time, so a restart keeps its window.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Literal, Protocol, TextIO
 
 from schemas import AlertRecord
 
-__all__ = ["Alert", "AlertManager", "AlertSink", "LogSink"]
+__all__ = ["Alert", "AlertManager", "AlertSink", "AlertState", "AlertStore", "Condition", "LogSink"]
 
 AlertStatus = Literal["firing", "resolved", "suppressed"]
 
@@ -70,9 +73,27 @@ class LogSink:
 
 
 @dataclass
-class _Condition:
+class Condition:
     alert: Alert
     delivered: bool
+
+
+Key = tuple[str, str]
+
+
+@dataclass
+class AlertState:
+    """What de-duplication and the rate limit remember: active conditions per scope, and when each
+    (resource, kind) last fired, as wall-clock epoch seconds."""
+
+    active: dict[str, dict[Key, Condition]]
+    last_fired: dict[Key, float]
+
+
+class AlertStore(Protocol):
+    def load(self) -> AlertState: ...
+
+    def save(self, state: AlertState) -> None: ...
 
 
 class AlertManager:
@@ -83,6 +104,7 @@ class AlertManager:
         mode: str,
         monotonic: Callable[[], float],
         wall: Callable[[], datetime],
+        store: AlertStore | None = None,
     ) -> None:
         self._sinks = sinks
         self._rate_limit_s = rate_limit_s
@@ -91,16 +113,22 @@ class AlertManager:
         self._wall = wall
         self._host = socket.gethostname()
         self._lock = threading.Lock()
-        self._active: dict[str, dict[tuple[str, str], _Condition]] = {}
-        self._last_fired: dict[tuple[str, str], float] = {}
+        self._store = store
+        self._active: dict[str, dict[Key, Condition]] = {}
+        self._last_fired: dict[Key, float] = {}
         self._recent: deque[AlertRecord] = deque(maxlen=5)
+        if store is not None:
+            state = store.load()
+            offset = self._monotonic() - self._wall().timestamp()
+            self._active = state.active
+            self._last_fired = {key: at + offset for key, at in state.last_fired.items()}
 
     def update(self, scope: str, current: list[Alert]) -> list[Alert]:
         """Report the full set of conditions now true in ``scope``; returns the alerts emitted."""
         emitted: list[Alert] = []
         with self._lock:
             before = self._active.get(scope, {})
-            after: dict[tuple[str, str], _Condition] = {}
+            after: dict[Key, Condition] = {}
             for alert in current:
                 key = (alert.resource, alert.kind)
                 if key in before:
@@ -108,18 +136,31 @@ class AlertManager:
                     continue
                 fired = self._fire(alert)
                 emitted.append(fired)
-                after[key] = _Condition(fired, fired.status == "firing")
+                after[key] = Condition(fired, fired.status == "firing")
             for key, condition in before.items():
                 if key not in after and condition.delivered:
                     done = f"back in sync (was: {condition.alert.found or condition.alert.kind})"
                     emitted.append(self._emit(replace(condition.alert, status="resolved", done=done)))
             self._active[scope] = after
+            if emitted or before.keys() != after.keys():
+                self._save()
         return emitted
 
     def event(self, alert: Alert) -> Alert:
         """A one-off alert (an action failed): rate-limited, never resolved."""
         with self._lock:
-            return self._fire(alert)
+            fired = self._fire(alert)
+            self._save()
+            return fired
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        now = self._monotonic()
+        offset = self._wall().timestamp() - now
+        # Entries past the rate window no longer suppress anything: they need not be kept.
+        last = {k: at + offset for k, at in self._last_fired.items() if now - at < self._rate_limit_s}
+        self._store.save(AlertState({s: dict(c) for s, c in self._active.items() if c}, last))
 
     def recent(self) -> tuple[AlertRecord, ...]:
         with self._lock:

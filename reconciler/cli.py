@@ -17,13 +17,15 @@ from schemas import Status, utcnow
 
 from .accept import AcceptError, accept, parse_bundle
 from .config import Config, ConfigError, load_config
-from .daemon import build_alerts, run_daemon, summary
-from .engine import Reconciler
+from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
+from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .statusfile import fit, is_fresh, read_status, render_table
 from .view import dry_view, max_status_age
 
 __all__ = ["main"]
+
+CLOSE_S = 3.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,8 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_pass(config: Config) -> Reconciler:
-    return Reconciler(config, build_alerts(config, None))
+def _one_pass(config: Config) -> tuple[PassOutcome, Status]:
+    """One pass outside the daemon; its alerts reach the webhooks too, since the alert memory it
+    saves tells the daemon they were delivered. Exit waits for webhooks at most ``CLOSE_S``."""
+    deliverer = new_deliverer() if config.alerts.webhooks else None
+    try:
+        reconciler = Reconciler(config, build_alerts(config, deliverer))
+        outcome = reconciler.run_pass()
+        return outcome, reconciler.status()
+    finally:
+        if deliverer is not None:
+            deliverer.close(CLOSE_S)
 
 
 def _diff(config: Config, as_json: bool) -> int:
@@ -83,9 +94,7 @@ def _accept(config: Config, b64: str | None, wait_s: float) -> int:
         return 2
 
     def run_pass() -> Status:
-        reconciler = _one_pass(config)
-        reconciler.run_pass()
-        return reconciler.status()
+        return _one_pass(config)[1]
 
     result = accept(config, bundle, wait_s, run_pass)
     print("RESULT " + json.dumps(result.document(), separators=(",", ":")))
@@ -99,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_daemon(config)
         if args.command == "once":
-            outcome = _one_pass(config).run_pass()
+            sweep(config)
+            outcome, _ = _one_pass(config)
             print(summary(outcome))
             return outcome.exit_code
         if args.command == "diff":

@@ -90,6 +90,14 @@ class Config(_Strict):
     def lock_path(self) -> Path:
         return self.state_dir / "lock"
 
+    @property
+    def alert_state_path(self) -> Path:
+        return self.state_dir / "alerts.json"
+
+    @property
+    def pending_actions_path(self) -> Path:
+        return self.state_dir / "pending_actions.json"
+
 
 def _resolve(base: Path, path: Path | None) -> Path | None:
     if path is None:

@@ -7,6 +7,8 @@ Rules:
   a word in it (SimpleQueue.put is safe in a signal handler), so no lock is taken in a handler.
 - systemd: READY=1 after the first full pass, WATCHDOG=1 from this loop at half of WATCHDOG_USEC,
   STATUS= a one-line summary after every pass, STOPPING=1 on the way out.
+- On start and at every resync, temp files a kill left behind are swept (under the VM lock).
+- Alert memory lives in the state directory, so a restart does not re-alert known drift.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -25,16 +26,19 @@ from schemas import HealthState, utcnow
 from schemas.sdnotify import Notifier, watchdog_interval
 
 from .alerts import AlertManager, AlertSink, LogSink
+from .alertstate import FileAlertStore
 from .config import Config
-from .desired import DESIRED_FILES
 from .engine import PassOutcome, Reconciler
+from .lock import LockTimeout, vm_lock
+from .logline import log_event
+from .owned import owned_files, sweep_temp_files
 from .watch import Watcher
 
 if TYPE_CHECKING:
     from .probe import ProbeRunner
     from .webhooks import Deliverer
 
-__all__ = ["build_alerts", "run_daemon", "summary"]
+__all__ = ["build_alerts", "new_deliverer", "run_daemon", "summary", "sweep"]
 
 ERROR_RETRY_S = 10.0
 
@@ -45,7 +49,8 @@ def build_alerts(config: Config, deliverer: Deliverer | None) -> AlertManager:
         from .webhooks import WebhookSink  # the HTTP client is loaded only when webhooks are configured
 
         sinks += [WebhookSink(webhook, deliverer) for webhook in config.alerts.webhooks]
-    return AlertManager(sinks, config.alerts.rate_limit_seconds, config.mode, time.monotonic, utcnow)
+    store = FileAlertStore(config.alert_state_path)
+    return AlertManager(sinks, config.alerts.rate_limit_seconds, config.mode, time.monotonic, utcnow, store)
 
 
 def summary(outcome: PassOutcome) -> str:
@@ -55,18 +60,19 @@ def summary(outcome: PassOutcome) -> str:
     return f"{outcome.result}; {states}"[:200]
 
 
-def _watched(config: Config) -> list[tuple[Path, str]]:
-    layout = config.layout
-    manifests = layout.stable_manifest.parent
-    pairs = [(config.desired_dir, name) for name in DESIRED_FILES.values()]
-    pairs += [(manifests, "manifest*.json")]
-    pairs += [(layout.unified_config_path.parent, layout.unified_config_path.name)]
-    pairs += [(layout.legacy_manifest_path.parent, layout.legacy_manifest_path.name)]
-    pairs += [(layout.config_env_path.parent, layout.config_env_path.name)]
-    return pairs
+def sweep(config: Config) -> None:
+    """Remove temp files a kill left behind; skipped (until the next resync) if the lock is busy."""
+    try:
+        with vm_lock(config.lock_path, timeout_s=5.0):
+            removed = sweep_temp_files(config)
+    except (OSError, LockTimeout) as exc:
+        removed, error = [], str(exc)[:150]
+        log_event({"event": "sweep_skipped", "error": error})
+    if removed:
+        log_event({"event": "swept", "files": [str(p) for p in removed]})
 
 
-def _deliverer() -> Deliverer:
+def new_deliverer() -> Deliverer:
     import httpx  # loaded only when webhooks are configured: it costs ~10 MB of RSS
 
     from .webhooks import Deliverer
@@ -95,14 +101,15 @@ def run_daemon(
         signal.signal(signum, on_signal)
 
     notifier = Notifier()
-    deliverer = _deliverer() if config.alerts.webhooks else None
+    deliverer = new_deliverer() if config.alerts.webhooks else None
     alerts = build_alerts(config, deliverer)
     probes = _probes(config, lambda health: reconciler.report_health(health)) if config.probes else None
     reconciler = Reconciler(config, alerts, request_probe=probes.request if probes else None)
     watcher: Watcher | None = None
     try:
+        sweep(config)
         outcome = reconciler.run_pass(probe=True)
-        watcher = Watcher(_watched(config), lambda: events.put("fs"), config.watch)
+        watcher = Watcher(owned_files(config), lambda: events.put("fs"), config.watch)
         watcher.start()
         # Writes between the first pass and the watch start would be missed without this pass.
         outcome = reconciler.run_pass()
@@ -131,6 +138,8 @@ def run_daemon(
                 notifier.send(WATCHDOG="1")
                 next_ping = now + ping
             resync = now >= next_resync
+            if resync:
+                sweep(config)
             if words or resync:
                 watcher.touch()
                 outcome = reconciler.run_pass(probe=resync or "hup" in words)

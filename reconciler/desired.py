@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import BetaGate, Bundle, Channel, Manifest, atomic_write, dump_model
 
+from .expectation import Expectation
+
 __all__ = ["DESIRED_FILES", "Desired", "read_desired", "short_error", "write_bundle"]
 
 DESIRED_FILES = {"stable": "manifest.json", "beta": "manifest_beta.json", "gate": "beta_gate.json"}
@@ -39,6 +41,14 @@ class Desired:
     beta: Manifest | None = None
     gate: BetaGate | None = None
     errors: dict[str, str] = field(default_factory=dict)
+
+    def expectation(self) -> Expectation:
+        """What the feed endpoints should serve once this desired state is applied."""
+        return Expectation(
+            self.stable.version if self.stable else None,
+            self.beta.version if self.beta else None,
+            self.gate.enabled if self.gate else None,
+        )
 
     def bundle(self) -> Bundle:
         return Bundle(stable=self.stable, beta=self.beta, gate=self.gate)

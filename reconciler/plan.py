@@ -9,17 +9,19 @@ Rules:
   (which never names a version whose file is missing), the stable pair before the legacy copy and
   the YAML version.
 - A resource whose desired file is invalid is an error and gets no writes.
+- In-place edits (YAML, config.env) are computed from the file's current bytes, so a file that
+  cannot be such a base (missing, empty, not a mapping) is an error, never rebuilt from nothing.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from schemas import Manifest, RuntimeLayout, dump_model
 
+from .describe import describe_manifest
 from .desired import Desired
 from .envfile import gate_value, set_gate
 from .yamledit import YamlEditError, read_update_version, set_update_version
@@ -90,33 +92,6 @@ def read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def _flatten(value: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): value}
-
-
-def _describe(data: bytes | None, wanted: bytes) -> str:
-    """What a runtime manifest holds, naming the fields a hand edit changed (not just its version)."""
-    if data is None:
-        return "missing"
-    try:
-        document = json.loads(data)
-        head = f"version {document['version']} ({str(document.get('fingerprint', ''))[:12]})"
-    except (ValueError, KeyError, TypeError):
-        return "unparseable content"
-    have, want = _flatten(document), _flatten(json.loads(wanted))
-    changed = [key for key in sorted(have.keys() | want.keys()) if have.get(key) != want.get(key)]
-    if not changed:
-        return f"{head}, formatting differs"
-    shown = ", ".join(f"{key}={have.get(key)!r}" for key in changed[:2])
-    more = f" (+{len(changed) - 2} more)" if len(changed) > 2 else ""
-    return f"{head} with {shown}{more}"
-
-
 def _manifest_files(name: str, manifest: Manifest, paths: list[Path]) -> ResourcePlan:
     data = dump_model(manifest)
     expected = f"version {manifest.version} ({manifest.fingerprint[:12]})"
@@ -125,7 +100,7 @@ def _manifest_files(name: str, manifest: Manifest, paths: list[Path]) -> Resourc
         current = read_bytes(path)
         if current != data:
             writes.append(FileWrite(path, data))
-            found.append(f"{path.name} {_describe(current, data)}")
+            found.append(f"{path.name} {describe_manifest(current, data)}")
     if not writes:
         return ResourcePlan(name, "in_sync", expected, expected)
     return ResourcePlan(name, "drift", expected, "; ".join(found), tuple(writes))
@@ -178,15 +153,15 @@ def _gate(desired: Desired, layout: RuntimeLayout) -> ResourcePlan:
     want = "true" if desired.gate.enabled else "false"
     expected = f"UPDATE_BETA_ENABLED={want}"
     data = read_bytes(path)
-    new = set_gate(data or b"", desired.gate.enabled)
-    current = gate_value(data or b"")
-    found = (
-        "config.env missing"
-        if data is None
-        else f"UPDATE_BETA_ENABLED={current}"
-        if current
-        else "gate line missing"
-    )
+    if data is None or not data.strip():
+        # An empty file is most often an in-place edit caught between truncate and write: a file
+        # rebuilt from it would hold only the gate line and lose every secret the edit brings back.
+        return ResourcePlan(
+            "gate", "error", expected, f"{path.name} {'missing' if data is None else 'empty'}"
+        )
+    new = set_gate(data, desired.gate.enabled)
+    current = gate_value(data)
+    found = f"UPDATE_BETA_ENABLED={current}" if current else "gate line missing"
     if new is None:
         return ResourcePlan("gate", "in_sync", expected, found)
     return ResourcePlan("gate", "drift", expected, found, (FileWrite(path, new, mode=0o600),))

@@ -1,6 +1,7 @@
-"""Views computed without a daemon: a dry status for ``status``/``diff``, and status freshness.
+"""Status documents: built from a pass (the daemon's and ``once``'s) or dry for ``status``/``diff``.
 
-Rules: nothing here writes; a dry view has ``pid`` 0 and no health (probes belong to the daemon).
+Rules: nothing here writes; one builder serves both, so a dry view and a daemon's status.json
+never disagree on shape; a dry view has ``pid`` 0 and no health (probes belong to the daemon).
 """
 
 from __future__ import annotations
@@ -8,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from schemas import ResourceState, Status, utcnow
+from schemas import AlertRecord, HealthState, PassRecord, ResourceState, Status, utcnow
 from schemas.status import SyncState
 
 from .config import Config
-from .desired import read_desired
+from .desired import Desired, read_desired
 from .envfile import present_keys
 from .plan import Plan, compute_plan, read_bytes
 
-__all__ = ["dry_view", "max_status_age", "sync_state"]
+__all__ = ["build_status", "dry_view", "max_status_age", "resource_states", "sync_state"]
 
 
 def sync_state(state: str, healed: bool) -> SyncState:
@@ -36,22 +37,47 @@ def max_status_age(config: Config) -> timedelta:
     return timedelta(seconds=2 * config.resync_seconds * (1 + config.resync_jitter) + 30)
 
 
+def resource_states(plan: Plan, healed: tuple[str, ...] = ()) -> dict[str, ResourceState]:
+    return {
+        r.name: ResourceState(sync=sync_state(r.state, r.name in healed), detail=r.detail())
+        for r in plan.resources
+    }
+
+
+def build_status(
+    config: Config,
+    *,
+    at: datetime,
+    pid: int,
+    desired: Desired | None,
+    digest: str,
+    resources: dict[str, ResourceState],
+    health: dict[str, HealthState] | None = None,
+    passes: tuple[PassRecord, ...] = (),
+    alerts: tuple[AlertRecord, ...] = (),
+) -> Status:
+    env_data = read_bytes(config.layout.config_env_path) or b""
+    return Status(
+        updated_at=at,
+        mode=config.mode,
+        pid=pid,
+        desired_digest=digest,
+        stable_version=desired.stable.version if desired and desired.stable else None,
+        beta_version=desired.beta.version if desired and desired.beta else None,
+        gate=desired.gate.enabled if desired and desired.gate else None,
+        resources=resources,
+        health=dict(health or {}),
+        env_keys=present_keys(env_data, config.required_env_keys),
+        passes=passes,
+        alerts=alerts,
+    )
+
+
 def dry_view(config: Config, wall: Callable[[], datetime] = utcnow) -> tuple[Plan, Status]:
     """The plan and a status document computed without writing anything (no daemon: pid 0)."""
     desired = read_desired(config.desired_dir)
     plan = compute_plan(desired, config.layout)
-    env_data = read_bytes(config.layout.config_env_path) or b""
-    status = Status(
-        updated_at=wall(),
-        mode=config.mode,
-        pid=0,
-        desired_digest=plan.digest,
-        stable_version=desired.stable.version if desired.stable else None,
-        beta_version=desired.beta.version if desired.beta else None,
-        gate=desired.gate.enabled if desired.gate else None,
-        resources={
-            r.name: ResourceState(sync=sync_state(r.state, False), detail=r.detail()) for r in plan.resources
-        },
-        env_keys=present_keys(env_data, config.required_env_keys),
+    status = build_status(
+        config, at=wall(), pid=0, desired=desired, digest=plan.digest, resources=resource_states(plan)
     )
     return plan, status

@@ -5,7 +5,9 @@ Rules:
 - With ``secret_env`` set, the body is signed: ``X-Nexy-Signature: sha256=<hex HMAC-SHA256>``.
   The secret is read from the environment and never logged.
 - Delivery retries with tenacity (exponential backoff, capped, a bounded number of attempts);
-  the queue is bounded (oldest dropped) and ``close`` gives up waiting after a deadline.
+  the queue is bounded (oldest dropped). ``close`` keeps delivering and retrying what is queued
+  until its deadline, then gives up: a one-shot ``once`` still gets its alerts out, and a stopping
+  daemon never hangs on a dead endpoint.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import hmac
 import json
 import os
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -44,13 +47,21 @@ def render(webhook: Webhook, alert: Alert, env: Mapping[str, str]) -> tuple[byte
 
 
 class Deliverer:
-    def __init__(self, client: httpx.Client, attempts: int = 5, max_wait_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        attempts: int = 5,
+        max_wait_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._attempts = attempts
         self._max_wait_s = max_wait_s
+        self._monotonic = monotonic
         self._queue: deque[tuple[Webhook, bytes, dict[str, str]]] = deque(maxlen=200)
         self._ready = threading.Condition()
-        self._stop = threading.Event()
+        self._closing = False
+        self._deadline = float("inf")
         self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
         self._thread.start()
 
@@ -60,22 +71,30 @@ class Deliverer:
             self._ready.notify()
 
     def close(self, deadline_s: float = 2.0) -> None:
-        self._stop.set()
         with self._ready:
-            self._ready.notify()
-        self._thread.join(deadline_s)
+            self._closing = True
+            self._deadline = self._monotonic() + deadline_s
+            self._ready.notify_all()
+        self._thread.join(deadline_s + 0.5)
         if not self._thread.is_alive():
             self._client.close()
 
+    def _expired(self) -> bool:
+        return self._monotonic() >= self._deadline
+
     def _pause(self, seconds: float) -> None:
-        self._stop.wait(seconds)
+        # A backoff pause, cut short only by the close deadline (a notify re-checks it).
+        end = self._monotonic() + seconds
+        with self._ready:
+            while (now := self._monotonic()) < min(end, self._deadline):
+                self._ready.wait(min(end, self._deadline) - now)
 
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._queue and not self._stop.is_set():
+                while not self._queue and not self._closing:
                     self._ready.wait()
-                if not self._queue:
+                if not self._queue or self._expired():
                     return
                 item = self._queue.popleft()
             self._post(*item)
@@ -91,7 +110,7 @@ class Deliverer:
         )
         for attempt in retrying:
             with attempt:
-                if self._stop.is_set() and attempt.retry_state.attempt_number > 1:
+                if self._expired():
                     return
                 response = self._client.post(
                     str(webhook.url), content=body, headers=headers, timeout=webhook.timeout_s

@@ -21,10 +21,11 @@ def vm(tmp_path: Path) -> Vm:
 class Receiver:
     """A webhook endpoint on 127.0.0.1 that records what it receives (optionally slowly)."""
 
-    def __init__(self, delay_s: float = 0.0, status: int = 200) -> None:
+    def __init__(self, delay_s: float = 0.0, status: int = 200, fail_first: int = 0) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.delay_s = delay_s
         self.status = status
+        self.fail_first = fail_first  # answer 503 to this many requests first (a flapping endpoint)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,7 +33,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 time.sleep(receiver.delay_s)
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.status)
+                failing = len(receiver.requests) <= receiver.fail_first
+                self.send_response(503 if failing else receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -53,6 +55,13 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def flapping_receiver() -> Iterator[Receiver]:
+    r = Receiver(fail_first=2)
     yield r
     r.close()
 

@@ -53,7 +53,12 @@ def test_accept_converges_and_second_accept_is_a_noop(vm: Vm) -> None:
 
 def test_config_env_and_yaml_keep_every_other_byte(vm: Vm) -> None:
     b = bundle(stable="2.0.0.20", gate=True)
+    if os.geteuid() == 0:  # as on the VM: root edits azureuser's file and must give it back
+        os.chown(vm.env, 1234, 1234)
     assert run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode()).returncode == 0
+    if os.geteuid() == 0:
+        assert (vm.env.stat().st_uid, vm.env.stat().st_gid) == (1234, 1234)
+    assert stat.S_IMODE(vm.env.stat().st_mode) == 0o600
     env_old, env_new = (
         (FIXTURES / "config.env").read_bytes().splitlines(True),
         vm.env.read_bytes().splitlines(True),

@@ -71,6 +71,11 @@ def test_sigkill_at_random_moments_never_leaves_a_torn_file(vm: Vm) -> None:
         wait_for(lambda: vm.runtime_matches(B), 30, "final convergence")
         _check_whole(vm)
         visible = {p.name for p in vm.manifests.iterdir() if not p.name.startswith(".")}
+        # The restart swept the temp files a kill left between create and rename.
+        leftovers = [
+            p for d in (vm.manifests, vm.root, vm.desired, vm.unified.parent) for p in d.glob(".*.tmp")
+        ]
+        assert leftovers == []
         assert visible == {
             "manifest.json",
             "manifest_beta.json",

@@ -1,0 +1,71 @@
+"""The files the reconciler owns, by directory and name pattern; sweeping the temp files a kill left.
+
+Rules:
+- One list serves the watcher (which names in which directory wake a pass) and the sweep (whose
+  temp files may be removed), so the two never disagree.
+- ``schemas.atomic_write`` writes ``.<name>.<8 random chars>.tmp`` next to its target; a SIGKILL
+  between create and rename leaves one behind. Only temp files of names we own are removed.
+- In the runtime and desired directories every writer (a pass, ``accept``) holds the VM lock, so a
+  sweep under that lock cannot remove a live temp file. The state directory's files (status,
+  alert memory) are written without it, so there only temp files older than a minute go.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+from pathlib import Path
+
+from .config import Config
+from .desired import DESIRED_FILES
+
+__all__ = ["STATE_TEMP_AGE_S", "owned_files", "sweep_temp_files"]
+
+STATE_TEMP_AGE_S = 60.0
+_STATE_FILES = ("status.json", "alerts.json", "pending_actions.json")
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def owned_files(config: Config) -> list[tuple[Path, str]]:
+    """(directory, name pattern) of every desired and runtime file a pass reads or writes."""
+    layout = config.layout
+    pairs = [(config.desired_dir, name) for name in DESIRED_FILES.values()]
+    pairs += [(layout.stable_manifest.parent, "manifest*.json")]
+    for path in (layout.unified_config_path, layout.legacy_manifest_path, layout.config_env_path):
+        pairs.append((path.parent, path.name))
+    return pairs
+
+
+def _sweep(directory: Path, patterns: set[str], min_age_s: float, now: float) -> list[Path]:
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if not match or not any(fnmatch.fnmatchcase(match.group("name"), p) for p in patterns):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or now - entry.stat().st_mtime < min_age_s:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def sweep_temp_files(config: Config, now: float | None = None) -> list[Path]:
+    """Remove leftover temp files of owned names; the caller holds the VM lock."""
+    now = time.time() if now is None else now
+    by_directory: dict[Path, set[str]] = {}
+    for directory, pattern in owned_files(config):
+        by_directory.setdefault(directory, set()).add(pattern)
+    removed: list[Path] = []
+    for directory, patterns in by_directory.items():
+        removed += _sweep(directory, patterns, 0.0, now)
+    removed += _sweep(config.state_dir, set(_STATE_FILES), STATE_TEMP_AGE_S, now)
+    return removed
