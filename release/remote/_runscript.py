@@ -14,8 +14,12 @@ Rules:
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
-__all__ = ["WRAPPER", "build_script", "split_output"]
+from ..errors import CHECK_FAILED, ReleaseError
+from .base import parse_result_line
+
+__all__ = ["WRAPPER", "build_script", "read_answer", "split_output"]
 
 WRAPPER = "nexy-release"
 
@@ -56,3 +60,24 @@ def split_output(message: str) -> tuple[str, str]:
         return "", message
     stdout, _, stderr = rest.partition("[stderr]\n")
     return stdout, stderr
+
+
+def read_answer(message: str, command: str, vm: str) -> dict[str, Any]:
+    """The RESULT document in a Run Command status ``message``; one line naming what went wrong if none.
+
+    A wrapped answer (the CLI died) is an error too, reported with the last stderr line.
+    """
+    stdout, stderr = split_output(message)
+    err_lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    last_err = err_lines[-1] if err_lines else "nothing on stderr"
+    try:
+        document = parse_result_line(stdout)
+    except ReleaseError:
+        raise ReleaseError(
+            f"reconciler {command} on {vm} gave no RESULT line (only the last 4,096 bytes of "
+            f"output come back): {last_err}",
+            CHECK_FAILED,
+        ) from None
+    if document.get("script") == WRAPPER:
+        raise ReleaseError(f"reconciler {command} on {vm}: {document.get('error')}: {last_err}", CHECK_FAILED)
+    return document

@@ -10,11 +10,14 @@ Rules (on top of the ``Remote`` protocol's):
   call, polling included, is bounded by the target's ``deadline_s`` (plus an accept's wait).
 - TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
   ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
+- The SDK's own log records never reach the terminal unless the process configured logging: a
+  failed credential is our one line, not azure-identity's warnings on stderr.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -36,8 +39,8 @@ from schemas import Bundle, Status, Target
 from schemas.target import AzureRemote as AzureRemoteConfig
 
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
-from ._runscript import WRAPPER, build_script, split_output
-from .base import AcceptResult, parse_result_line
+from ._runscript import build_script, read_answer
+from .base import AcceptResult
 
 __all__ = ["AzureRemote"]
 
@@ -53,6 +56,15 @@ def _busy(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "message", None) or exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _quiet_sdk_logs() -> None:
+    # With no handler anywhere, Python prints WARNING records through its last-resort handler, so
+    # azure-identity would add its own lines to ours. A NullHandler on "azure" is the library
+    # convention the SDK skips; handlers a process configures on the root still get the records.
+    sdk = logging.getLogger("azure")
+    if not any(isinstance(handler, logging.NullHandler) for handler in sdk.handlers):
+        sdk.addHandler(logging.NullHandler())
 
 
 class AzureRemote:
@@ -87,6 +99,7 @@ class AzureRemote:
 
     def _compute(self) -> Any:
         if self._client is None:
+            _quiet_sdk_logs()
             subscription = self._environ.get(self._config.subscription_id_env, "").strip()
             if not subscription:
                 raise ReleaseError(f"no Azure subscription: set ${self._config.subscription_id_env}")
@@ -154,23 +167,7 @@ class AzureRemote:
         except (ClientAuthenticationError, HttpResponseError, ServiceRequestError) as exc:
             raise self._failure(command, exc) from None
         statuses = list(getattr(result, "value", None) or [])
-        message = str(statuses[0].message or "") if statuses else ""
-        stdout, stderr = split_output(message)
-        err_lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        last_err = err_lines[-1] if err_lines else "nothing on stderr"
-        try:
-            document = parse_result_line(stdout)
-        except ReleaseError:
-            raise ReleaseError(
-                f"reconciler {command} on {self._vm} gave no RESULT line (only the last 4,096 bytes of "
-                f"output come back): {last_err}",
-                CHECK_FAILED,
-            ) from None
-        if document.get("script") == WRAPPER:
-            raise ReleaseError(
-                f"reconciler {command} on {self._vm}: {document.get('error')}: {last_err}", CHECK_FAILED
-            )
-        return document
+        return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm)
 
     def _failure(self, command: str, exc: BaseException) -> ReleaseError:
         where = f"{self._group}/{self._vm}"

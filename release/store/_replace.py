@@ -10,6 +10,7 @@ Rules:
   attempt answer 422 ``already_exists``: it is deleted before every retry and after the last one.
 - A server that reports no digest (older GitHub Enterprise) gets the new asset hashed by download.
 - ``verify_public`` hashes the public URL with no token, retrying while a CDN serves older bytes.
+- Progress is per transfer, not per attempt: a retry rewinds what the failed attempt reported.
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ def _upload_checked(
     size: int,
     progress: Progress | None,
 ) -> GitReleaseAsset:
+    moved = _transfer.AttemptProgress(progress)
+
     def attempt() -> int:
+        moved.rewind()
         document = _transfer.upload_asset(
-            store.http(), release.upload_url, store.token(), temp_name, source, size, progress
+            store.http(), release.upload_url, store.token(), temp_name, source, size, moved
         )
         return int(document["id"])
 
@@ -168,9 +172,13 @@ def download_asset(
         if not found:
             raise ReleaseError(f"release {tag} has no asset {name}", CHECK_FAILED)
         headers = _transfer.api_headers(store.token(), accept="application/octet-stream")
-        sha256, _ = call(
-            store.policy(), lambda: _transfer.download_to(store.http(), found[0].url, dest, headers, progress)
-        )
+        moved = _transfer.AttemptProgress(progress)
+
+        def attempt() -> tuple[str, int]:
+            moved.rewind()
+            return _transfer.download_to(store.http(), found[0].url, dest, headers, moved)
+
+        sha256, _ = call(store.policy(), attempt)
     except _ERRORS as exc:
         raise store.fail(f"downloading {name} from release {tag}", exc) from None
     return sha256

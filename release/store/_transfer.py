@@ -4,28 +4,48 @@ Rules:
 - Uploads stream the file in chunks with an explicit ``Content-Length`` (GitHub requires it) and a
   timeout on every phase; PyGithub would give the uploads host no timeout, so uploads are done here.
 - Downloads follow redirects (the CDN is another host; httpx drops the token on a cross-origin hop)
-  and hash while they stream. A file download goes to a temporary file in the destination's
-  directory, is fsynced, renamed over the destination and the directory fsynced: the streaming
-  form of ``schemas.atomic_write``, which takes bytes and so cannot hold a 1 GiB artifact.
+  and hash while they stream. A file download goes through ``schemas.fileio.atomic_stream``: the
+  destination changes only once every byte arrived, and a cut transfer leaves nothing behind.
 - The token only ever travels in the ``Authorization`` header; it is never part of a URL or message.
+- A retried transfer sends its bytes again, so its progress is an ``AttemptProgress``: each attempt
+  first rewinds (a negative count) what the failed one reported, and the bar never passes the size.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from schemas.fileio import atomic_stream
+
 from ..hashing import HashingWriter, iter_file
+from ..probes import NullSink
 from .base import Progress
 
-__all__ = ["api_headers", "download_to", "hash_url", "upload_asset"]
+__all__ = ["AttemptProgress", "api_headers", "download_to", "hash_url", "upload_asset"]
 
 API_VERSION = "2022-11-28"
+
+
+class AttemptProgress:
+    """Forwards byte counts to ``progress`` and can take back those of a failed attempt."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._moved = 0
+
+    def __call__(self, count: int) -> None:
+        self._moved += count
+        if self._progress is not None:
+            self._progress(count)
+
+    def rewind(self) -> None:
+        """Start the next attempt from zero (a no-op before the first one)."""
+        if self._moved and self._progress is not None:
+            self._progress(-self._moved)
+        self._moved = 0
 
 
 def api_headers(token: str | None, accept: str = "application/vnd.github+json") -> dict[str, str]:
@@ -61,13 +81,6 @@ def upload_asset(
     return document
 
 
-class _Sink:
-    """Discards bytes (``hash_url`` only needs the digest)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-
 def _stream(
     client: httpx.Client, url: str, headers: dict[str, str], writer: HashingWriter
 ) -> tuple[str, int]:
@@ -80,7 +93,7 @@ def _stream(
 
 def hash_url(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -> tuple[str, int]:
     """(sha256, size) of what ``url`` serves, without keeping the bytes."""
-    return _stream(client, url, headers or {}, HashingWriter(_Sink()))  # type: ignore[arg-type]
+    return _stream(client, url, headers or {}, HashingWriter(NullSink()))  # type: ignore[arg-type]
 
 
 def download_to(
@@ -91,22 +104,5 @@ def download_to(
     progress: Progress | None = None,
 ) -> tuple[str, int]:
     """Stream ``url`` into ``dest`` atomically; (sha256, size) of the bytes written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            result = _stream(client, url, headers, HashingWriter(handle, progress))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return result
+    with atomic_stream(dest) as handle:
+        return _stream(client, url, headers, HashingWriter(handle, progress))

@@ -11,7 +11,8 @@ Rules:
   Service shape azure-identity reads from ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``) hands it out.
 - Fault switches: ``busy`` (the next N POSTs answer 409), ``script_fails`` (the script is replaced
   by one that fails on stderr, and Run Command still reports success), ``deliver_twice`` (a POST is
-  run twice, as a re-sent request would be).
+  run twice, as a re-sent request would be), ``hold_s`` (the operation stays "in progress" that long
+  before its script runs, like a VM agent that is slow to pick it up).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class FakeAzure:
     busy: int = 0
     script_fails: bool = False
     deliver_twice: bool = False
+    hold_s: float = 0.0
     scripts: list[str] = field(default_factory=list)
     posts: int = 0
     base_url: str = ""
@@ -73,6 +75,7 @@ class FakeAzure:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def run_script(self, operation: str, lines: list[str]) -> None:
+        time.sleep(self.hold_s)
         script = "\n".join(lines) + "\n"
         if self.script_fails:
             script = "echo 'python3: error while loading shared libraries' >&2\nexit 127\n"

@@ -1,144 +1,40 @@
-"""A fake GitHub releases API on 127.0.0.1, speaking the documented REST shapes, with fault switches.
+"""A fake GitHub releases API on 127.0.0.1 (plain HTTP, a free port), driven by the real PyGithub client.
 
 Rules:
-- Objects are shaped like GitHub's release and release-asset objects (``digest``, ``state``,
-  ``size``, ``browser_download_url``, ``upload_url`` on the same host under ``/uploads``), so a wrong
-  shape fails inside the real PyGithub client, as it would in production.
+- The state and the documented JSON shapes live in ``github_model``; the routes in ``github_api``;
+  this module is the wire: authentication, the fault switches, and serving on loopback.
+- Every request is logged as (method, path) before anything else, including the ones answered 401
+  or 404, so a test can prove what was never asked (no release, tag or ref created; nothing aimed at
+  another repository).
 - Asset bodies stream to files under ``root`` and are hashed while they arrive: memory stays flat.
 - Drafts are not found by tag (only in the listing); an ``immutable`` release refuses asset changes.
-- Fault switches (set them on the instance): ``fail_uploads_midway`` (502 after half the body,
-  leaving a ``starter`` asset, as GitHub does), ``rate_limited`` (403 with a spent quota and a
-  reset time), ``server_errors`` (500s), ``stale_cdn_reads`` (the download URL keeps serving the old
-  bytes after a replace), ``retry_after`` (403 secondary limit with ``Retry-After``).
-- Everything the tests assert on is readable: ``assets(tag)``, ``requests`` (method, path) log.
+- Fault switches (counters on the ``FakeGithub``): ``fail_uploads_midway`` (502 after half the body,
+  leaving a ``starter`` asset, as GitHub does), ``stall_uploads`` (the upload lands but the answer
+  comes ``stall_s`` late, after the client gave up), ``rate_limited`` (403 with a spent quota and a
+  reset time), ``retry_after`` (403 secondary limit with ``Retry-After``), ``server_errors`` (500s),
+  ``stale_cdn_reads`` (the download URL keeps serving the old bytes after a replace),
+  ``cut_downloads`` (an asset download announces its full length, sends half and hangs up),
+  ``corrupt_uploads`` (the upload is stored with a byte flipped, so its digest is not the sent one),
+  ``report_digests`` (False: assets carry no ``digest``, like an older GitHub Enterprise).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .github_api import handle_api, handle_blob, handle_cdn
+from .github_model import FakeAsset, FakeGithub, FakeRelease
 
 __all__ = ["FakeAsset", "FakeGithub", "FakeRelease", "running_github"]
-
-
-@dataclass
-class FakeAsset:
-    id: int
-    name: str
-    path: Path
-    size: int
-    sha256: str
-    state: str = "uploaded"
-    label: str = ""
-
-
-@dataclass
-class FakeRelease:
-    id: int
-    tag: str
-    draft: bool = False
-    immutable: bool = False
-    assets: dict[int, FakeAsset] = field(default_factory=dict)
-
-
-@dataclass
-class FakeGithub:
-    root: Path
-    owner_repo: str = "acme/assets"
-    token: str = "fake-token"
-    push: bool = True
-    releases: dict[int, FakeRelease] = field(default_factory=dict)
-    fail_uploads_midway: int = 0
-    rate_limited: int = 0
-    rate_reset_in: int = 1
-    retry_after: int = 0
-    server_errors: int = 0
-    stale_cdn_reads: int = 0
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    base_url: str = ""
-    _stale: dict[tuple[str, str], Path] = field(default_factory=dict)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add_release(self, tag: str, *, draft: bool = False, immutable: bool = False) -> FakeRelease:
-        release = FakeRelease(id=next(self._ids), tag=tag, draft=draft, immutable=immutable)
-        self.releases[release.id] = release
-        return release
-
-    def release(self, tag: str) -> FakeRelease:
-        return next(r for r in self.releases.values() if r.tag == tag)
-
-    def assets(self, tag: str) -> dict[str, FakeAsset]:
-        return {a.name: a for a in self.release(tag).assets.values()}
-
-    def put_asset(self, tag: str, name: str, data: bytes) -> FakeAsset:
-        path = self.root / f"blob-{next(self._ids)}"
-        path.write_bytes(data)
-        asset = FakeAsset(next(self._ids), name, path, len(data), hashlib.sha256(data).hexdigest())
-        self.release(tag).assets[asset.id] = asset
-        return asset
-
-    # -- documented shapes --------------------------------------------------------------------
-
-    def api(self, path: str) -> str:
-        return f"{self.base_url}/repos/{self.owner_repo}{path}"
-
-    def asset_json(self, release: FakeRelease, asset: FakeAsset) -> dict[str, Any]:
-        return {
-            "url": self.api(f"/releases/assets/{asset.id}"),
-            "browser_download_url": f"{self.base_url}/{self.owner_repo}/releases/download/{release.tag}/{asset.name}",
-            "id": asset.id,
-            "node_id": f"RA_{asset.id}",
-            "name": asset.name,
-            "label": asset.label or None,
-            "state": asset.state,
-            "content_type": "application/octet-stream",
-            "size": asset.size,
-            "digest": f"sha256:{asset.sha256}" if asset.state == "uploaded" else None,
-            "download_count": 0,
-            "created_at": "2025-01-01T00:00:00Z",
-            "updated_at": "2025-01-01T00:00:00Z",
-            "uploader": None,
-        }
-
-    def release_json(self, release: FakeRelease) -> dict[str, Any]:
-        return {
-            "url": self.api(f"/releases/{release.id}"),
-            "html_url": f"{self.base_url}/{self.owner_repo}/releases/tag/{release.tag}",
-            "assets_url": self.api(f"/releases/{release.id}/assets"),
-            "upload_url": f"{self.base_url}/uploads/repos/{self.owner_repo}/releases/{release.id}/assets{{?name,label}}",
-            "id": release.id,
-            "node_id": f"RE_{release.id}",
-            "tag_name": release.tag,
-            "target_commitish": "main",
-            "name": release.tag,
-            "body": "",
-            "draft": release.draft,
-            "prerelease": False,
-            "immutable": release.immutable,
-            "created_at": "2025-01-01T00:00:00Z",
-            "published_at": None if release.draft else "2025-01-01T00:00:00Z",
-            "assets": [self.asset_json(release, a) for a in release.assets.values()],
-        }
-
-    def find_asset(self, asset_id: int) -> tuple[FakeRelease, FakeAsset] | None:
-        for release in self.releases.values():
-            if asset_id in release.assets:
-                return release, release.assets[asset_id]
-        return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -167,12 +63,17 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
         )
 
-    def _file(self, path: Path) -> None:
+    def _file(self, path: Path, cut: bool = False) -> None:
+        size = path.stat().st_size
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(path.stat().st_size))
+        self.send_header("Content-Length", str(size))
         self.end_headers()
         with open(path, "rb") as handle:
+            if cut:
+                self.wfile.write(handle.read(size // 2))
+                self.close_connection = True
+                return
             shutil.copyfileobj(handle, self.wfile, 1 << 20)
 
     def _drain(self) -> None:
@@ -214,10 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query)
         fake = self.server.fake
-        fake.requests.append((method, path))
-        if path.startswith(f"/{fake.owner_repo}/releases/download/") or path.startswith("/cdn/"):
+        with fake.lock:
+            fake.requests.append((method, path))
+        if method == "GET" and (
+            path.startswith(f"/{fake.owner_repo}/releases/download/") or path.startswith("/cdn/")
+        ):
             return handle_cdn(self, path)
-        if path.startswith("/blob/"):
+        if method == "GET" and path.startswith("/blob/"):
             return handle_blob(self, path)
         if not self._authorised():
             self._drain()
@@ -234,6 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._route("PATCH")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
 
     def do_DELETE(self) -> None:
         self._route("DELETE")

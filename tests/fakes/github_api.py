@@ -1,4 +1,9 @@
-"""The fake GitHub's routes (releases, assets, uploads, the CDN); see ``tests.fakes.github`` for the rules."""
+"""The fake GitHub's routes: releases, assets, uploads and the CDN (rules in ``tests.fakes.github``).
+
+Rules: anything outside the assets repository's releases answers 404 (creating a release, a tag or
+a ref has no route here at all); an immutable release answers 422 to every asset change; an upload
+name already taken (a half-made ``starter`` asset included) answers 422 ``already_exists``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import hashlib
 import json
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .github_model import FakeAsset, FakeRelease
+
 if TYPE_CHECKING:
-    from .github import FakeRelease, _Handler
+    from .github import _Handler
 
 __all__ = ["handle_api", "handle_blob", "handle_cdn"]
 
@@ -21,18 +29,7 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
     if method == "GET" and path == "/user":
         return h._send(200, {"login": "release-bot", "id": 1, "type": "User"})
     if method == "GET" and path == repo:
-        permissions = {"admin": False, "push": fake.push, "pull": True}
-        return h._send(
-            200,
-            {
-                "id": 1,
-                "name": fake.owner_repo.split("/")[1],
-                "full_name": fake.owner_repo,
-                "url": fake.api(""),
-                "permissions": permissions,
-                "private": False,
-            },
-        )
+        return h._send(200, fake.repo_json())
     if method == "POST" and path.startswith(f"/uploads{repo}/releases/"):
         match = re.fullmatch(rf"/uploads{re.escape(repo)}/releases/(\d+)/assets", path)
         release = fake.releases.get(int(match.group(1))) if match else None
@@ -75,7 +72,7 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         with fake.lock:
             del release.assets[asset.id]
             if asset.state == "uploaded":
-                fake._stale[(release.tag, asset.name)] = asset.path
+                fake.stale[(release.tag, asset.name)] = asset.path
         return h._send(204)
     if method == "PATCH":
         body: Any = json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}")
@@ -96,8 +93,6 @@ def _exists(h: _Handler) -> None:
 
 
 def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
-    from .github import FakeAsset
-
     fake = h.server.fake
     if "Content-Length" not in h.headers:
         return h._error(411, "Length Required")
@@ -109,11 +104,17 @@ def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
         if not name or any(a.name == name for a in release.assets.values()):
             h._drain()
             return _exists(h)
-        asset = FakeAsset(next(fake._ids), name, Path(), 0, "", state="starter", label=label)
+        asset = FakeAsset(next(fake.ids), name, Path(), 0, "", state="starter", label=label)
         release.assets[asset.id] = asset
         midway = fake.fail_uploads_midway > 0
         if midway:
             fake.fail_uploads_midway -= 1
+        stalled = not midway and fake.stall_uploads > 0
+        if stalled:
+            fake.stall_uploads -= 1
+        corrupt = not midway and fake.corrupt_uploads > 0
+        if corrupt:
+            fake.corrupt_uploads -= 1
     fd, name_on_disk = tempfile.mkstemp(prefix="asset-", dir=fake.root)
     asset.path = Path(name_on_disk)
     digest, received = hashlib.sha256(), 0
@@ -131,15 +132,29 @@ def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
         # GitHub keeps the half-made asset in state "starter"; its name is taken until deleted.
         h.close_connection = True
         return h._error(502, "Bad Gateway", headers={"Connection": "close"})
+    if corrupt:
+        # Bytes damaged on the way in: the stored asset (and so its digest) is not what was sent.
+        with open(asset.path, "r+b") as handle:
+            first = handle.read(1)
+            handle.seek(0)
+            handle.write(bytes([first[0] ^ 0xFF]) if first else b"")
+        digest = hashlib.sha256(asset.path.read_bytes())
     asset.sha256, asset.state = digest.hexdigest(), "uploaded"
+    if stalled:
+        # The asset landed; the answer comes after the client stopped waiting for it.
+        time.sleep(fake.stall_s)
     return h._send(201, fake.asset_json(release, asset))
 
 
 def handle_blob(h: _Handler, path: str) -> None:
-    found = h.server.fake.find_asset(int(path.split("/")[2]))
+    fake = h.server.fake
+    found = fake.find_asset(int(path.split("/")[2]))
     if found is None:
         return h._error(404, "Not Found")
-    return h._file(found[1].path)
+    with fake.lock:
+        cut = fake.cut_downloads > 0
+        fake.cut_downloads -= int(cut)
+    return h._file(found[1].path, cut)
 
 
 def handle_cdn(h: _Handler, path: str) -> None:
@@ -150,7 +165,7 @@ def handle_cdn(h: _Handler, path: str) -> None:
         return h._send(302, None, {"Location": f"{fake.base_url}/cdn/{tag}/{name}"})
     _, _, tag, name = path.split("/", 3)
     with fake.lock:
-        stale = fake._stale.get((tag, name))
+        stale = fake.stale.get((tag, name))
         if stale is not None and fake.stale_cdn_reads > 0:
             fake.stale_cdn_reads -= 1
             return h._file(stale)

@@ -16,12 +16,13 @@ import pytest
 from release.remote.azure import AzureRemote
 from release.store.github import GithubStore
 from schemas import Target
+from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure, FakeCredential, running_azure
 from tests.fakes.github import FakeGithub, running_github
+from tests.fakes.production import TAGS, running_fakes
 
 ASSETS = "acme/Nexy_assets"
 CODE = "acme/Nexy"
-TAGS = ("UpdateBeta", "AppBeta", "Update", "App")
 
 
 def target_document(
@@ -65,6 +66,13 @@ def github(tmp_path: Path) -> Iterator[FakeGithub]:
         fake.add_release(tag)
     with running_github(fake):
         yield fake
+
+
+@pytest.fixture
+def fakes(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[FakeGithub, FakeAzure]]:
+    """Both fakes wired to the module's sandbox (its VM tree, its assets repository)."""
+    with running_fakes(sandbox.target, tmp_path / "fakes") as both:
+        yield both
 
 
 @pytest.fixture

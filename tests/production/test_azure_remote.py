@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,21 @@ def test_busy_until_the_deadline_is_one_line(make_remote: MakeRemote, azure: Fak
     assert azure.scripts == []
 
 
+def test_a_run_that_outlasts_the_deadline_is_one_line(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    """The poller is bounded by the deadline in real time, not only the 409 retries."""
+    azure.hold_s = 3.0
+    with pytest.raises(ReleaseError) as caught:
+        make_remote(deadline_s=1).status()
+    assert str(caught.value) == (
+        "Run Command on NexyNew did not finish within 1 s; it may still be running: "
+        "check with `./inv status` before retrying"
+    )
+    assert azure.posts == 1  # not re-sent: the first one may still run
+    end = time.monotonic() + 60
+    while any(result is None for result in azure.operations.values()) and time.monotonic() < end:
+        time.sleep(0.1)  # let the held run finish before the VM tree goes away
+
+
 def test_failed_script_reported_as_success_is_caught(make_remote: MakeRemote, azure: FakeAzure) -> None:
     azure.script_fails = True
     with pytest.raises(ReleaseError, match=r"gave no RESULT line .*: python3: error while loading shared"):
@@ -123,11 +139,15 @@ def test_describe_needs_no_credentials(make_remote: MakeRemote) -> None:
     assert line.startswith("Azure VM NexyNewRG/NexyNew via Run Command") and json.dumps(line)
 
 
-def test_managed_identity_from_the_environment(
-    tmp_path: Path, azure: FakeAzure, monkeypatch: pytest.MonkeyPatch, make_remote: MakeRemote
+@pytest.mark.parametrize("kind", ["managed_identity", "default"])
+def test_credential_from_the_environment(
+    tmp_path: Path, azure: FakeAzure, monkeypatch: pytest.MonkeyPatch, make_remote: MakeRemote, kind: str
 ) -> None:
-    """No injected credential: azure-identity's ManagedIdentityCredential gets the token (App Service shape)."""
+    """No injected credential: azure-identity gets the token from the managed identity (App Service
+    shape), directly or as the link of DefaultAzureCredential's chain that answers."""
     make_remote().status()  # lays out the VM tree
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"{azure.base_url}/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", azure.identity_header)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azure.ca_path))
@@ -135,7 +155,7 @@ def test_managed_identity_from_the_environment(
         tmp_path,
         "http://127.0.0.1:1",
         azure.base_url,
-        credential="managed_identity",
+        credential=kind,
         reconciler_cli=str(azure.vm_root / "opt/bin/nexy-reconciler"),
         reconciler_config=str(azure.vm_root / "etc/reconciler.yaml"),
     )
@@ -147,5 +167,6 @@ def test_managed_identity_from_the_environment(
     assert remote.status().env_keys == {"GEMINI_API_KEY": True}
     monkeypatch.setenv("IDENTITY_HEADER", "wrong")
     refused = AzureRemote(Target.model_validate(document), environ={"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION})
-    with pytest.raises(ReleaseError, match=r"Azure credential \(managed_identity\) failed"):
+    with pytest.raises(ReleaseError, match=rf"Azure credential \({kind}\) failed") as caught:
         refused.status()
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,136 @@
+"""The GitHub store under faults: a 502 mid-upload, rate limits, 500s and an answer that never comes.
+
+Each recovers or stops with one line, and never loses the old asset nor leaves a half-made one."""
+
+from __future__ import annotations
+
+import pytest
+
+from release.errors import ReleaseError
+from tests.fakes.github import FakeGithub
+from tests.production.kit import (
+    NEW,
+    Artifact,
+    MakeStore,
+    intact,
+    running_totals,
+    uploads,
+)
+
+
+def test_502_mid_upload_cleans_the_half_asset_and_recovers(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+) -> None:
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"old")
+    github.fail_uploads_midway = 2
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    moved: list[int] = []
+    result = make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size, progress=moved.append)
+    assert result.transferred and uploads(github) == 3 and len(sleeps) == 2
+    assert sum(1 for method, _ in github.requests if method == "DELETE") == 3  # two half-made, the old
+    assets = github.assets("UpdateBeta")
+    assert list(assets) == ["Nexy.dmg"] and assets["Nexy.dmg"].sha256 == sha
+    # The bar went back before each retry, never past the size, and ends exactly full.
+    totals = running_totals(moved)
+    assert sum(1 for count in moved if count < 0) == 2
+    assert max(totals) == size and totals[-1] == size and min(totals) >= 0
+
+
+def test_502_every_time_stops_with_one_line_and_keeps_the_old_asset(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact
+) -> None:
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"old")
+    github.fail_uploads_midway = 100
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    with pytest.raises(ReleaseError) as caught:
+        make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
+    message = str(caught.value)
+    assert "\n" not in message and "Nexy.dmg" in message and "run again" in message
+    assert caught.value.code == 1
+    assets = github.assets("UpdateBeta")
+    assert list(assets) == ["Nexy.dmg"] and assets["Nexy.dmg"].path.read_bytes() == b"old"
+
+
+def test_rate_limit_waits_for_the_reset_then_recovers(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+) -> None:
+    github.rate_limited = 2
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    result = make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
+    assert result.transferred and len(sleeps) == 2
+    assert all(wait >= 1.0 for wait in sleeps)  # the reset header, not a blind backoff
+    intact(github, "UpdateBeta")
+
+
+def test_secondary_rate_limit_honours_retry_after(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+) -> None:
+    github.retry_after = 1
+    assert make_store().release("UpdateBeta").tag == "UpdateBeta"
+    assert sleeps == [1.0]
+
+
+def test_rate_limit_past_the_deadline_says_when_to_come_back(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact
+) -> None:
+    github.rate_limited = 1
+    github.rate_reset_in = 3600
+    with pytest.raises(ReleaseError, match=r"rate limit reached; it resets at \d\d:\d\d:\d\d UTC"):
+        make_store().release("UpdateBeta")
+
+
+def test_server_errors_are_retried_then_reported(
+    make_store: MakeStore, github: FakeGithub, sleeps: list[float]
+) -> None:
+    github.server_errors = 3
+    assert make_store().release("AppBeta").tag == "AppBeta"
+    # Our retries only: one request per attempt, so PyGithub's own retry is really off.
+    asked = [p for m, p in github.requests if p.endswith("/releases/tags/AppBeta")]
+    assert len(asked) == 4 and len(sleeps) == 3
+    github.server_errors = 100
+    with pytest.raises(ReleaseError, match=r"GitHub kept failing while finding release AppBeta \(HTTP 500"):
+        make_store().release("AppBeta")
+
+
+def test_server_errors_during_a_replace_leave_the_old_asset(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact
+) -> None:
+    github.put_asset("AppBeta", "Nexy.pkg", b"old installer")
+    path, sha, size = artifact("Nexy.pkg", NEW)
+    github.server_errors = 100
+    with pytest.raises(ReleaseError, match=r"GitHub kept failing while (finding|replacing)"):
+        make_store().upload("AppBeta", "Nexy.pkg", path, sha256=sha, size=size)
+    assert github.assets("AppBeta")["Nexy.pkg"].path.read_bytes() == b"old installer"
+    intact(github, "AppBeta")
+
+
+@pytest.mark.timeout(60)
+def test_an_upload_answer_that_never_comes_times_out_and_is_redone(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+) -> None:
+    """The uploads host gets our timeout (PyGithub gives it none); the asset that landed anyway is removed."""
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"old")
+    github.stall_uploads, github.stall_s = 1, 4.0
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    moved: list[int] = []
+    store = make_store(timeout_s=1)
+    result = store.upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size, progress=moved.append)
+    assert result.transferred and uploads(github) == 2 and len(sleeps) == 1
+    assets = github.assets("UpdateBeta")
+    assert list(assets) == ["Nexy.dmg"] and assets["Nexy.dmg"].sha256 == sha
+    assert running_totals(moved)[-1] == size and max(running_totals(moved)) == size
+
+
+def test_an_upload_github_stored_wrongly_is_discarded_and_the_old_asset_kept(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact
+) -> None:
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"old")
+    github.corrupt_uploads = 1
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    with pytest.raises(ReleaseError) as caught:
+        make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
+    assert caught.value.code == 1 and "the upload was discarded and the old asset kept; run again" in str(
+        caught.value
+    )
+    assets = github.assets("UpdateBeta")
+    assert list(assets) == ["Nexy.dmg"] and assets["Nexy.dmg"].path.read_bytes() == b"old"

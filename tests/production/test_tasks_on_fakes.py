@@ -1,0 +1,156 @@
+"""The real tasks against the fakes: preflight's credential rows, and publish through GitHub faults.
+
+Each test runs a task as a person runs it (``python -m invoke ... --target FILE``, a subprocess)
+against the module's sandbox (real reconciler, real feeds) with the fake GitHub as the store and the
+fake Azure Run Command as the way to the VM. Expected failures must be rows and one line, never a
+traceback, and must never print a credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Sandbox
+from tests.fakes.azure import FakeAzure
+from tests.fakes.github import FakeGithub
+from tests.fakes.production import TAGS, production_target, task_env
+from tests.production.kit import assert_only_asset_writes, inv
+
+pytestmark = pytest.mark.timeout(300)
+VERSION = "2.0.0.16"
+Fakes = tuple[FakeGithub, FakeAzure]
+
+
+@pytest.fixture(scope="module")
+def inbox(sandbox: Sandbox) -> dict[str, bytes]:
+    """The beta inbox of a new version (bumped once for the module), as publish expects it."""
+    folder = sandbox.root / "release_inbox" / "beta"
+    files = {"Nexy.dmg": os.urandom(2 << 20), "Nexy.pkg": os.urandom(1 << 20)}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "LATEST_CHANGES.md").write_text(f"# Nexy {VERSION}\n\n- Steadier uploads.\n")
+    sandbox.inv("bump", VERSION)
+    return files
+
+
+def _target(sandbox: Sandbox, fakes: Fakes) -> Path:
+    github, azure = fakes
+    return production_target(sandbox.target_file, sandbox.target, github, azure, sandbox.root / "fakes.yaml")
+
+
+def _row(stdout: str, check: str) -> str:
+    """The table row of ``check`` (its detail may fold onto the next lines; they are joined)."""
+    lines = stdout.splitlines()
+    for index, line in enumerate(lines):
+        if f" {check} " in line:
+            row = [line]
+            for more in lines[index + 1 :]:
+                if not more.startswith("│ ") or more.split("│")[1].strip():
+                    break
+                row.append(more)
+            return " ".join(" ".join(part.split("│")[3].split()) for part in row).strip()
+    raise AssertionError(f"no row {check!r} in:\n{stdout}")
+
+
+def _one_line_failure(done: subprocess.CompletedProcess[str], *secrets: str) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), done.stderr
+    for secret in secrets:
+        assert secret not in done.stdout + done.stderr
+    return errors[0]
+
+
+def test_preflight_asks_github_and_the_vm_once(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    done = inv(
+        sandbox.root, _target(sandbox, fakes), task_env(github, azure), "preflight", "--channel", "beta"
+    )
+    assert "✗" not in done.stdout
+    assert _row(done.stdout, "credentials") == f"GitHub token accepted for {github.owner_repo}"
+    assert _row(done.stdout, "VM env keys") == "GEMINI_API_KEY"
+    assert _row(done.stdout, "fixed releases") == "UpdateBeta, AppBeta exist and are mutable"
+    assert azure.posts == 1  # credential, VM and env key names: one Run Command (reconciler status)
+    assert github.writes() == []
+
+
+def test_preflight_missing_credentials_are_failed_rows(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    env = task_env(github, azure, GITHUB_TOKEN=None, AZURE_SUBSCRIPTION_ID=None)
+    done = inv(sandbox.root, _target(sandbox, fakes), env, "preflight", check=False)
+    line = _one_line_failure(done)
+    credentials = _row(done.stdout, "credentials")
+    assert credentials.startswith("no GitHub token: set $GITHUB_TOKEN")
+    assert _row(done.stdout, "VM env keys") == "no Azure subscription: set $AZURE_SUBSCRIPTION_ID"
+    assert "credentials: no GitHub token: set $GITHUB_TOKEN" in line
+    assert github.requests == [] and azure.posts == 0
+
+
+def test_preflight_rejected_credentials_are_failed_rows(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    wrong_token, wrong_header = "ghp_wrong0123456789abcdef", "wrong-identity-header"
+    env = task_env(github, azure, GITHUB_TOKEN=wrong_token, IDENTITY_HEADER=wrong_header)
+    done = inv(sandbox.root, _target(sandbox, fakes), env, "preflight", check=False)
+    line = _one_line_failure(done, wrong_token, wrong_header)
+    assert _row(done.stdout, "credentials").startswith("GitHub rejected the token (HTTP 401 Bad credentials)")
+    assert _row(done.stdout, "VM env keys").startswith("Azure credential (managed_identity) failed:")
+    assert "credentials: GitHub rejected the token" in line
+    assert github.writes() == [] and azure.posts == 0
+
+
+def test_publish_rides_out_500s_a_rate_limit_and_a_502_mid_upload(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"the previous beta")
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    github.server_errors, github.rate_limited, github.fail_uploads_midway = 2, 1, 1
+    inv(sandbox.root, target, env, "publish", "--channel", "beta")
+    assert (github.server_errors, github.rate_limited, github.fail_uploads_midway) == (0, 0, 0)
+    for tag, name in (("UpdateBeta", "Nexy.dmg"), ("AppBeta", "Nexy.pkg")):
+        assets = github.assets(tag)
+        assert assets[name].sha256 == hashlib.sha256(inbox[name]).hexdigest()
+        # nothing half-made (a "starter" asset) or temporary left behind
+        assert all(a.state == "uploaded" and not a.name.endswith(".nexy-upload") for a in assets.values())
+    assert_only_asset_writes(github)
+    assert azure.posts == 1
+
+
+@pytest.mark.parametrize("fault", ["immutable", "missing", "draft"])
+def test_publish_stops_before_any_write_on_a_release_it_cannot_use(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes], fault: str
+) -> None:
+    github, azure = fakes
+    github.put_asset("AppBeta", "Nexy.pkg", b"the previous installer")
+    release = github.release("AppBeta")
+    if fault == "immutable":
+        release.immutable = True
+    elif fault == "draft":
+        release.draft = True
+    else:
+        del github.releases[release.id]
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    done = inv(sandbox.root, target, env, "publish", "--channel", "beta", check=False)
+    line = _one_line_failure(done)
+    expected = {
+        "immutable": "AppBeta is immutable: its assets cannot be replaced",
+        "missing": f"release AppBeta not found in {github.owner_repo}: create and publish it once by hand",
+        "draft": f"release AppBeta in {github.owner_repo} is a draft: publish it once by hand",
+    }[fault]
+    assert "nothing was published" in line and expected in line
+    assert github.writes() == [] and azure.posts == 0
+    assert [tag for tag in TAGS if tag in {r.tag for r in github.releases.values()}] == [
+        tag for tag in TAGS if not (fault == "missing" and tag == "AppBeta")
+    ]
