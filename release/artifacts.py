@@ -12,16 +12,15 @@ Rules:
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from schemas import Channel, Target
+from schemas.fileio import atomic_stream
 
 from .errors import ReleaseError
-from .hashing import hash_file
+from .hashing import CHUNK, HashingWriter, hash_file
 from .store.base import Progress
 
 __all__ = [
@@ -88,16 +87,10 @@ def archive_put(target: Target, source: Path, sha256: str) -> bool:
     dest = archive_object(target, sha256)
     if dest.is_file():
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{sha256[:12]}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_stream(dest, mode=0o444) as out, open(source, "rb") as src:
+        writer = HashingWriter(out)
+        shutil.copyfileobj(src, writer, CHUNK)
+        if writer.hexdigest() != sha256:
+            # Content-addressed: a copy that does not hash to its name would poison every rollback.
+            raise ReleaseError(f"{source} changed while it was archived; run the task again")
     return True

@@ -118,8 +118,14 @@ def run_preflight(session: Session, channel: Channel, *, vm: bool = True) -> lis
         not missing,
         "; ".join(missing) if missing else f"{target.dmg_name}, {target.pkg_name}, {target.notes_name}",
     )
-    checks = [_credentials(session), inbox, _server_health(session)]
+    credentials = _credentials(session)
+    checks = [credentials, inbox, _server_health(session)]
     if vm:
         checks += _vm_items(session)
-    checks += [_fixed_releases(session, channel), _secrets(session, channel)]
+    if credentials.ok:
+        checks.append(_fixed_releases(session, channel))
+    else:
+        # Every release lookup would fail with the same credential error: say it once.
+        checks.append(_check("fixed releases", False, "not checked: the store's credentials failed"))
+    checks.append(_secrets(session, channel))
     return checks

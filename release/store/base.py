@@ -20,6 +20,8 @@ from typing import Protocol
 
 __all__ = ["Asset", "FixedRelease", "Progress", "Store", "UploadResult"]
 
+# Bytes moved by each chunk; a retried transfer first reports minus what its failed attempt
+# reported, so a progress bar ends exactly at the file size.
 Progress = Callable[[int], None]
 
 

@@ -107,6 +107,8 @@ def test_preflight_rejected_credentials_are_failed_rows(
     assert _row(done.stdout, "credentials").startswith("GitHub rejected the token (HTTP 401 Bad credentials)")
     assert _row(done.stdout, "VM env keys").startswith("Azure credential (managed_identity) failed:")
     assert "credentials: GitHub rejected the token" in line
+    assert _row(done.stdout, "fixed releases") == "not checked: the store's credentials failed"
+    assert line.count("GitHub rejected the token") == 1
     assert github.writes() == [] and azure.posts == 0
 
 
