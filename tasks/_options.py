@@ -1,7 +1,8 @@
 """What every task shares: the repository root, the target option and the session it opens.
 
 Rules: every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a
-path); the invoke config key ``nexy.target`` (env ``INVOKE_NEXY_TARGET``) changes the default.
+path); the invoke config key ``nexy.target`` (env ``INVOKE_NEXY_TARGET``) changes the default, but
+a target that reaches real users (any non-local store) must always be named with ``--target``.
 Options are named the same everywhere: ``--dry-run`` prints the exact plan and changes nothing,
 ``--json`` prints one JSON document on stdout.
 """
@@ -42,7 +43,11 @@ def target_option(c: Context, name: str | None) -> str:
 
 
 def load_target_option(c: Context, name: str | None) -> Target:
-    return load_target(target_option(c, name), ROOT)
+    loaded = load_target(target_option(c, name), ROOT)
+    if name is None and loaded.store.kind != "local":
+        # A default never reaches real users: production (any non-local store) is always named.
+        raise ReleaseError(f"target {loaded.name!r} must be named explicitly: pass --target {loaded.name}")
+    return loaded
 
 
 def open_session(c: Context, name: str | None, task_name: str, json: bool, dry_run: bool) -> Session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,17 @@ def test_every_task_stops_on_a_broken_target(tmp_path: Path, task: list[str]) ->
     assert len(lines) == 1, done.stderr
     assert "release_target.grpc.tls" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_production_is_never_a_default(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "INVOKE_NEXY_TARGET": "production"},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "must be named explicitly: pass --target production" in done.stderr
