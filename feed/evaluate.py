@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from schemas import Channel, Manifest
+from schemas.errors import first_error
 
 from .gate import read_gate
 from .inputs import FileRead, Inputs, UpdateConfig, parse_update_config
@@ -38,13 +39,6 @@ class Served:
     minimum_system_version: str | None = None
 
 
-def _one_line(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "document"
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{location}: {first['msg']}{more}"
-
-
 def _manifest(read: FileRead | None, reasons: list[str]) -> Manifest | None:
     """The file's manifest; missing gives None silently, broken gives None with a reason."""
     if read is None or (read.data is None and read.error is None):
@@ -55,7 +49,7 @@ def _manifest(read: FileRead | None, reasons: list[str]) -> Manifest | None:
     try:
         return Manifest.model_validate_json(read.data)
     except ValidationError as exc:
-        reasons.append(f"{read.name}: invalid manifest ({_one_line(exc)})")
+        reasons.append(f"{read.name}: invalid manifest ({first_error(exc)})")
         return None
 
 

@@ -22,9 +22,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import Bundle, Status, utcnow
+from schemas.errors import first_error
 
 from .config import Config
-from .desired import short_error, write_bundle
+from .desired import write_bundle
 from .lock import vm_lock
 from .statusfile import is_fresh, read_status
 from .view import max_status_age
@@ -67,7 +68,7 @@ def parse_bundle(raw: bytes | None, b64: str | None) -> Bundle:
     try:
         return Bundle.model_validate(document)
     except ValidationError as exc:
-        raise AcceptError(f"bundle invalid: {short_error(exc)}") from None
+        raise AcceptError(f"bundle invalid: {first_error(exc)}") from None
 
 
 def _settled(status: Status | None, digest: str) -> bool:

@@ -10,13 +10,12 @@ Rules:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from schemas import RuntimeLayout
+from schemas.errors import DocumentError, first_error, read_yaml_mapping
 
 __all__ = [
     "RESOURCES",
@@ -106,29 +105,16 @@ def _resolve(base: Path, path: Path | None) -> Path | None:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _field_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 def load_config(path: Path) -> Config:
     """Read, validate and resolve a config file, or raise ConfigError with one line."""
     try:
-        raw: Any = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config {path}:{line} is not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path}: must be a mapping of keys")
+        raw = read_yaml_mapping(path)
+    except DocumentError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"config {path}: {_field_error(exc)}") from None
+        raise ConfigError(f"config {path}: {first_error(exc)}") from None
     base = path.resolve().parent
     root = _resolve(base, config.layout.root)
     probes = {

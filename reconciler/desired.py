@@ -20,19 +20,14 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from schemas import BetaGate, Bundle, Channel, Manifest, atomic_write, dump_model
+from schemas.errors import first_error
 
 from .expectation import Expectation
 
-__all__ = ["DESIRED_FILES", "Desired", "read_desired", "short_error", "write_bundle"]
+__all__ = ["DESIRED_FILES", "Desired", "read_desired", "write_bundle"]
 
 DESIRED_FILES = {"stable": "manifest.json", "beta": "manifest_beta.json", "gate": "beta_gate.json"}
 _MAX_BYTES = 1 << 20
-
-
-def short_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ def _read(path: Path, model: type[BaseModel]) -> BaseModel | None:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise ValueError(short_error(exc)) from None
+        raise ValueError(first_error(exc)) from None
 
 
 def read_desired(directory: Path) -> Desired:

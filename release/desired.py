@@ -16,9 +16,9 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas import BetaGate, Bundle, Manifest, Target, Validation, parse_version, write_model
+from schemas.errors import first_error
 
 from .errors import ReleaseError
-from .target import first_error
 
 __all__ = [
     "beta_path",

@@ -8,17 +8,15 @@ naming the file and the field, and stops the task before it does anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from schemas import Target
+from schemas.errors import DocumentError, first_error, read_yaml_mapping
 
 from .errors import ReleaseError
 
-__all__ = ["DEFAULT_TARGET", "first_error", "load_target", "target_path"]
+__all__ = ["DEFAULT_TARGET", "load_target", "target_path"]
 
 DEFAULT_TARGET = "sandbox"
 
@@ -29,25 +27,12 @@ def target_path(name_or_path: str, root: Path) -> Path:
     return root / "targets" / f"{name_or_path}.yaml"
 
 
-def first_error(error: ValidationError) -> str:
-    """The first validation error as ``field.path: message``."""
-    detail = error.errors()[0]
-    location = ".".join(str(part) for part in detail["loc"]) or "(document)"
-    return f"{location}: {detail['msg']}"
-
-
 def load_target(name_or_path: str, root: Path) -> Target:
     path = target_path(name_or_path, root)
     try:
-        raw: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReleaseError(f"target {name_or_path!r}: {path} does not exist") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ReleaseError(f"target {path}:{where} is not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise ReleaseError(f"target {path}: expected a mapping at the top level")
+        raw = read_yaml_mapping(path)
+    except DocumentError as exc:
+        raise ReleaseError(f"target {path}: {exc}") from None
     raw.setdefault("root", str(root))
     try:
         return Target.model_validate(raw)
