@@ -1,0 +1,31 @@
+"""The HTTP plumbing both fakes share: quiet logs, keep-alive, JSON bodies with a Content-Length."""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+__all__ = ["JsonHandler"]
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the real service adds to every answer (overridden per fake)."""
+        return {}
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for key, value in {**(headers or {}), **self.response_headers()}.items():
+            self.send_header(key, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
