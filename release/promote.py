@@ -50,8 +50,6 @@ def _gate(session: Session, beta: Manifest, force: bool, reason: str) -> str | N
         why = f"the last validation of {beta.version} failed"
     if not force:
         raise ReleaseError(f"promote refused: {why}; run staging.validate first", CHECK_FAILED)
-    if not reason.strip():
-        raise ReleaseError("--force needs --reason TEXT saying why validation is skipped")
     return f"forced past '{why}': {reason.strip()}"
 
 
@@ -89,6 +87,9 @@ def _copy(session: Session, beta: Manifest, scratch: Path) -> list[str]:
 def promote(
     session: Session, *, force: bool = False, reason: str = "", wait_s: float = 60.0
 ) -> dict[str, Any]:
+    if force and not reason.strip():
+        # Bad input whatever the state: an override is always explained, even when it turns out unneeded.
+        raise ReleaseError("--force needs --reason TEXT saying why validation is skipped")
     target = session.target
     beta = read_beta(target)
     if beta is None:

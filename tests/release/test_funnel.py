@@ -155,6 +155,14 @@ def test_publish_beta_validate_promote_with_one_remote_call_each(sandbox: Any) -
     assert results[-3:] == [("staging.validate", "ok"), ("promote", "ok"), ("promote", "skip")]
 
 
+def test_force_without_a_reason_is_bad_input_even_when_validation_passed(sandbox: Any) -> None:
+    before, counted = snapshot(sandbox.root), len(calls(sandbox))
+    done = sandbox.inv("promote", "--force", check=False)
+    assert done.returncode == 2 and "--force needs --reason" in done.stderr
+    assert snapshot(sandbox.root) == before
+    assert calls(sandbox)[counted:] == []
+
+
 def test_second_state_changing_task_is_refused_cleanly(sandbox: Any) -> None:
     before = snapshot(sandbox.root)
     with workstation_lock(sandbox.target, "publish"):
@@ -205,6 +213,9 @@ def test_every_dry_run_changes_nothing(sandbox: Any, task: tuple[str, ...]) -> N
         assert done.returncode == 0, done.stderr
         assert document["dry_run"] is True
         assert calls(sandbox)[counted:] == [], "a dry run must not call the VM"
+    if task[0] == "verify":
+        # The plan lists exactly the rows the real run shows: beta has no repo pair.
+        assert ("repo pair" in document["checks"]) is (task[1:] != ("--channel", "beta"))
 
 
 def test_bump_dry_run_prints_the_diff_and_changes_nothing(sandbox: Any) -> None:
