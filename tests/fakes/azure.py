@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import trustme
 from azure.core.credentials import AccessToken
 
-from .jsonhttp import JsonHandler
+from .jsonhttp import JsonHandler, serving
 
 __all__ = ["FakeAzure", "FakeCredential", "running_azure"]
 
@@ -204,11 +204,5 @@ def running_azure(fake: FakeAzure, tls_dir: Path) -> Iterator[FakeAzure]:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.fake = fake
     fake.base_url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-arm", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "fake-arm"):
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

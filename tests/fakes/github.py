@@ -21,7 +21,6 @@ Rules:
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .github_api import handle_api, handle_blob, handle_cdn
 from .github_model import FakeAsset, FakeGithub, FakeRelease
-from .jsonhttp import JsonHandler
+from .jsonhttp import JsonHandler, serving
 
 __all__ = ["FakeAsset", "FakeGithub", "FakeRelease", "running_github"]
 
@@ -142,11 +141,5 @@ def running_github(fake: FakeGithub) -> Iterator[FakeGithub]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-github", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "fake-github"):
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

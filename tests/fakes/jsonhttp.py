@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["JsonHandler"]
+__all__ = ["JsonHandler", "serving"]
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer, name: str) -> Iterator[None]:
+    """Run ``server`` in a thread for the duration of the block, then shut it down and close it."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 class JsonHandler(BaseHTTPRequestHandler):
