@@ -114,6 +114,8 @@ def _heal(target: Target, console: Console) -> None:
 
 
 def run_demo(root: Path, target_name: str, *, size_mb: int = 24, keep: bool = True) -> None:
+    if size_mb < 1:
+        raise ReleaseError(f"--size-mb {size_mb}: the demo needs artifacts of at least 1 MB")
     console = Console(highlight=False, soft_wrap=True)
     target = load_target(target_name, root)
     sandbox_paths(target)  # a production target stops here, before anything runs

@@ -4,6 +4,8 @@ Rules:
 - Reads validate against the shared models; a file that does not validate is one line naming it
   and the field (exit 2), never a traceback and never silently ignored.
 - Writes go through ``schemas.write_model`` (atomic, stable key order, final newline).
+- ``manifest_<version>.json`` is the history of what stable was: a version is released once, with
+  one set of bytes (``refuse_rebuilt_release``).
 - The bundle sent to the VM is built only from these files, so what the VM gets is what git has.
 """
 
@@ -29,6 +31,7 @@ __all__ = [
     "read_stable",
     "read_validation",
     "read_versioned",
+    "refuse_rebuilt_release",
     "stable_path",
     "to_bundle",
     "validation_path",
@@ -99,6 +102,20 @@ def read_gate(target: Target) -> BetaGate | None:
 
 def read_validation(target: Target) -> Validation | None:
     return _read(validation_path(target), Validation)
+
+
+def refuse_rebuilt_release(target: Target, manifest: Manifest) -> None:
+    """Exit 2 when ``manifest.version`` was released to stable with other bytes.
+
+    Sparkle compares versions only, so clients on that version would never take a rebuild, and
+    ``manifest_<version>.json`` is the history rollback restores from: it is never rewritten.
+    """
+    released = read_versioned(target, manifest.version)
+    if released is not None and released.fingerprint != manifest.fingerprint:
+        raise ReleaseError(
+            f"{manifest.version} was already released to stable with other bytes "
+            f"({released.fingerprint[:12]}, now {manifest.fingerprint[:12]}): bump to a newer version"
+        )
 
 
 def write(path: Path, model: BaseModel) -> None:

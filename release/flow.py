@@ -4,7 +4,8 @@ the served wait.
 Rules:
 - A state-changing task holds the workstation lock from its first read to its last write
   (``task_lock``), so a second one stops before it reads anything. A state change ends with
-  exactly one journal line, "ok" (or the task's own result), or "failed" with the reason.
+  exactly one journal line, "ok" (or the task's own result), or "failed" with the reason, whatever
+  the exception that stopped it.
 - ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
   only after converging. A refused or unconverged bundle is exit 1 naming the resources.
 - "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
@@ -95,15 +96,23 @@ class Change:
     details: list[str] = field(default_factory=list)
 
 
+def _short(exc: BaseException) -> str:
+    """The type and the first line of an unexpected error (SDK messages can run to pages)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 @contextmanager
 def state_change(session: Session) -> Iterator[Change]:
     target = session.target
     change = Change()
     try:
         yield change
-    except (ReleaseError, KeyboardInterrupt, OSError) as exc:
+    except BaseException as exc:
+        # Whatever stops the task midway (a bug, an SDK error nobody foresaw, Ctrl-C), its line
+        # must not say "ok": the change may be half made.
         change.result = "failed"
-        change.details.append(str(exc) or type(exc).__name__)
+        change.details.append(str(exc) if isinstance(exc, ReleaseError | OSError) else _short(exc))
         raise
     finally:
         append_entry(

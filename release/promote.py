@@ -10,6 +10,8 @@ Rules:
 - One remote call (sync with a wait), then ``/updates/health`` must report the version.
 - The same fingerprint again is a reported skip (exit 0): nothing transferred, nothing rewritten;
   the sync is still sent once so a VM that missed the first one converges.
+- A beta whose version was already released with other bytes is refused (exit 2) before anything:
+  ``manifest_<version>.json`` is history and is never rewritten.
 - A beta older than stable is refused: Sparkle never offers a downgrade; use rollback.
 """
 
@@ -22,7 +24,15 @@ from typing import Any
 from schemas import Channel, Manifest, compare_versions
 
 from .artifacts import archive_put
-from .desired import read_beta, read_stable, read_validation, stable_path, versioned_path, write
+from .desired import (
+    read_beta,
+    read_stable,
+    read_validation,
+    refuse_rebuilt_release,
+    stable_path,
+    versioned_path,
+    write,
+)
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .session import Session
@@ -95,6 +105,7 @@ def promote(
     if beta is None:
         raise ReleaseError("no manifest_beta.json: publish --channel beta first")
     stable = stable_manifest(session, beta)
+    refuse_rebuilt_release(target, stable)
     current = read_stable(target)
     skip = current is not None and current.fingerprint == stable.fingerprint
     if not skip and current is not None and compare_versions(beta.version, current.version) <= 0:

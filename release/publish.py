@@ -8,6 +8,8 @@ Rules:
   ``manifest_beta.json``, sync once, and when the gate is open wait until staging serves it.
 - The version is the workspace's ``VERSION`` (set by ``bump``) and must be newer than stable
   under Sparkle's comparator, or stable clients could never be offered it after promote.
+- A version already released to stable (``manifest_<version>.json`` exists) with other bytes is
+  refused (exit 2): clients that took it would never be offered the rebuild. Bump instead.
 - ``--dry-run`` computes the same plan (hashes, store state) and changes nothing.
 """
 
@@ -19,7 +21,7 @@ from schemas import Channel, Manifest, compare_versions
 
 from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
 from .console import check_table
-from .desired import beta_path, read_beta, read_gate, read_stable, write
+from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .preflight import run_preflight
@@ -96,8 +98,15 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
         raise ReleaseError(f"preflight failed, nothing was published: {names}", CHECK_FAILED)
     files = _hash_inbox(session)
     manifest = _manifest(session, version, files)
+    refuse_rebuilt_release(target, manifest)
     previous = read_beta(target)
-    unchanged = previous is not None and previous.fingerprint == manifest.fingerprint
+    # The fingerprint covers the bytes, not the notes: a notes-only change rewrites the manifest
+    # (the appcast shows its text) while the validation, bound to the fingerprint, still holds.
+    unchanged = (
+        previous is not None
+        and previous.fingerprint == manifest.fingerprint
+        and previous.release_notes == manifest.release_notes
+    )
     if unchanged and previous is not None:
         manifest = previous
     uploads = _plan_uploads(session, files)

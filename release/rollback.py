@@ -2,8 +2,9 @@
 
 Rules:
 - Needs ``--yes`` (it replaces what stable clients are offered) and ``manifest_<version>.json``
-  plus the archived bytes of its dmg and pkg (and notes when archived); anything missing is exit
-  2 naming it, before anything changes.
+  (a stable release of that version at the fixed URLs, as promote wrote it) plus the archived
+  bytes of its dmg and pkg, hashed again so bit rot cannot stop it midway; anything missing or
+  wrong is exit 2 naming it, before anything changes.
 - No new tag, ever: the archived bytes are uploaded into ``Update``/``App`` in place (skipped
   where the sha256 already matches) and ``manifest.json`` becomes that version's manifest, so the
   VM's pair is identical again. One remote call, then ``/updates/health`` must report the version.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import Channel, Manifest, atomic_write, parse_version
+from schemas import Channel, Manifest, Target, atomic_write, parse_version
 
 from .artifacts import archive_has, archive_object
 from .desired import manifests_dir, read_stable, read_versioned, stable_path, write
@@ -34,14 +35,39 @@ WARNING = (
 )
 
 
+def _check_history(session: Session, manifest: Manifest, version: str) -> None:
+    """The history file must be a stable release of ``version`` at the fixed URLs, or nothing starts."""
+    target = session.target
+    name = f"manifest_{version}.json"
+    if manifest.version != version:
+        raise ReleaseError(f"{name} names {manifest.version}, not {version}: restore it from git")
+    update = target.release_target.update
+    fixed = (str(update.dmg_url), str(update.pkg_url))
+    if (
+        manifest.channel is not Channel.STABLE
+        or (str(manifest.artifact.url), str(manifest.installer.url)) != fixed
+    ):
+        raise ReleaseError(
+            f"{name} is not a stable release at the fixed URLs (channel {manifest.channel.value}, "
+            f"{manifest.artifact.url}): only versions promote released can be rolled back to"
+        )
+
+
+def _intact(target: Target, sha256: str, size: int) -> bool:
+    """The archived object exists and still hashes to its name (bit rot would stop a rollback midway)."""
+    return archive_has(target, sha256) and hash_file(archive_object(target, sha256)) == (sha256, size)
+
+
 def _objects(session: Session, manifest: Manifest) -> dict[str, str]:
     target = session.target
     wanted = {"dmg": manifest.artifact.sha256, "pkg": manifest.installer.sha256}
-    missing = [f"{role} {sha[:12]}" for role, sha in wanted.items() if not archive_has(target, sha)]
+    sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
+    missing = [f"{role} {sha[:12]}" for role, sha in wanted.items() if not _intact(target, sha, sizes[role])]
     if missing:
         where = target.path(target.archive_dir)
         raise ReleaseError(
-            f"the archive {where} lacks {', '.join(missing)} of {manifest.version}; cannot roll back"
+            f"the archive {where} lacks {', '.join(missing)} of {manifest.version} (missing or damaged); "
+            "cannot roll back"
         )
     return wanted
 
@@ -57,6 +83,7 @@ def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60
         known = sorted(p.name[len("manifest_") : -5] for p in manifests_dir(target).glob("manifest_*.json"))
         known = [name for name in known if name != "beta"]
         raise ReleaseError(f"no manifest_{version}.json; released versions: {', '.join(known) or 'none'}")
+    _check_history(session, manifest, version)
     objects = _objects(session, manifest)
     if not yes and not session.dry_run:
         raise ReleaseError(

@@ -161,16 +161,20 @@ def sync(c: Context, target: str | None = None, dry_run: bool = False, json: boo
 @task(
     help={
         "target": TARGET,
-        "size_mb": "size of the demo dmg in MB (the pkg is 2/3 of it)",
+        "size_mb": "size of the demo dmg in MB, 1 to 4096 (the pkg is 2/3 of it)",
         "keep": "leave the sandbox running afterwards",
     }
 )
 @guard
-def demo(c: Context, target: str | None = None, size_mb: int = 24, keep: bool = True) -> None:
+def demo(c: Context, target: str | None = None, size_mb: str = "24", keep: bool = True) -> None:
     """A whole release on the sandbox: bump → publish → staging → promote → verify → heal."""
     from release.demo import run_demo
 
-    run_demo(ROOT, target_option(c, target), size_mb=size_mb, keep=keep)
+    # Parsed here, not by invoke: its int cast dies with a traceback (exit 1) on "abc".
+    size = int(size_mb) if size_mb.strip().isdigit() else 0
+    if not 1 <= size <= 4096:
+        raise ReleaseError(f"--size-mb {size_mb!r}: use a whole number of MB from 1 to 4096")
+    run_demo(ROOT, target_option(c, target), size_mb=size, keep=keep)
 
 
 TASKS = (bump, preflight, publish, promote, rollback, verify, status, sync, demo)

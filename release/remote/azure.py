@@ -6,7 +6,8 @@ Rules (on top of the ``Remote`` protocol's):
 - The credential is azure-identity's (``DefaultAzureCredential`` unless the target names another)
   and the subscription comes from the environment variable the target names; both are resolved at
   the first call, so ``describe`` and dry runs need neither. Failures are one line, never a trace.
-- 409 (another Run Command in progress) and network errors retry with exponential backoff; the whole
+- 409 (another Run Command in progress) and network errors (a refused connection, or one closed
+  without an answer) retry with exponential backoff; the whole
   call, polling included, is bounded by the target's ``deadline_s`` (plus an accept's wait).
 - TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
   ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
@@ -25,6 +26,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
@@ -45,12 +47,16 @@ from .base import AcceptResult
 __all__ = ["AzureRemote"]
 
 
+def _conflict(exc: BaseException) -> bool:
+    """409: another Run Command is in progress on the VM."""
+    return isinstance(exc, ResourceExistsError) or (
+        isinstance(exc, HttpResponseError) and exc.status_code == 409
+    )
+
+
 def _busy(exc: BaseException) -> bool:
-    if isinstance(exc, ResourceExistsError):
-        return True
-    if isinstance(exc, HttpResponseError) and exc.status_code == 409:
-        return True
-    return isinstance(exc, ServiceRequestError | ServiceResponseError)
+    """Worth another attempt: the VM is busy, or the network (or ARM) dropped the call."""
+    return _conflict(exc) or isinstance(exc, ServiceRequestError | ServiceResponseError)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -164,7 +170,9 @@ class AzureRemote:
         )
         try:
             result = retrying(attempt)
-        except (ClientAuthenticationError, HttpResponseError, ServiceRequestError) as exc:
+        except AzureError as exc:
+            # Every SDK failure, including a connection ARM closed without an answer
+            # (ServiceResponseError), ends as one line, never a traceback.
             raise self._failure(command, exc) from None
         statuses = list(getattr(result, "value", None) or [])
         return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm)
@@ -179,7 +187,7 @@ class AzureRemote:
             )
         if isinstance(exc, ResourceNotFoundError):
             return ReleaseError(f"VM {where} not found in the subscription: check the target", BAD_INPUT)
-        if _busy(exc):
+        if _conflict(exc):
             return ReleaseError(
                 f"VM {where} stayed busy (another Run Command in progress) for "
                 f"{self._config.deadline_s:.0f} s: try again later",

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from azure.core.exceptions import ClientAuthenticationError
 
 from release.errors import ReleaseError
@@ -170,3 +174,56 @@ def test_credential_from_the_environment(
     with pytest.raises(ReleaseError, match=rf"Azure credential \({kind}\) failed") as caught:
         refused.status()
     assert "\n" not in str(caught.value)
+
+
+def test_an_endpoint_that_hangs_up_is_one_line(tmp_path: Path, sleeps: list[float]) -> None:
+    """ARM (or a proxy) closing the connection without an answer surfaces in azure-core as
+    ServiceResponseError: retried like a busy VM, then one line, never a traceback."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    listener = socket.create_server(("127.0.0.1", 0))
+    hung_up = []
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(raw, server_side=True) as tls:
+                    tls.recv(65536)  # read the request, answer nothing
+                    hung_up.append(1)
+            except OSError:
+                raw.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    document = target_document(
+        tmp_path, "http://127.0.0.1:1", f"https://127.0.0.1:{listener.getsockname()[1]}"
+    )
+    document["remote"]["deadline_s"] = 5
+    virtual = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        virtual[0] += seconds
+
+    remote = AzureRemote(
+        Target.model_validate(document),
+        credential=FakeCredential(),
+        environ={"AZURE_SUBSCRIPTION_ID": SUBSCRIPTION},
+        connection_verify=str(ca_path),
+        sleep=sleep,
+        clock=lambda: virtual[0],
+    )
+    try:
+        with pytest.raises(ReleaseError) as caught:
+            remote.status()
+    finally:
+        listener.close()
+    message = str(caught.value)
+    assert message.startswith("Run Command status on VM NexyNewRG/NexyNew failed") and "\n" not in message
+    assert caught.value.code == 1 and hung_up

@@ -48,3 +48,23 @@ def test_second_state_change_stops_with_a_clear_line(target: Target) -> None:
         assert "run promote again" in message
     with workstation_lock(target, "promote"):
         pass
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("bad"), SystemExit(3)])
+def test_a_state_change_that_dies_of_anything_is_journaled_failed(
+    target: Target, error: BaseException
+) -> None:
+    """Not only the expected errors: whatever stops a task midway, its line must not say "ok"."""
+    from release.flow import state_change
+    from release.session import Session
+
+    def die_midway() -> None:
+        with state_change(Session(target, "promote")) as change:
+            change.version = "2.0.0.16"
+            raise error
+
+    with pytest.raises(type(error)):
+        die_midway()
+    entry = read_entries(target)[-1]
+    assert (entry.task, entry.result, entry.version) == ("promote", "failed", "2.0.0.16")
+    assert entry.detail
