@@ -33,8 +33,12 @@ class AssetStore:
         self.directory = directory.resolve()
 
     def locate(self, tag: str, name: str) -> Path | None:
-        candidate = (self.directory / tag / name).resolve()
-        if not candidate.is_relative_to(self.directory) or not candidate.is_file():
+        try:
+            candidate = (self.directory / tag / name).resolve()
+            if not candidate.is_relative_to(self.directory) or not candidate.is_file():
+                return None
+        except (OSError, RuntimeError):
+            # A name too long for the file system, a symlink loop: absent, not a server error.
             return None
         return candidate
 

@@ -1,22 +1,21 @@
 """The beta gate as the VM's ``config.env`` states it.
 
 Rules:
-- Only an uncommented ``UPDATE_BETA_ENABLED=`` line counts (an optional ``export`` prefix and
-  quotes are allowed, as a shell would read them); the last such line wins, as in a shell.
+- Only an uncommented ``UPDATE_BETA_ENABLED=`` line counts, read with ``schemas.envfile``'s
+  grammar (the reconciler's too, so both agree: ``export``, quotes, `` # comment``); the last
+  such line wins, as in a shell.
 - The beta feed is open only for ``true`` (any case). A missing file or key means closed; any other
   value also means closed, and is reported so a typo is noticed.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from schemas import GATE_KEY
+from schemas.envfile import assignments
 
 __all__ = ["GateReading", "read_gate"]
-
-_LINE = re.compile(rf"^\s*(?:export\s+)?{GATE_KEY}\s*=\s*(?P<value>.*?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,19 +24,11 @@ class GateReading:
     problem: str | None = None
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    # An unquoted value ends at a shell comment.
-    return value.split(" #", 1)[0].strip()
-
-
 def read_gate(text: str) -> GateReading:
     value: str | None = None
-    for line in text.splitlines():
-        match = _LINE.match(line)
-        if match:
-            value = _unquote(match.group("value"))
+    for assignment in assignments(text.encode()):
+        if assignment.key == GATE_KEY:
+            value = assignment.value
     if value is None:
         return GateReading(enabled=False)
     lowered = value.strip().lower()

@@ -43,6 +43,8 @@ class _Kind(Enum):
 
 
 _SEPARATORS = {_Kind.PERIOD, _Kind.PUNCTUATION, _Kind.WHITESPACE}
+# NSCharacterSet.whitespaceAndNewlineCharacterSet beyond Z*: not str.isspace(), which adds U+001C-1F.
+_NEWLINES_AND_TABS = frozenset("\t\n\x0b\x0c\r\x85")
 
 
 def _kind(part: str) -> _Kind:
@@ -55,7 +57,7 @@ def _kind(part: str) -> _Kind:
     category = unicodedata.category(ch)
     if category == "Nd":
         return _Kind.NUMBER
-    if ch.isspace() or category in ("Zs", "Zl", "Zp"):
+    if ch in _NEWLINES_AND_TABS or category in ("Zs", "Zl", "Zp"):
         return _Kind.WHITESPACE
     if category.startswith("P"):
         return _Kind.PUNCTUATION
@@ -101,9 +103,18 @@ def _balance(a: list[str], b: list[str]) -> None:
         short.insert(index, "." if _kind(long_[index]) is _Kind.PERIOD else "0")
 
 
+_LLONG_MAX = 2**63 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]*")
+
+
 def _number(part: str) -> int:
-    # NSString.longLongValue saturates instead of overflowing.
-    return min(int(part), 2**63 - 1)
+    # NSString.longLongValue reads leading ASCII digits only and saturates instead of overflowing;
+    # int() would raise past 4,300 digits (and read other scripts' digits).
+    digits = _ASCII_DIGITS.match(part)
+    text = (digits.group() if digits else "").lstrip("0")
+    if len(text) > len(str(_LLONG_MAX)):
+        return _LLONG_MAX
+    return min(int(text or "0"), _LLONG_MAX)
 
 
 def compare_versions(a: str, b: str) -> int:

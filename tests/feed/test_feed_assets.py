@@ -29,6 +29,7 @@ def assets(tmp_path: Path) -> Path:
     secret.write_text("outside the store")
     os.symlink(secret, store / "UpdateBeta" / "escape.txt")
     os.symlink(store / "AppBeta" / "Nexy.pkg", store / "UpdateBeta" / "inside-link.pkg")
+    os.symlink("loop.dmg", store / "UpdateBeta" / "loop.dmg")
     return store
 
 
@@ -92,6 +93,8 @@ ESCAPES: list[tuple[str, set[int]]] = [
     ("/releases/download/UpdateBeta/.hidden", {400}),
     ("/releases/download/UpdateBeta/missing.dmg", {404}),
     ("/releases/download/UpdateBeta", {404}),
+    ("/releases/download/UpdateBeta/" + "a" * 300, {404}),
+    ("/releases/download/UpdateBeta/loop.dmg", {404}),
 ]
 
 

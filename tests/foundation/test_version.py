@@ -99,3 +99,20 @@ def test_parse_version_accepts(good: str) -> None:
 def test_parse_version_refuses(bad: str) -> None:
     with pytest.raises(ValueError, match=r"X\.Y\.Z\.W"):
         parse_version(bad)
+
+
+def test_huge_numeric_parts_saturate_like_long_long_value() -> None:
+    # Python's int() refuses more than 4,300 digits; NSString.longLongValue saturates at LLONG_MAX.
+    huge = "9" * 5000
+    assert compare_versions(huge, "1") == 1
+    assert compare_versions(huge, "9" * 4400) == 0
+    assert compare_versions("9223372036854775807", huge) == 0
+    assert compare_versions("1." + huge, "1.2") == 1
+
+
+def test_control_characters_are_text_not_whitespace() -> None:
+    # NSCharacterSet.whitespaceAndNewlineCharacterSet is Z* plus U+0009-U+000D and U+0085; the
+    # information separators U+001C-U+001F (which str.isspace() accepts) are text to Sparkle.
+    assert compare_versions("1.0\x1c", "1.0") == -1
+    assert compare_versions("1.0\t", "1.0") == 1
+    assert compare_versions("1.0\u2028", "1.0") == 1
