@@ -5,6 +5,7 @@ Rules:
   temporary file in the same directory, are fsynced, renamed over the target, and the directory
   is fsynced so the rename survives a power cut.
 - An existing file keeps its mode and (when we are allowed to) its owner; a new file gets ``mode``.
+- A symlink is followed: its target is replaced atomically and the link itself stays.
 - JSON documents are written with a stable key order, two-space indent and a final newline, so git
   diffs of desired state stay readable.
 """
@@ -32,6 +33,9 @@ def atomic_stream(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     check what they wrote (size, sha256) and raise to abandon it before the rename.
     """
     path = Path(path)
+    if path.is_symlink():
+        # An operator's symlink (config.env kept elsewhere) stays a symlink: replace its target.
+        path = path.resolve()
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     try:

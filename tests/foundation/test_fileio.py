@@ -58,3 +58,18 @@ def test_stream_completes(tmp_path: Path) -> None:
             handle.write(b"x" * 1024)
     assert path.stat().st_size == 4096
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_stays_and_its_target_is_replaced(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    real = secrets / "config.env"
+    real.write_text("UPDATE_BETA_ENABLED=false\n")
+    real.chmod(0o600)
+    link = tmp_path / "config.env"
+    link.symlink_to(real)
+    atomic_write(link, b"UPDATE_BETA_ENABLED=true\n")
+    assert link.is_symlink()
+    assert real.read_text() == "UPDATE_BETA_ENABLED=true\n"
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in secrets.iterdir()) == ["config.env"]

@@ -139,8 +139,15 @@ def test_probes_report_health_apart_from_sync(feeds: tuple[Vm, dict[str, bool]])
         )
         broken["on"] = True
         daemon.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: _health(vm).get("production", {}).get("ok") is False, 60, "production unhealthy")
-        assert "latest_version 0.0.0.1" in str(_health(vm)["production"]["detail"])
+        # Wait for the probe that saw the broken feed, not an earlier one that failed for another reason.
+        wait_for(
+            lambda: (
+                _health(vm).get("production", {}).get("ok") is False
+                and "latest_version 0.0.0.1" in str(_health(vm)["production"].get("detail"))
+            ),
+            60,
+            "production unhealthy because it serves the wrong version",
+        )
         status = vm.status()
         assert status is not None and all(
             r["sync"] in ("in_sync", "healed") for r in status["resources"].values()
