@@ -144,7 +144,13 @@ def task_lock(session: Session) -> Iterator[None]:
 def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
     bundle = to_bundle(session.target)
     session.say(f"sync: sending the desired bundle {bundle.digest()[:12]} to {session.remote.describe()}")
-    result = session.remote.accept(bundle, wait_s=wait_s)
+    retry = (
+        f"the desired state is saved in {session.target.manifests_dir}/: run ./inv sync once the VM answers"
+    )
+    try:
+        result = session.remote.accept(bundle, wait_s=wait_s)
+    except ReleaseError as exc:
+        raise ReleaseError(f"{exc}; {retry}", exc.code) from None
     if not result.ok:
         raise ReleaseError(
             f"the VM refused the desired state: {result.error or 'no reason given'}", CHECK_FAILED
@@ -154,7 +160,9 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
             f"{name}={state}" for name, state in result.resources.items() if state != "in_sync"
         )
         raise ReleaseError(
-            f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}", CHECK_FAILED
+            f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}; "
+            "see ./inv status, then ./inv sync",
+            CHECK_FAILED,
         )
     changed = ", ".join(result.changed) or "nothing (already there)"
     session.say(f"sync: the VM accepted; changed {changed}")

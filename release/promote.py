@@ -100,6 +100,11 @@ def promote(
     if force and not reason.strip():
         # Bad input whatever the state: an override is always explained, even when it turns out unneeded.
         raise ReleaseError("--force needs --reason TEXT saying why validation is skipped")
+    if reason.strip() and not force:
+        # A reason alone overrides nothing; saying so beats journaling an explanation for no override.
+        raise ReleaseError(
+            "--reason goes with --force (it explains skipping validation); drop it or add --force"
+        )
     target = session.target
     beta = read_beta(target)
     if beta is None:

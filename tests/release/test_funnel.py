@@ -159,6 +159,8 @@ def test_force_without_a_reason_is_bad_input_even_when_validation_passed(sandbox
     before, counted = snapshot(sandbox.root), len(calls(sandbox))
     done = sandbox.inv("promote", "--force", check=False)
     assert done.returncode == 2 and "--force needs --reason" in done.stderr
+    alone = sandbox.inv("promote", "--reason", "why not", check=False)
+    assert alone.returncode == 2 and "--reason goes with --force" in alone.stderr
     assert snapshot(sandbox.root) == before
     assert calls(sandbox)[counted:] == []
 

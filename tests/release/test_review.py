@@ -152,6 +152,25 @@ def test_rollback_refuses_a_history_file_that_names_another_release(sandbox: Any
     assert one_json(sandbox.inv("status", "--json").stdout)["drift"] is False
 
 
+def test_a_vm_that_does_not_answer_leaves_the_desired_state_saved_and_sync_recovers(sandbox: Any) -> None:
+    config = sandbox_paths(sandbox.target).reconciler_config
+    hidden = config.with_name("reconciler.yaml.away")
+    gate = manifests(sandbox) / "beta_gate.json"
+    was_open = json.loads(gate.read_text())["enabled"] if gate.exists() else False
+    config.rename(hidden)  # the VM's CLI cannot start: the remote call fails
+    try:
+        done = sandbox.inv("staging.close" if was_open else "staging.open", check=False)
+    finally:
+        hidden.rename(config)
+    assert done.returncode != 0
+    line = done.stderr.strip().splitlines()[-1]
+    assert "run ./inv sync once the VM answers" in line
+    assert json.loads(gate.read_text())["enabled"] is (not was_open)  # desired state kept
+    sandbox.inv("sync")
+    status = one_json(sandbox.inv("status", "--json").stdout)
+    assert status["drift"] is False
+
+
 @pytest.mark.parametrize("size", ["0", "-3", "abc"])
 def test_demo_with_a_bad_size_stops_before_anything(sandbox_target: Any, size: str) -> None:
     target, target_file = sandbox_target
