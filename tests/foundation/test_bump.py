@@ -152,3 +152,29 @@ def test_dry_run_prints_diff_and_changes_nothing(project: Path) -> None:
     assert "-2.0.0.14" in result.stdout and "+2.0.0.15" in result.stdout
     assert "a/docs/RELEASE.md" in result.stdout
     assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [(["status", "--bogus"], "No idea what '--bogus' is!"), (["rollback"], "required positional arguments")],
+)
+def test_the_inv_program_calls_an_unparsable_command_line_bad_input(argv: list[str], words: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == words or words in done.stderr.strip().splitlines()[0]
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_inv_program_lists_every_task() -> None:
+    listing = subprocess.run(
+        [sys.executable, "-m", "tasks", "--list"], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout
+    for name in ("bump", "publish", "promote", "verify", "staging.validate", "sandbox.up", "demo", "test"):
+        assert f"  {name} " in listing

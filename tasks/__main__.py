@@ -1,0 +1,39 @@
+"""``./inv`` runs this: invoke's program over our namespace, with the project's exit codes.
+
+Rules: a command line invoke cannot parse (an unknown flag, a missing argument) is bad input:
+one line and exit 2, like every other bad input; everything else is invoke's own behaviour.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
+
+from . import ns
+
+__all__ = ["main"]
+
+
+class _Program(Program):
+    def parse_core(self, argv: Any) -> None:
+        try:
+            super().parse_core(argv)
+        except ParseError as exc:
+            raise Exit(str(exc), 2) from None
+
+    def parse_tasks(self) -> None:
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            raise Exit(str(exc), 2) from None
+
+
+def main() -> None:
+    _Program(namespace=ns, name="nexy-release", binary="./inv", version=version("nexy-release")).run()
+
+
+if __name__ == "__main__":
+    main()
