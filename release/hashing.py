@@ -43,9 +43,10 @@ def iter_file(path: Path, progress: Progress | None = None, chunk: int = CHUNK) 
 
 
 class HashingWriter:
-    """A binary sink that hashes what it writes (for streaming downloads)."""
+    """A binary sink that hashes what it writes (for streaming downloads); without a handle it
+    only hashes, so checking what a URL serves keeps no bytes."""
 
-    def __init__(self, handle: BinaryIO, progress: Progress | None = None) -> None:
+    def __init__(self, handle: BinaryIO | None = None, progress: Progress | None = None) -> None:
         self._handle = handle
         self._digest = hashlib.sha256()
         self._progress = progress
@@ -56,7 +57,7 @@ class HashingWriter:
         self.size += len(data)
         if self._progress is not None:
             self._progress(len(data))
-        return self._handle.write(data)
+        return len(data) if self._handle is None else self._handle.write(data)
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()

@@ -21,15 +21,10 @@ import httpx
 
 from schemas import AppcastError, AppcastItem, parse_appcast
 
-from .hashing import HashingWriter
+from .hashing import CHUNK, HashingWriter
 from .store.base import Progress
 
-__all__ = ["NullSink", "download_hash", "fetch_appcast", "get_json", "tls_handshake", "wait_until"]
-
-
-class NullSink:
-    def write(self, data: bytes) -> int:
-        return len(data)
+__all__ = ["download_hash", "fetch_appcast", "get_json", "stream_to", "tls_handshake", "wait_until"]
 
 
 def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
@@ -62,20 +57,28 @@ def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[Appcas
         return 200, [], str(exc)[:200]
 
 
+def stream_to(
+    http: httpx.Client, url: str, writer: HashingWriter, headers: dict[str, str] | None = None
+) -> tuple[str, int]:
+    """Stream what ``url`` serves (redirects followed) into ``writer``; (sha256, size). Raises httpx errors."""
+    with http.stream("GET", url, headers=headers or {}, follow_redirects=True) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes(CHUNK):
+            writer.write(chunk)
+    return writer.hexdigest(), writer.size
+
+
 def download_hash(
     http: httpx.Client, url: str, progress: Progress | None = None
 ) -> tuple[str | None, int, str]:
     """(sha256 or None, size, detail) of what ``url`` serves."""
-    sink = HashingWriter(NullSink(), progress)  # type: ignore[arg-type]
     try:
-        with http.stream("GET", url) as response:
-            if response.status_code != 200:
-                return None, 0, f"{url}: HTTP {response.status_code}"
-            for chunk in response.iter_bytes(1 << 20):
-                sink.write(chunk)
+        sha256, size = stream_to(http, url, HashingWriter(progress=progress))
+    except httpx.HTTPStatusError as exc:
+        return None, 0, f"{url}: HTTP {exc.response.status_code}"
     except httpx.HTTPError as exc:
         return None, 0, f"{url}: {type(exc).__name__}"
-    return sink.hexdigest(), sink.size, "ok"
+    return sha256, size, "ok"
 
 
 def tls_handshake(url: str, context: ssl.SSLContext, timeout_s: float = 10.0) -> tuple[bool, str]:

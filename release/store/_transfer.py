@@ -21,7 +21,7 @@ import httpx
 from schemas.fileio import atomic_stream
 
 from ..hashing import HashingWriter, iter_file
-from ..probes import NullSink
+from ..probes import stream_to
 from .base import Progress
 
 __all__ = ["AttemptProgress", "api_headers", "download_to", "hash_url", "upload_asset"]
@@ -81,19 +81,9 @@ def upload_asset(
     return document
 
 
-def _stream(
-    client: httpx.Client, url: str, headers: dict[str, str], writer: HashingWriter
-) -> tuple[str, int]:
-    with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-        response.raise_for_status()
-        for chunk in response.iter_bytes(1 << 20):
-            writer.write(chunk)
-    return writer.hexdigest(), writer.size
-
-
 def hash_url(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -> tuple[str, int]:
     """(sha256, size) of what ``url`` serves, without keeping the bytes."""
-    return _stream(client, url, headers or {}, HashingWriter(NullSink()))  # type: ignore[arg-type]
+    return stream_to(client, url, HashingWriter(), headers)
 
 
 def download_to(
@@ -105,4 +95,4 @@ def download_to(
 ) -> tuple[str, int]:
     """Stream ``url`` into ``dest`` atomically; (sha256, size) of the bytes written."""
     with atomic_stream(dest) as handle:
-        return _stream(client, url, headers, HashingWriter(handle, progress))
+        return stream_to(client, url, HashingWriter(handle, progress), headers)

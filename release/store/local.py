@@ -83,6 +83,18 @@ class LocalStore:
         self._client = client
         self._attempts = verify_attempts
         self._wait_s = verify_wait_s
+        self._digests: dict[Path, tuple[tuple[int, int, int, int], tuple[str, int]]] = {}
+
+    def _digest(self, path: Path) -> tuple[str, int]:
+        """``hash_file``, remembered while the file keeps its inode, size and mtime: one publish asks
+        about the same assets several times (preflight, plan, skip check), and they can be large."""
+        st = path.stat()
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._digests.get(path)
+        if cached is None or cached[0] != key:
+            cached = (key, hash_file(path))
+            self._digests[path] = cached
+        return cached[1]
 
     def describe(self) -> str:
         return f"local store {self.root} (served at {self.target.store.download_url})"
@@ -116,7 +128,7 @@ class LocalStore:
         for path in sorted(directory.iterdir()):
             if path.name.startswith(".") or not path.is_file():
                 continue
-            digest, size = hash_file(path)
+            digest, size = self._digest(path)
             assets.append(Asset(path.name, size, digest, self.target.download_url(tag, path.name)))
         return FixedRelease(tag, (directory / IMMUTABLE_MARKER).exists(), tuple(assets))
 
@@ -140,7 +152,7 @@ class LocalStore:
         if not source.is_file():
             raise ReleaseError(f"{source} does not exist: nothing to upload to {tag}/{name}")
         url = self.target.download_url(tag, name)
-        if dest.is_file() and dest.stat().st_size == size and hash_file(dest)[0] == sha256:
+        if dest.is_file() and self._digest(dest) == (sha256, size):
             return UploadResult(Asset(name, size, sha256, url), transferred=False)
 
         def unchanged(writer: HashingWriter) -> None:
