@@ -10,7 +10,6 @@ from schemas.appcast import DMG_TYPE, PKG_TYPE, SPARKLE_NS, items_from_manifest
 from tests.feed.feedkit import make_manifest
 
 
-
 def test_render_then_parse_gives_the_manifest_back() -> None:
     manifest = make_manifest("2.0.0.15", build="2.0.0.15", signed=True, minimum_system_version="13.0")
     data = render_appcast(items_from_manifest(manifest), title="Nexy Updates")
