@@ -57,6 +57,27 @@ MAX_APPCAST_BYTES = 4 * 1024 * 1024
 # libxml2 (under NSXMLDocument) stops at xmlParserMaxDepth = 256 unless XML_PARSE_HUGE is set.
 _MAX_DEPTH = 256
 
+# Every dictionary key SUAppcastItem's initializer reads (SUConstants.m names), deltas excepted.
+_ITEM_KEYS = (
+    "title",
+    "enclosure",
+    "sparkle:version",
+    "sparkle:shortVersionString",
+    "pubDate",
+    "description",
+    "link",
+    "sparkle:informationalUpdate",
+    "sparkle:minimumSystemVersion",
+    "sparkle:maximumSystemVersion",
+    "sparkle:minimumAutoupdateVersion",
+    "sparkle:ignoreSkippedUpgradesBelowVersion",
+    "sparkle:channel",
+    "sparkle:criticalUpdate",
+    "sparkle:tags",
+    "sparkle:phasedRolloutInterval",
+    "sparkle:releaseNotesLink",
+    "sparkle:fullReleaseNotesLink",
+)
 # SPUInstallationType.h: SPUInstallationTypesArray.
 _INSTALLATION_TYPES = ("application", "package", "interactive-package")
 # SUAppcastItem.m: unknown description formats fall back to html.
@@ -398,9 +419,11 @@ def _build_item(raw: dict[str, Any], base: str | None, index: int) -> SparkleIte
     for delta in raw.get("sparkle:deltas") or []:
         if "sparkle:deltaFrom" not in delta:
             continue
-        # The delta initializer passes relativeToURL:nil and drops a delta it cannot build.
+        # The delta initializer passes relativeToURL:nil and drops a delta it cannot build. Only
+        # the keys an item reads are copied, so many deltas beside many unknown elements stay linear.
+        inherited = {key: raw[key] for key in _ITEM_KEYS if key in raw}
         try:
-            deltas.append(_build_item({**raw, "enclosure": delta, "sparkle:deltas": None}, None, index))
+            deltas.append(_build_item(inherited | {"enclosure": delta}, None, index))
         except AppcastError:
             continue
 
