@@ -700,3 +700,26 @@ def test_phase_group_without_a_clock_is_a_programming_error() -> None:
     items = load("testappcast_phasedRollout.xml")
     with pytest.raises(ValueError, match="needs the current time"):
         best_item(items, host_version="1.0", os_version=OS, phase_group=1)
+
+
+def test_deltas_resolve_without_the_feed_url_and_inherit_the_item() -> None:
+    # SUAppcastItem.m builds each delta with relativeToURL:nil and drops the ones it cannot build.
+    (item,) = parse_appcast(
+        feed(
+            enclosure("3")
+            + "<sparkle:minimumSystemVersion>13.0</sparkle:minimumSystemVersion><sparkle:deltas>"
+            + '<enclosure url="https://h/3_from_1.delta" sparkle:version="3" sparkle:deltaFrom="1" length="5"/>'
+            + '<enclosure url="ftp://h/3_from_2.delta" sparkle:version="3" sparkle:deltaFrom="2"/>'
+            + '<enclosure url="https://h/no-from.delta" sparkle:version="3"/>'
+            + '<enclosure url="3_from_0.delta" sparkle:version="3" sparkle:deltaFrom="0"/>'
+            + "</sparkle:deltas>"
+        ),
+        feed_url="https://h/appcast.xml",
+    )
+    assert [(d.delta_from, d.url, d.length) for d in item.deltas] == [
+        ("1", "https://h/3_from_1.delta", 5),
+        ("0", "3_from_0.delta", None),  # not resolved against the feed's URL
+    ]
+    delta = item.delta_for("1")
+    assert delta is not None and (delta.minimum_system_version, delta.version) == ("13.0", "3")
+    assert item.delta_for("2") is None
