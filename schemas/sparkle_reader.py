@@ -409,7 +409,7 @@ def _build_item(raw: dict[str, Any], base: str | None, index: int) -> SparkleIte
         link, ok = _url(raw["sparkle:releaseNotesLink"], base)
         release_notes = link if ok else None
     elif description is not None and description.startswith(("http://", "https://")):
-        release_notes = description
+        release_notes = _url(description, None)[0]  # +[NSURL URLWithString:], no scheme test
     full_notes = None
     if "sparkle:fullReleaseNotesLink" in raw:
         link, ok = _url(raw["sparkle:fullReleaseNotesLink"], base)

@@ -676,6 +676,9 @@ def test_description_is_the_text_of_every_descendant_and_unknown_formats_are_htm
     assert (item.description, item.description_format) == ("  <b>bold</b> & more ", "html")
     (linked,) = parse_appcast(feed(enclosure("1") + "<description>https://h/notes.html</description>"))
     assert linked.release_notes_link == "https://h/notes.html"
+    # Text that merely starts like a URL is no URL for NSURL (a space), so it stays notes only.
+    (text,) = parse_appcast(feed(enclosure("1") + "<description>https://h/ is our new page</description>"))
+    assert (text.release_notes_link, text.description) == (None, "https://h/ is our new page")
 
 
 def test_update_controls_are_parsed() -> None:
