@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from schemas import AppcastError, AppcastItem, parse_appcast
+from schemas import AppcastError, SparkleItem, parse_appcast
+from schemas.sparkle_reader import MAX_APPCAST_BYTES
 
 from .hashing import CHUNK, HashingWriter
 from .store.base import Progress
@@ -43,16 +44,26 @@ def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
     return document, "ok"
 
 
-def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[AppcastItem], str]:
-    """(status code or None, items, detail); items are empty unless the status was 200."""
+def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[SparkleItem], str]:
+    """(status code or None, items, detail); items are empty unless the status was 200.
+
+    The feed is read as a Sparkle client reads it: relative URLs resolve against the URL it was
+    served from, and no more than ``MAX_APPCAST_BYTES`` are read from a server that may be hostile.
+    """
     try:
-        response = http.get(url)
+        with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                return response.status_code, [], f"HTTP {response.status_code}"
+            body = bytearray()
+            for chunk in response.iter_bytes(CHUNK):
+                body += chunk
+                if len(body) > MAX_APPCAST_BYTES:
+                    return 200, [], f"{url}: more than {MAX_APPCAST_BYTES} bytes, not read further"
+            served_from = str(response.url)
     except httpx.HTTPError as exc:
         return None, [], f"{url}: {type(exc).__name__}"
-    if response.status_code != 200:
-        return response.status_code, [], f"HTTP {response.status_code}"
     try:
-        return 200, parse_appcast(response.content), "ok"
+        return 200, parse_appcast(bytes(body), feed_url=served_from), "ok"
     except AppcastError as exc:
         return 200, [], str(exc)[:200]
 

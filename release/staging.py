@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
 
+from .client_view import offered_release
 from .console import check_table
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
@@ -72,9 +73,10 @@ def _appcast(session: Session, beta: Manifest) -> CheckResult:
         return CheckResult(
             name="beta appcast", ok=False, detail="404: the beta gate is closed; run staging.open"
         )
-    item = next((i for i in items if i.version == beta.build), None)
+    # Judged as a Sparkle client chooses (release/client_view.py), not by the feed's first item.
+    item, offered = offered_release(session.target, beta, items) if detail == "ok" else (None, detail)
     if item is None:
-        return CheckResult(name="beta appcast", ok=False, detail=f"no item for build {beta.build} ({detail})")
+        return CheckResult(name="beta appcast", ok=False, detail=offered[:300])
     problems = []
     if item.short_version != beta.version:
         problems.append(f"shortVersionString {item.short_version} != {beta.version}")
@@ -82,7 +84,7 @@ def _appcast(session: Session, beta: Manifest) -> CheckResult:
         problems.append(f"length {item.length} != {beta.artifact.size}")
     if item.url != str(beta.artifact.url):
         problems.append(f"url {item.url} != {beta.artifact.url}")
-    ok_detail = f"{beta.version} build {beta.build}, length {item.length}, url {item.url}"
+    ok_detail = f"{offered}, length {item.length}, url {item.url}"
     return CheckResult(name="beta appcast", ok=not problems, detail="; ".join(problems) or ok_detail)
 
 

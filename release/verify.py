@@ -19,6 +19,7 @@ from typing import Any
 
 from schemas import Channel, CheckResult, Manifest
 
+from .client_view import offered_release
 from .console import check_table
 from .desired import read_beta, read_gate, read_stable, read_versioned
 from .errors import CHECK_FAILED, ReleaseError
@@ -157,11 +158,12 @@ def _served(session: Session, manifest: Manifest, channel: Channel) -> list[Chec
     checks.append(_c("/updates/health", ok, shown))
     feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
     _, items, detail = fetch_appcast(session.http, f"{base}/updates/{feed}")
-    top = items[0] if items else None
-    item = next((i for i in items if i.version == manifest.build), None)
+    # Judged as a Sparkle client chooses (release/client_view.py), not by the feed's first item.
+    item, shown = offered_release(session.target, manifest, items) if detail == "ok" else (None, detail)
     ok = item is not None and item.short_version == manifest.version and item.length == manifest.artifact.size
-    shown = f"{feed}: {top.short_version} build {top.version}" if top else f"{feed}: {detail}"
-    checks.append(_c("appcast", ok and top is item, shown))
+    if item is not None and not ok:
+        shown += f", but as {item.short_version} with length {item.length}, not {manifest.artifact.size}"
+    checks.append(_c("appcast", ok, f"{feed}: {shown}"))
     return checks
 
 

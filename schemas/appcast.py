@@ -8,9 +8,8 @@ Rules:
   ``sparkle:edSignature`` when signed; ``sparkle:installationType="package"`` marks a pkg.
 - Text is escaped by the serializer and characters XML 1.0 cannot carry are dropped, so release
   notes containing ``&``, ``<`` or ``]]>`` cannot break the document.
-- Parsing goes through defusedxml and accepts what Sparkle accepts: the namespace under any
-  prefix, ``sparkle:version``/``shortVersionString`` as an item element or an enclosure attribute,
-  items without an enclosure (informational updates). Delta enclosures are not items.
+- Parsing is :mod:`schemas.sparkle_reader` (re-exported here): it reads a feed as a Sparkle 2
+  client does, and ``best_item`` picks the update that client would be offered.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
-from defusedxml import ElementTree as SafeET
-
 from .models import Artifact, Manifest
+from .sparkle_reader import AppcastError, SparkleItem, best_item, parse_appcast
 
 __all__ = [
     "DMG_TYPE",
@@ -31,6 +29,8 @@ __all__ = [
     "SPARKLE_NS",
     "AppcastError",
     "AppcastItem",
+    "SparkleItem",
+    "best_item",
     "items_from_manifest",
     "manifest_item",
     "parse_appcast",
@@ -43,10 +43,6 @@ DMG_TYPE = "application/x-apple-diskimage"
 PKG_TYPE = "application/octet-stream"
 _S = "{" + SPARKLE_NS + "}"
 _INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class AppcastError(ValueError):
-    """The bytes are not a Sparkle appcast this project can read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,67 +122,6 @@ def render_appcast(items: list[AppcastItem], *, title: str, link: str | None = N
         _render_item(channel, item)
     ET.indent(rss, space="  ")
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n").encode()
-
-
-def _text(element: ET.Element | None) -> str | None:
-    if element is None or element.text is None:
-        return None
-    return element.text.strip() or None
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError) as exc:
-        raise AppcastError(f"pubDate {value!r} is not an RFC 822 date") from exc
-
-
-def _parse_length(value: str | None) -> int | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return int(value.strip())
-    except ValueError as exc:
-        raise AppcastError(f"enclosure length {value!r} is not a number") from exc
-
-
-def _parse_item(element: ET.Element, index: int) -> AppcastItem:
-    enclosure = element.find("enclosure")
-    attrib = enclosure.attrib if enclosure is not None else {}
-    version = _text(element.find(f"{_S}version")) or attrib.get(f"{_S}version")
-    if not version:
-        raise AppcastError(f"item {index + 1} has no sparkle:version (on the item or its enclosure)")
-    description = element.find("description")
-    return AppcastItem(
-        version=version.strip(),
-        short_version=_text(element.find(f"{_S}shortVersionString")) or attrib.get(f"{_S}shortVersionString"),
-        title=_text(element.find("title")),
-        url=attrib.get("url"),
-        length=_parse_length(attrib.get("length")),
-        type=attrib.get("type"),
-        ed_signature=attrib.get(f"{_S}edSignature"),
-        installation_type=attrib.get(f"{_S}installationType"),
-        pub_date=_parse_date(_text(element.find("pubDate"))),
-        minimum_system_version=_text(element.find(f"{_S}minimumSystemVersion")),
-        description=description.text if description is not None else None,
-        description_format=description.get(f"{_S}format") if description is not None else None,
-        release_notes_link=_text(element.find(f"{_S}releaseNotesLink")),
-        channel=_text(element.find(f"{_S}channel")),
-    )
-
-
-def parse_appcast(data: bytes) -> list[AppcastItem]:
-    """Parse an appcast's items in document order; raise :class:`AppcastError` if it is not one."""
-    try:
-        root = SafeET.fromstring(data)
-    except Exception as exc:  # defusedxml raises ParseError or its own DefusedXmlException family
-        raise AppcastError(f"appcast is not safe, well-formed XML: {exc}") from exc
-    channel = root.find("channel")
-    if root.tag != "rss" or channel is None:
-        raise AppcastError("appcast has no <rss><channel> root")
-    return [_parse_item(element, index) for index, element in enumerate(channel.findall("item"))]
 
 
 def manifest_item(
