@@ -111,14 +111,14 @@ class Signer:
     def public_key_b64(self) -> str:
         return _b64(self.public_key)
 
-    def sign(self, message: bytes | mmap.mmap) -> bytes:
+    def sign(self, message: bytes | memoryview) -> bytes:
         if self._key is not None:
             return self._key.sign(message)
         assert self._expanded is not None
         return _sign_expanded(self._expanded, self.public_key, message)
 
 
-def _sign_expanded(expanded: bytes, public_key: bytes, message: bytes | mmap.mmap) -> bytes:
+def _sign_expanded(expanded: bytes, public_key: bytes, message: bytes | memoryview) -> bytes:
     """orlp/ed25519 ``ed25519_sign`` with a 64-byte expanded key (clamped scalar ‖ prefix), on libsodium.
 
     r = H(prefix ‖ M) mod L; R = r·B; k = H(R ‖ A ‖ M) mod L; S = r + k·a mod L (RFC 8032 §5.1.6).
@@ -306,20 +306,21 @@ def mapped(path: Path) -> Iterator[mmap.mmap]:
 def hash_and_sign(
     path: Path, signer: Signer | None, progress: Progress | None = None
 ) -> tuple[str, int, str | None]:
-    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``."""
-    with mapped(path) as view:
+    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``: the pages are read
+    from disk once and both the hash and the signature consume the same mapping, without a copy."""
+    with mapped(path) as view, memoryview(view) as message:
         digest = hashlib.sha256()
-        size = len(view)
+        size = len(message)
         for start in range(0, size, CHUNK):
-            chunk = view[start : start + CHUNK]
-            digest.update(chunk)
-            if progress is not None:
-                progress(len(chunk))
-        signature = _b64(signer.sign(view)) if signer is not None else None
+            with message[start : start + CHUNK] as chunk:  # released at once: the mapping closes later
+                digest.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        signature = _b64(signer.sign(message)) if signer is not None else None
     return digest.hexdigest(), size, signature
 
 
-def verify_signature(public_key: bytes, signature_b64: str | None, message: bytes | mmap.mmap) -> str | None:
+def verify_signature(public_key: bytes, signature_b64: str | None, message: bytes | memoryview) -> str | None:
     """None when valid, else why not (the reasons Sparkle's SUSignatureVerifier.m rejects for)."""
     if signature_b64 is None:
         return "no sparkle:edSignature, but the app has SUPublicEDKey: Sparkle rejects the update"
@@ -334,8 +335,8 @@ def verify_signature(public_key: bytes, signature_b64: str | None, message: byte
 
 
 def verify_file(public_key: bytes, signature_b64: str | None, path: Path) -> str | None:
-    with mapped(path) as view:
-        return verify_signature(public_key, signature_b64, view)
+    with mapped(path) as view, memoryview(view) as message:
+        return verify_signature(public_key, signature_b64, message)
 
 
 def generate_key_file(path: Path, write: Callable[[Path, bytes], None]) -> str:

@@ -126,7 +126,10 @@ class Manifest(Strict):
     published_at: datetime
     minimum_system_version: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+){0,2}$")
     phased_rollout_interval: int | None = Field(
-        default=None, gt=0, le=MAX_ROLLOUT_INTERVAL_S, description="seconds between Sparkle's 7 rollout groups"
+        default=None,
+        gt=0,
+        le=MAX_ROLLOUT_INTERVAL_S,
+        description="seconds between Sparkle's 7 rollout groups",
     )
     critical_update: CriticalUpdate | None = None
     minimum_autoupdate_version: Version | None = Field(

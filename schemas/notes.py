@@ -22,4 +22,5 @@ def notes_html(markdown: str) -> str:
     if not markdown.strip():
         return ""
     parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    return parser.render(markdown)
+    html: str = parser.render(markdown)
+    return html

@@ -34,7 +34,9 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 FEED_BIN = Path(sys.executable).with_name("nexy-feed")
-SPARKLE_TEST_SIGNATURE = "EIawm2YkDZ2gBfkEMF2+1VuuTeXnCGZOdnMdVgPPvDZioq7bvDayXqKkIIzSjKMmeFdcFJOHdnba5ZV60+gPBw=="
+SPARKLE_TEST_SIGNATURE = (
+    "EIawm2YkDZ2gBfkEMF2+1VuuTeXnCGZOdnMdVgPPvDZioq7bvDayXqKkIIzSjKMmeFdcFJOHdnba5ZV60+gPBw=="
+)
 # The reconciler's copy in the repo is preferred; the shared originals serve until it lands.
 VM_FIXTURES = REPO / "tests" / "fixtures" / "vm"
 if not (VM_FIXTURES / "unified_config.yaml").is_file():
