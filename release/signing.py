@@ -15,12 +15,15 @@ Rules:
   the source (file path, variable, keychain item), never its content.
 - The public key is ``SUPublicEDKey`` in the app's Info.plist (base64 of 32 bytes, whitespace
   trimmed, as ``SUSignatures.m`` ``SUPublicKeys initWithEd:`` decodes it).
-- Publishing reads a large archive once: the file is memory-mapped, sha256 is computed over the
-  mapping and the signature over the same mapping (``sign_update`` maps the file too:
-  ``Data(contentsOf:options: .mappedIfSafe)``). Pure Ed25519 has no streaming form.
-- Crypto is ``cryptography``'s Ed25519 (OpenSSL); the 96-byte format's expanded key cannot become a
-  seed again, so it signs through libsodium's scalar and point primitives (PyNaCl), following
-  orlp/ed25519 ``ed25519_sign``. No curve arithmetic is written here.
+- Publishing reads a large archive from disk once: the file is memory-mapped (as ``sign_update``
+  maps it: ``Data(contentsOf:options: .mappedIfSafe)``); sha256 and Ed25519's first hash share one
+  pass over the mapping, Ed25519's second hash a second pass over the same pages (pure Ed25519 hashes
+  the message twice; there is no one-pass form). Pages already hashed are released from the
+  process (``MADV_DONTNEED``), so peak memory does not grow with the archive.
+- Signing follows orlp/ed25519 ``ed25519_sign`` (what ``sign_update`` runs) on libsodium's scalar
+  and point primitives (PyNaCl), because the 96-byte format's expanded key cannot become a seed
+  again and because the two hash passes must stream; verification is ``cryptography``'s Ed25519
+  (OpenSSL), an implementation independent of the signer. No curve arithmetic is written here.
 """
 
 from __future__ import annotations
@@ -94,14 +97,16 @@ def _strict_b64(text: str) -> bytes | None:
         return None
 
 
+Chunks = Callable[[], Iterator[bytes | memoryview]]
+
+
 class Signer:
     """A loaded private key. Its secret is never shown: repr names only the public key."""
 
-    __slots__ = ("_expanded", "_key", "public_key")
+    __slots__ = ("_expanded", "public_key")
 
-    def __init__(self, public_key: bytes, key: Ed25519PrivateKey | None, expanded: bytes | None) -> None:
+    def __init__(self, public_key: bytes, expanded: bytes) -> None:
         self.public_key = public_key
-        self._key = key
         self._expanded = expanded
 
     def __repr__(self) -> str:
@@ -112,30 +117,45 @@ class Signer:
         return _b64(self.public_key)
 
     def sign(self, message: bytes | memoryview) -> bytes:
-        if self._key is not None:
-            return self._key.sign(message)
-        assert self._expanded is not None
-        return _sign_expanded(self._expanded, self.public_key, message)
+        return self.sign_passes(lambda: iter((message,)))
+
+    def sign_passes(self, passes: Chunks) -> bytes:
+        """Sign the message ``passes()`` yields in chunks; it is called twice, once per hash pass.
+
+        orlp/ed25519 ``ed25519_sign`` (what ``sign_update`` runs), i.e. RFC 8032 §5.1.6 with the
+        expanded key (clamped scalar a ‖ prefix): r = H(prefix ‖ M); R = r·B; k = H(R ‖ A ‖ M);
+        S = r + k·a mod L. The scalar and point operations are libsodium's.
+        """
+        scalar, prefix = self._expanded[:32], self._expanded[32:]
+        nonce = hashlib.sha512(prefix)
+        for chunk in passes():
+            nonce.update(chunk)
+        r = sodium.crypto_core_ed25519_scalar_reduce(nonce.digest())
+        big_r = sodium.crypto_scalarmult_ed25519_base_noclamp(r)
+        hram = hashlib.sha512(big_r + self.public_key)
+        for chunk in passes():
+            hram.update(chunk)
+        k = sodium.crypto_core_ed25519_scalar_reduce(hram.digest())
+        a = sodium.crypto_core_ed25519_scalar_reduce(scalar + bytes(32))
+        s = sodium.crypto_core_ed25519_scalar_add(r, sodium.crypto_core_ed25519_scalar_mul(k, a))
+        return bytes(big_r) + bytes(s)
 
 
-def _sign_expanded(expanded: bytes, public_key: bytes, message: bytes | memoryview) -> bytes:
-    """orlp/ed25519 ``ed25519_sign`` with a 64-byte expanded key (clamped scalar ‖ prefix), on libsodium.
+def _expand_seed(seed: bytes) -> bytes:
+    """RFC 8032 §5.1.5 (orlp's ed25519_create_keypair): SHA-512 of the seed, the scalar half pruned."""
+    expanded = bytearray(hashlib.sha512(seed).digest())
+    expanded[0] &= 248
+    expanded[31] &= 63
+    expanded[31] |= 64
+    return bytes(expanded)
 
-    r = H(prefix ‖ M) mod L; R = r·B; k = H(R ‖ A ‖ M) mod L; S = r + k·a mod L (RFC 8032 §5.1.6).
-    """
-    scalar, prefix = expanded[:32], expanded[32:]
-    nonce = hashlib.sha512(prefix)
-    nonce.update(message)  # hashlib reads the mapping in place: no copy of the archive
-    r = sodium.crypto_core_ed25519_scalar_reduce(nonce.digest())
-    big_r = sodium.crypto_scalarmult_ed25519_base_noclamp(r)
-    hram = hashlib.sha512()
-    hram.update(big_r)
-    hram.update(public_key)
-    hram.update(message)
-    k = sodium.crypto_core_ed25519_scalar_reduce(hram.digest())
-    a = sodium.crypto_core_ed25519_scalar_reduce(scalar + bytes(32))
-    s = sodium.crypto_core_ed25519_scalar_add(r, sodium.crypto_core_ed25519_scalar_mul(k, a))
-    return bytes(big_r) + bytes(s)
+
+def _public_of(expanded: bytes) -> bytes:
+    return bytes(
+        sodium.crypto_scalarmult_ed25519_base_noclamp(
+            sodium.crypto_core_ed25519_scalar_reduce(expanded[:32] + bytes(32))
+        )
+    )
 
 
 def decode_secret(text: str, where: str) -> Signer:
@@ -144,18 +164,24 @@ def decode_secret(text: str, where: str) -> Signer:
     if secret is None:
         raise ReleaseError(f"{where}: not base64 text (expected a key made by Sparkle's generate_keys)")
     if len(secret) == 32:
-        key = Ed25519PrivateKey.from_private_bytes(secret)
-        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return Signer(public, key, None)
+        # The public key from OpenSSL, the signing scalar from the RFC's derivation: they must agree.
+        public = (
+            Ed25519PrivateKey.from_private_bytes(secret)
+            .public_key()
+            .public_bytes(Encoding.Raw, PublicFormat.Raw)
+        )
+        expanded = _expand_seed(secret)
+        if _public_of(expanded) != public:
+            raise ReleaseError(
+                f"{where}: the key's derivation disagrees with OpenSSL's (a broken crypto library)"
+            )
+        return Signer(public, expanded)
     if len(secret) == 96:
         expanded, public = secret[:64], secret[64:]
         # A pair whose halves disagree would sign with one key and claim another: refuse it here.
-        derived = sodium.crypto_scalarmult_ed25519_base_noclamp(
-            sodium.crypto_core_ed25519_scalar_reduce(expanded[:32] + bytes(32))
-        )
-        if bytes(derived) != public:
+        if _public_of(expanded) != public:
             raise ReleaseError(f"{where}: the 96-byte key's public half does not belong to its private half")
-        return Signer(public, None, expanded)
+        return Signer(public, expanded)
     raise ReleaseError(
         f"{where}: the key decodes to {len(secret)} bytes; Sparkle keys are 32 bytes (or 96, older format)"
     )
@@ -303,20 +329,45 @@ def mapped(path: Path) -> Iterator[mmap.mmap]:
             yield view
 
 
+def _release_pages(view: mmap.mmap, start: int, length: int) -> None:
+    # A page already hashed leaves this process's resident set (it stays in the page cache for the
+    # second pass), so memory stays flat whatever the archive's size.
+    if hasattr(mmap, "MADV_DONTNEED"):
+        view.madvise(mmap.MADV_DONTNEED, start, length)
+
+
 def hash_and_sign(
     path: Path, signer: Signer | None, progress: Progress | None = None
 ) -> tuple[str, int, str | None]:
-    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``: the pages are read
-    from disk once and both the hash and the signature consume the same mapping, without a copy."""
+    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``.
+
+    The file is read from disk once: the first pass over the mapping feeds sha256 and Ed25519's
+    nonce hash together, the second (Ed25519's H(R ‖ A ‖ M)) finds the pages in the page cache.
+    Nothing is copied: hashlib reads the mapping in place, one 1 MiB window at a time.
+    """
+    digest = hashlib.sha256()
     with mapped(path) as view, memoryview(view) as message:
-        digest = hashlib.sha256()
         size = len(message)
-        for start in range(0, size, CHUNK):
-            with message[start : start + CHUNK] as chunk:  # released at once: the mapping closes later
-                digest.update(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        signature = _b64(signer.sign(message)) if signer is not None else None
+        passes = 0
+
+        def chunks() -> Iterator[memoryview]:
+            nonlocal passes
+            passes += 1
+            first = passes == 1
+            for start in range(0, size, CHUNK):
+                with message[start : start + CHUNK] as chunk:  # released at once: the mapping closes later
+                    if first:
+                        digest.update(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                    yield chunk
+                _release_pages(view, start, min(CHUNK, size - start))
+
+        if signer is None:
+            for _ in chunks():
+                pass
+            return digest.hexdigest(), size, None
+        signature = _b64(signer.sign_passes(chunks))
     return digest.hexdigest(), size, signature
 
 
