@@ -167,10 +167,20 @@ def test_publish_signs_both_archives_and_the_beta_feed_serves_the_signature(sand
 
 
 def test_promote_carries_signatures_and_dates_the_stable_item_at_promote(sandbox: Any) -> None:
-    started = datetime.now().astimezone()
-    inv(sandbox, "promote", "--critical", "--critical-below", "2.0.0.15")
     manifests = sandbox.root / "manifests"
     beta = Manifest.model_validate_json((manifests / "manifest_beta.json").read_bytes())
+    bad = inv(sandbox, "promote", "--phased-rollout-interval", "1.5", check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    plan = inv(sandbox, "promote", "--critical", "--critical-below", "2.0.0.15", "--dry-run").stdout
+    assert (
+        "plan: update controls: phased rollout every 3600s, critical below 2.0.0.15; pubDate = the promote time"
+        in plan
+    )
+    assert f"plan: carry sparkle:edSignature unchanged: dmg {beta.artifact.ed_signature[:16]}" in plan
+    started = datetime.now().astimezone()
+    inv(sandbox, "promote", "--critical", "--critical-below", "2.0.0.15")
+    entry = read_entries(sandbox.target)[-1]
+    assert entry.task == "promote" and "update controls: phased rollout every 3600s, critical" in entry.detail
     stable = Manifest.model_validate_json((manifests / "manifest.json").read_bytes())
     assert stable.artifact.ed_signature == beta.artifact.ed_signature
     assert stable.installer.ed_signature == beta.installer.ed_signature
@@ -189,6 +199,8 @@ def test_promote_carries_signatures_and_dates_the_stable_item_at_promote(sandbox
     assert "critical below 2.0.0.15" in rows["update controls"]["detail"]
     shown = inv(sandbox, "verify").stdout
     assert "signature" in shown and "update controls" in shown
+    again = inv(sandbox, "promote", "--minimum-autoupdate-version", "2.0.0.1", check=False)
+    assert again.returncode == 2 and "released history is not rewritten" in again.stderr
     status = {row["item"]: row for row in one_json(inv(sandbox, "status", "--json").stdout)["rows"]}
     controls = status["stable update controls"]
     assert controls["desired"] == controls["served"] and not controls["drift"]
