@@ -8,8 +8,9 @@ Rules:
   version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
   both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
   every endpoint the target marks secure, and the ``signature`` row (the served bytes verify
-  against the app's ``SUPublicEDKey``, ``release.served_signature``). The result is written to ``validation_beta.json`` bound
-  to the beta fingerprint, pass or fail, and a failure is exit 1 naming each failed check.
+  against the app's ``SUPublicEDKey``, ``release.served_signature``). The result is written to
+  ``validation_beta.json`` bound to the beta fingerprint, pass or fail, and a failure is exit 1
+  naming each failed check.
 """
 
 from __future__ import annotations
