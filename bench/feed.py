@@ -83,7 +83,7 @@ def make_tree(root: Path) -> None:
             "url": "https://github.com/Seregawpn/Nexy_production/releases/download/Update/Nexy.dmg",
             "size": 98_765_432,
             "sha256": "a" * 64,
-            "ed_signature": "c2lnbmF0dXJl",
+            "ed_signature": "EIawm2YkDZ2gBfkEMF2+1VuuTeXnCGZOdnMdVgPPvDZioq7bvDayXqKkIIzSjKMmeFdcFJOHdnba5ZV60+gPBw==",
         },
         installer={
             "name": "Nexy.pkg",

@@ -12,8 +12,10 @@ Rules:
   production-shaped (``tests.fakes.production``): the store is the fake GitHub on loopback through
   PyGithub (replacing an existing asset: temporary upload, digest check, delete, rename) and the VM
   is reached through the fake Azure Run Command, whose script runs the real reconciler against a
-  sandbox (real reconciler daemon and feeds). So the figure includes preflight, hashing, the archive
-  copy, both uploads, the manifest and the one sync. Goal ≤ 150 MB, whatever the artifact size.
+  sandbox (real reconciler daemon and feeds). So the figure includes preflight, hashing and EdDSA
+  signing of both archives (the target signs with the sandbox key; the archive is memory-mapped and
+  hashed pages are released, so mapped file pages do not pile up in the RSS), the archive copy, both
+  uploads, the manifest and the one sync. Goal ≤ 150 MB, whatever the artifact size.
 - The run is checked, not trusted: exit 0, GitHub holds the artifact's sha256, one Run Command call.
 - Figures are printed, written to ``bench/results/publish.json`` (atomically), and the last stdout
   line is one JSON object with ``hash_ratio_vs_openssl``, ``upload_peak_rss_mb`` and ``artifact_mb``.

@@ -3,7 +3,8 @@
 Rules:
 - Artifacts are read only from ``release_inbox/<channel>/``: ``Nexy.dmg``, ``Nexy.pkg`` and
   ``LATEST_CHANGES.md`` (names from the target). A missing or empty one is named in the error.
-- Hashing streams through ``release.hashing`` (the one hasher): memory stays flat.
+- Hashing streams through ``release.hashing`` (the one hasher): memory stays flat. With a signer,
+  the dmg and pkg are hashed and signed from one mapping of the file (``release.signing``).
 - The archive keeps a content-addressed copy (``objects/<sha256>``) of every artifact that was
   published, so ``rollback`` can republish exact bytes without the store's help. An object is
   streamed to a temp name, fsynced and renamed (``atomic_write``'s pattern without holding tens of
@@ -21,6 +22,7 @@ from schemas.fileio import atomic_stream
 
 from .errors import ReleaseError
 from .hashing import CHUNK, HashingWriter, hash_file
+from .signing import Signer, hash_and_sign
 from .store.base import Progress
 
 __all__ = [
@@ -41,6 +43,7 @@ class InboxFile:
     path: Path
     sha256: str
     size: int
+    ed_signature: str | None = None
 
 
 def inbox_dir(target: Target, channel: Channel) -> Path:
@@ -62,13 +65,19 @@ def missing_inbox(target: Target, channel: Channel) -> list[str]:
     return problems
 
 
-def scan_inbox(target: Target, channel: Channel, progress: Progress | None = None) -> dict[str, InboxFile]:
+def scan_inbox(
+    target: Target, channel: Channel, progress: Progress | None = None, signer: Signer | None = None
+) -> dict[str, InboxFile]:
     problems = missing_inbox(target, channel)
     if problems:
         where = inbox_dir(target, channel)
         raise ReleaseError(f"inbox {where}: {', '.join(problems)}; drop the built artifacts there first")
     files = {}
     for role, path in inbox_paths(target, channel).items():
+        if signer is not None and role != "notes":
+            sha256, size, signature = hash_and_sign(path, signer, progress)
+            files[role] = InboxFile(role, path, sha256, size, signature)
+            continue
         sha256, size = hash_file(path, progress)
         files[role] = InboxFile(role, path, sha256, size)
     return files

@@ -5,7 +5,9 @@ Rules:
 - Items: store credentials usable; the channel's inbox artifacts present; production ``/health``
   answers (the code deploy is done); the VM's required env keys present (names only, from
   ``reconciler status``: the one remote call); the channel's fixed releases exist and are mutable;
-  the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean.
+  the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean;
+  the signing key loads and matches ``SUPublicEDKey`` in the app's Info.plist (one line naming both
+  public keys when not), or the target does not sign and the app has no key.
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
 - Read-only: nothing is written anywhere, so ``--dry-run`` is the same run.
@@ -23,6 +25,7 @@ from .errors import ReleaseError
 from .probes import get_json
 from .secrets import scan_paths
 from .session import Session
+from .signing import KeyCheck, check_signing
 
 __all__ = ["run_preflight", "scan_targets"]
 
@@ -110,7 +113,14 @@ def _secrets(session: Session, channel: Channel) -> CheckResult:
     return _check("secret scan", False, "found " + ", ".join(shown))
 
 
-def run_preflight(session: Session, channel: Channel, *, vm: bool = True) -> list[CheckResult]:
+def _signing(session: Session, signing: KeyCheck | None) -> CheckResult:
+    check = signing if signing is not None else check_signing(session.target)
+    return _check("signing key", check.ok, check.detail)
+
+
+def run_preflight(
+    session: Session, channel: Channel, *, vm: bool = True, signing: KeyCheck | None = None
+) -> list[CheckResult]:
     target = session.target
     missing = missing_inbox(target, channel)
     inbox = _check(
@@ -128,4 +138,5 @@ def run_preflight(session: Session, channel: Channel, *, vm: bool = True) -> lis
         # Every release lookup would fail with the same credential error: say it once.
         checks.append(_check("fixed releases", False, "not checked: the store's credentials failed"))
     checks.append(_secrets(session, channel))
+    checks.append(_signing(session, signing))
     return checks

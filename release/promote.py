@@ -13,6 +13,12 @@ Rules:
 - A beta whose version was already released with other bytes is refused (exit 2) before anything:
   ``manifest_<version>.json`` is history and is never rewritten.
 - A beta older than stable is refused: Sparkle never offers a downgrade; use rollback.
+- The signatures are carried unchanged (the same bytes, so the same ``sparkle:edSignature``); the
+  stable manifest's ``promoted_at`` is the promote time, the stable item's ``pubDate``, from which a
+  phased rollout counts (SUAppcastDriver.m).
+- Update controls: the beta's, with those given on the command line laid over them. A promote of
+  the release stable already has, asking for other controls, is refused (exit 2): released
+  history is never rewritten.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 from schemas import Channel, Manifest, compare_versions
 
 from .artifacts import archive_put
+from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import (
     read_beta,
     read_stable,
@@ -40,9 +47,16 @@ from .session import Session
 __all__ = ["promote", "stable_manifest"]
 
 
-def stable_manifest(session: Session, beta: Manifest) -> Manifest:
+def stable_manifest(session: Session, beta: Manifest, controls: UpdateControls | None = None) -> Manifest:
     update = session.target.release_target.update
-    return beta.for_channel(Channel.STABLE, str(update.dmg_url), str(update.pkg_url))
+    stable = beta.for_channel(Channel.STABLE, str(update.dmg_url), str(update.pkg_url))
+    if controls is None or not controls.given:
+        return stable
+    return stable.model_copy(update=manifest_controls(controls, beta.version, beta))
+
+
+def _short(signature: str | None) -> str:
+    return f"{signature[:16]}…" if signature else "unsigned"
 
 
 def _gate(session: Session, beta: Manifest, force: bool, reason: str) -> str | None:
@@ -95,7 +109,12 @@ def _copy(session: Session, beta: Manifest, scratch: Path) -> list[str]:
 
 
 def promote(
-    session: Session, *, force: bool = False, reason: str = "", wait_s: float = 60.0
+    session: Session,
+    *,
+    force: bool = False,
+    reason: str = "",
+    wait_s: float = 60.0,
+    controls: UpdateControls | None = None,
 ) -> dict[str, Any]:
     if force and not reason.strip():
         # Bad input whatever the state: an override is always explained, even when it turns out unneeded.
@@ -109,10 +128,15 @@ def promote(
     beta = read_beta(target)
     if beta is None:
         raise ReleaseError("no manifest_beta.json: publish --channel beta first")
-    stable = stable_manifest(session, beta)
+    stable = stable_manifest(session, beta, controls)
     refuse_rebuilt_release(target, stable)
     current = read_stable(target)
     skip = current is not None and current.fingerprint == stable.fingerprint
+    if skip and current is not None and describe_manifest(current) != describe_manifest(stable):
+        raise ReleaseError(
+            f"stable already is {beta.version} with update controls '{describe_manifest(current)}', "
+            f"not '{describe_manifest(stable)}': released history is not rewritten; publish a new version"
+        )
     if not skip and current is not None and compare_versions(beta.version, current.version) <= 0:
         raise ReleaseError(
             f"beta {beta.version} is not newer than stable {current.version}: Sparkle never downgrades; "
@@ -124,6 +148,11 @@ def promote(
         if skip
         else [f"copy {tag}/{name} → stable" for _, tag, name in asset_map(target, Channel.BETA)]
         + [f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"]
+        + [
+            f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
+            f"pkg {_short(stable.installer.ed_signature)}",
+            f"update controls: {describe_manifest(stable)}; pubDate = the promote time",
+        ]
     )
     steps.append(sync_step(session))
     steps.append(f"wait until {base_url(target, Channel.STABLE)}/updates/health reports {beta.version}")
@@ -132,6 +161,7 @@ def promote(
         "fingerprint": beta.fingerprint,
         "skip": skip,
         "forced": forced is not None,
+        "controls": describe_manifest(stable),
         "steps": steps,
         "dry_run": session.dry_run,
     }
@@ -150,6 +180,8 @@ def promote(
                 change.result = "forced"
                 change.details.append(forced)
                 session.say(f"[yellow]warning:[/] {forced}")
+            stable = stable.model_copy(update={"promoted_at": session.clock()})
+            change.details.append(f"update controls: {describe_manifest(stable)}")
             scratch_root = target.path(target.archive_dir) / "tmp"
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:

@@ -10,7 +10,12 @@ Rules:
   under Sparkle's comparator, or stable clients could never be offered it after promote.
 - A version already released to stable (``manifest_<version>.json`` exists) with other bytes is
   refused (exit 2): clients that took it would never be offered the rebuild. Bump instead.
-- ``--dry-run`` computes the same plan (hashes, store state) and changes nothing.
+- Signing: the signing key is loaded once and checked against the app's ``SUPublicEDKey`` as a
+  preflight row; the dmg and pkg are each hashed and signed from one read (``release.signing``), and
+  the signatures go into the manifest (Sparkle requires EdDSA for pkg updates: SUUpdateValidator.m).
+- Update controls (``--phased-rollout-interval``, ``--critical [--critical-below]``,
+  ``--minimum-autoupdate-version``) go into the beta manifest, the plan and the journal line.
+- ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from schemas import Channel, Manifest, compare_versions
 
 from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
 from .console import check_table
+from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .preflight import run_preflight
 from .session import Session
+from .signing import Signer, check_signing
 from .versioning import current_version
 
 __all__ = ["FUNNEL", "publish"]
@@ -36,7 +43,9 @@ FUNNEL = (
 )
 
 
-def _manifest(session: Session, version: str, files: dict[str, InboxFile]) -> Manifest:
+def _manifest(
+    session: Session, version: str, files: dict[str, InboxFile], controls: dict[str, Any]
+) -> Manifest:
     target = session.target
     tags = target.channels.beta
     notes = files["notes"].path.read_text(encoding="utf-8", errors="replace")
@@ -49,23 +58,28 @@ def _manifest(session: Session, version: str, files: dict[str, InboxFile]) -> Ma
             "url": target.download_url(tags.dmg_tag, target.dmg_name),
             "size": files["dmg"].size,
             "sha256": files["dmg"].sha256,
+            "ed_signature": files["dmg"].ed_signature,
         },
         installer={
             "name": target.pkg_name,
             "url": target.download_url(tags.pkg_tag, target.pkg_name),
             "size": files["pkg"].size,
             "sha256": files["pkg"].sha256,
+            "ed_signature": files["pkg"].ed_signature,
         },
         release_notes=notes[:65536],
         published_at=session.clock(),
+        product_link=target.product_link,
+        **controls,
     )
 
 
-def _hash_inbox(session: Session) -> dict[str, InboxFile]:
+def _hash_inbox(session: Session, signer: Signer | None) -> dict[str, InboxFile]:
     paths = inbox_paths(session.target, Channel.BETA)
     total = sum(path.stat().st_size for path in paths.values() if path.is_file())
-    with session.progress("sha256 inbox", total) as advance:
-        return scan_inbox(session.target, Channel.BETA, advance)
+    label = "sha256 + EdDSA inbox" if signer is not None else "sha256 inbox"
+    with session.progress(label, total) as advance:
+        return scan_inbox(session.target, Channel.BETA, advance, signer)
 
 
 def _plan_uploads(session: Session, files: dict[str, InboxFile]) -> list[dict[str, Any]]:
@@ -79,7 +93,9 @@ def _plan_uploads(session: Session, files: dict[str, InboxFile]) -> list[dict[st
     return plan
 
 
-def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[str, Any]:
+def publish(
+    session: Session, channel: Channel, wait_s: float = 60.0, controls: UpdateControls | None = None
+) -> dict[str, Any]:
     if channel is Channel.STABLE:
         raise ReleaseError(FUNNEL)
     target = session.target
@@ -89,23 +105,24 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
         raise ReleaseError(
             f"{version} is not newer than stable {stable.version}: Sparkle would never offer it; run bump first"
         )
-    checks = run_preflight(session, Channel.BETA, vm=False)
+    fields = manifest_controls(controls or UpdateControls(), version)
+    signing = check_signing(target)
+    checks = run_preflight(session, Channel.BETA, vm=False, signing=signing)
     session.show(check_table(f"preflight (beta, {target.name})", [(c.name, c.ok, c.detail) for c in checks]))
     failed = [c for c in checks if not c.ok]
     if failed:
         session.emit({"ok": False, "preflight": [c.model_dump() for c in checks]})
         names = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         raise ReleaseError(f"preflight failed, nothing was published: {names}", CHECK_FAILED)
-    files = _hash_inbox(session)
-    manifest = _manifest(session, version, files)
+    files = _hash_inbox(session, signing.signer)
+    manifest = _manifest(session, version, files, fields)
     refuse_rebuilt_release(target, manifest)
     previous = read_beta(target)
-    # The fingerprint covers the bytes, not the notes: a notes-only change rewrites the manifest
-    # (the appcast shows its text) while the validation, bound to the fingerprint, still holds.
-    unchanged = (
-        previous is not None
-        and previous.fingerprint == manifest.fingerprint
-        and previous.release_notes == manifest.release_notes
+    # The fingerprint covers the bytes, not the notes, signatures or controls: a change to those
+    # rewrites the manifest (the appcast shows them) while the validation, bound to the
+    # fingerprint, still holds.
+    unchanged = previous is not None and previous == manifest.model_copy(
+        update={"published_at": previous.published_at}
     )
     if unchanged and previous is not None:
         manifest = previous
@@ -113,6 +130,13 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
     gate = read_gate(target)
     gate_open = gate is not None and gate.enabled
     steps = [f"archive {role} {files[role].sha256[:12]} ({files[role].size} bytes)" for role in files]
+    if signing.signer is not None:
+        steps += [
+            f"sign {files[role].path.name}: sparkle:edSignature {str(files[role].ed_signature)[:16]}… "
+            f"(key {signing.signer.public_key_b64})"
+            for role in ("dmg", "pkg")
+        ]
+    steps.append(f"update controls: {describe_manifest(manifest)}")
     steps += [f"{u['action']} {u['tag']}/{u['name']}" for u in uploads]
     steps.append(
         f"{'keep' if unchanged else 'write'} {beta_path(target).name} {version} {manifest.fingerprint[:12]}"
@@ -124,6 +148,8 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
         "channel": "beta",
         "version": version,
         "fingerprint": manifest.fingerprint,
+        "signed": manifest.artifact.ed_signature is not None,
+        "controls": describe_manifest(manifest),
         "uploads": uploads,
         "steps": steps,
         "dry_run": session.dry_run,
@@ -145,6 +171,8 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
             write(beta_path(target), manifest)
             session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")
         change.details.append(f"{sum(u['action'] == 'uploaded' for u in uploads)} uploaded")
+        change.details.append(f"signed: {'yes' if manifest.artifact.ed_signature else 'no'}")
+        change.details.append(f"update controls: {describe_manifest(manifest)}")
         sync(session, wait_s)
         if gate_open:
             wait_served(session, Channel.BETA, version)

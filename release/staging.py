@@ -7,8 +7,10 @@ Rules:
 - validate checks what a beta client would see on staging: ``/health``, ``/updates/health`` (beta
   version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
   both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
-  every endpoint the target marks secure. The result is written to ``validation_beta.json`` bound
-  to the beta fingerprint, pass or fail, and a failure is exit 1 naming each failed check.
+  every endpoint the target marks secure, and the ``signature`` row (the served bytes verify
+  against the app's ``SUPublicEDKey``, ``release.served_signature``). The result is written to
+  ``validation_beta.json`` bound to the beta fingerprint, pass or fail, and a failure is exit 1
+  naming each failed check.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import base_url, beta_appcast_url, dry_run_done, state_change, sync, sync_step
 from .probes import download_hash, fetch_appcast, get_json, tls_handshake, wait_until
+from .served_signature import signature_row
 from .session import Session, ssl_context
 
 __all__ = ["set_gate", "validate"]
@@ -137,6 +140,7 @@ def validate(session: Session) -> Validation | None:
     )
     checks.append(_appcast(session, beta))
     checks += _download(session, beta)
+    checks.append(signature_row(session, beta, _beta_url(session)))
     context = ssl_context(target)
     for name, endpoint in (
         ("production", target.endpoints.production),

@@ -4,6 +4,8 @@ Rules:
 - Exactly one remote call (``reconciler status --json``); the served column comes from the feeds.
 - A row drifts when runtime or served differs from desired; any drift is exit 1 (design §8).
 - Read-only, so ``--dry-run`` only names what it would ask.
+- Update controls (phased rollout, critical, minimum autoupdate) are shown per channel: the
+  manifest's against what the feed's item carries; the beta row drifts only while its feed answers.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from rich.table import Table
 
 from schemas import Channel, Status
 
+from .controls import describe, describe_manifest
 from .desired import read_beta, read_gate, read_stable, to_bundle
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import beta_appcast_url, served_version
+from .flow import base_url, beta_appcast_url, served_version
 from .probes import fetch_appcast
 from .session import Session
 
@@ -26,6 +29,20 @@ __all__ = ["status"]
 def _served_gate(session: Session) -> str | None:
     code, _, _ = fetch_appcast(session.http, beta_appcast_url(session.target))
     return {200: "open", 404: "closed"}.get(code or 0)
+
+
+def _served_controls(session: Session, channel: Channel, build: str) -> str | None:
+    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
+    _, items, _ = fetch_appcast(session.http, f"{base_url(session.target, channel)}/updates/{feed}")
+    item = next((i for i in items if i.version == build), None)
+    if item is None:
+        return None
+    return describe(
+        item.phased_rollout_interval,
+        item.critical_update,
+        item.critical_version,
+        item.minimum_autoupdate_version,
+    )
 
 
 def _word(gate: bool | None) -> str | None:
@@ -79,6 +96,13 @@ def status(session: Session) -> list[dict[str, Any]]:
             desired = "closed"  # no beta_gate.json: the VM keeps (and the rulebook wants) the gate closed
         drift = runtime is None or vm != desired or (name != "desired digest" and served != desired)
         out.append({"item": name, "desired": desired, "runtime": vm, "served": served, "drift": drift})
+    for channel, manifest in ((Channel.STABLE, stable), (Channel.BETA, beta)):
+        if manifest is None:
+            continue
+        want, served = describe_manifest(manifest), _served_controls(session, channel, manifest.build)
+        drift = served != want and (channel is Channel.STABLE or served is not None)
+        item = f"{channel.value} update controls"
+        out.append({"item": item, "desired": want, "runtime": None, "served": served, "drift": drift})
     if runtime is not None:
         for resource, state in sorted(runtime.resources.items()):
             bad = state.sync in ("drifted", "error")

@@ -6,7 +6,9 @@ Rules:
   the manifest points at the fixed URLs; the repo's pair ``manifest.json`` /
   ``manifest_<version>.json`` is identical; the VM's pair is identical and in sync (``reconciler
   status`` and ``reconciler diff``); ``/health``, ``/updates/health`` and ``/updates/appcast.xml``
-  agree on the version; the beta feed is gated as desired.
+  agree on the version; the beta feed is gated as desired; ``signature``: the bytes served at the
+  public URLs verify against the app's ``SUPublicEDKey`` (``release.served_signature``);
+  ``update controls``: the served item carries the manifest's controls, link and dates.
 - For ``--channel beta`` the same questions are asked of the beta release and the staging feed
   (no repo pair: beta has no versioned manifest; ``appcast`` reads ``appcast-beta.xml``, which
   answers only while the gate is open).
@@ -21,9 +23,11 @@ from schemas import Channel, CheckResult, Manifest
 
 from .client_view import offered_release
 from .console import check_table
+from .controls import describe, describe_manifest
 from .desired import read_beta, read_gate, read_stable, read_versioned
 from .errors import CHECK_FAILED, ReleaseError
 from .probes import fetch_appcast, get_json
+from .served_signature import signature_row
 from .session import Session
 
 __all__ = ["CHECK_NAMES", "verify"]
@@ -37,6 +41,8 @@ CHECK_NAMES = (
     "/updates/health",
     "appcast",
     "beta gate",
+    "signature",
+    "update controls",
 )
 
 
@@ -180,6 +186,35 @@ def _gate(session: Session) -> CheckResult:
     )
 
 
+def _feed_url(session: Session, channel: Channel) -> str:
+    base = str(session.target.endpoint(channel).url).rstrip("/")
+    return f"{base}/updates/{'appcast.xml' if channel is Channel.STABLE else 'appcast-beta.xml'}"
+
+
+def _controls(session: Session, manifest: Manifest, channel: Channel) -> CheckResult:
+    _, items, detail = fetch_appcast(session.http, _feed_url(session, channel))
+    item = next((i for i in items if i.version == manifest.build), None)
+    want = describe_manifest(manifest)
+    if item is None:
+        return _c("update controls", False, f"{want}; no item for build {manifest.build} ({detail})")
+    have = describe(
+        item.phased_rollout_interval,
+        item.critical_update,
+        item.critical_version,
+        item.minimum_autoupdate_version,
+    )
+    problems = [] if have == want else [f"served '{have}', manifest '{want}'"]
+    link = str(manifest.product_link) if manifest.product_link is not None else None
+    if item.info_url != link:
+        problems.append(f"link {item.info_url} != {link}")
+    date = manifest.promoted_at or manifest.published_at
+    if item.pub_date != date:
+        problems.append(f"pubDate {item.pub_date} != {date}")
+    return _c(
+        "update controls", not problems, "; ".join(problems) or f"{want}; pubDate {date:%Y-%m-%d %H:%M}Z"
+    )
+
+
 def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckResult]:
     target = session.target
     manifest = read_stable(target) if channel is Channel.STABLE else read_beta(target)
@@ -198,6 +233,8 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
     checks.append(_vm(session, manifest, channel))
     checks += _served(session, manifest, channel)
     checks.append(_gate(session))
+    checks.append(signature_row(session, manifest, _feed_url(session, channel)))
+    checks.append(_controls(session, manifest, channel))
     session.show(
         check_table(f"verify {channel.value} {manifest.version}", [(c.name, c.ok, c.detail) for c in checks])
     )

@@ -6,6 +6,16 @@ Rules:
 - One item per version. ``sparkle:version`` is the build, ``sparkle:shortVersionString`` the
   marketing version, ``pubDate`` is RFC 822, the enclosure carries ``url``, ``length``, ``type`` and
   ``sparkle:edSignature`` when signed; ``sparkle:installationType="package"`` marks a pkg.
+- Both version strings are rendered twice, as item elements and as enclosure attributes, always
+  identical: Sparkle 2 prefers the enclosure attribute (``SUAppcastItem.m``: "1. A sparkle:version
+  attribute on the enclosure tag ... 2. ... a version element"), Sparkle 1 and feed watchers read
+  only the attribute, newer tools only the element.
+- Release notes are HTML (``schemas.notes``) in a CDATA section of ``<description>``, as Sparkle's
+  ``generate_appcast`` writes them (``FeedXML.swift``); a ``]]>`` inside is split across sections.
+- Update controls are rendered as ``generate_appcast`` writes them: ``<link>`` (the product page,
+  ``SUAppcastItem.m`` infoURL, http(s) only), ``sparkle:phasedRolloutInterval`` (seconds),
+  ``sparkle:criticalUpdate`` (with a ``sparkle:version`` attribute when critical only below it),
+  ``sparkle:minimumAutoupdateVersion``.
 - Text is escaped by the serializer and characters XML 1.0 cannot carry are dropped, so release
   notes containing ``&``, ``<`` or ``]]>`` cannot break the document.
 - Parsing is :mod:`schemas.sparkle_reader` (re-exported here): it reads a feed as a Sparkle 2
@@ -21,6 +31,7 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from .models import Artifact, Manifest
+from .notes import notes_html
 from .sparkle_reader import AppcastError, SparkleItem, best_item, parse_appcast
 
 __all__ = [
@@ -63,6 +74,11 @@ class AppcastItem:
     description_format: str | None = None
     release_notes_link: str | None = None
     channel: str | None = None
+    link: str | None = None
+    phased_rollout_interval: int | None = None
+    critical_update: bool = False
+    critical_below: str | None = None
+    minimum_autoupdate_version: str | None = None
 
 
 def _clean(text: str) -> str:
@@ -80,9 +96,20 @@ def _rfc822(moment: datetime) -> str:
     return format_datetime(aware.astimezone(UTC))
 
 
-def _render_item(channel: ET.Element, item: AppcastItem) -> None:
+def _cdata_marker(index: int) -> str:
+    # \x01 cannot occur in any rendered text (_clean drops it), so the marker cannot collide.
+    return f"\x01cdata{index}\x01"
+
+
+def _cdata(text: str) -> str:
+    return "<![CDATA[" + _clean(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _render_item(channel: ET.Element, item: AppcastItem, cdata: list[str]) -> None:
     element = ET.SubElement(channel, "item")
     _sub(element, "title", item.title or f"Version {item.short_version or item.version}")
+    if item.link is not None:
+        _sub(element, "link", item.link)
     if item.pub_date is not None:
         _sub(element, "pubDate", _rfc822(item.pub_date))
     _sub(element, "sparkle:version", item.version)
@@ -92,13 +119,28 @@ def _render_item(channel: ET.Element, item: AppcastItem) -> None:
         _sub(element, "sparkle:channel", item.channel)
     if item.minimum_system_version is not None:
         _sub(element, "sparkle:minimumSystemVersion", item.minimum_system_version)
+    if item.minimum_autoupdate_version is not None:
+        _sub(element, "sparkle:minimumAutoupdateVersion", item.minimum_autoupdate_version)
+    if item.phased_rollout_interval is not None:
+        _sub(element, "sparkle:phasedRolloutInterval", str(item.phased_rollout_interval))
+    if item.critical_update:
+        below = {"sparkle:version": item.critical_below} if item.critical_below else {}
+        ET.SubElement(element, "sparkle:criticalUpdate", {k: _clean(v) for k, v in below.items()})
     if item.release_notes_link is not None:
         _sub(element, "sparkle:releaseNotesLink", item.release_notes_link)
     if item.description is not None:
         attrib = {"sparkle:format": item.description_format} if item.description_format else {}
-        _sub(element, "description", item.description, **attrib)
+        if item.description_format in (None, "html"):
+            # HTML goes in CDATA, as generate_appcast writes it; the marker is swapped after serializing.
+            _sub(element, "description", "", **attrib).text = _cdata_marker(len(cdata))
+            cdata.append(item.description)
+        else:
+            _sub(element, "description", item.description, **attrib)
     if item.url is not None:
         enclosure: dict[str, str] = {"url": item.url}
+        enclosure["sparkle:version"] = item.version
+        if item.short_version is not None:
+            enclosure["sparkle:shortVersionString"] = item.short_version
         if item.length is not None:
             enclosure["length"] = str(item.length)
         enclosure["type"] = item.type or "application/octet-stream"
@@ -118,10 +160,14 @@ def render_appcast(items: list[AppcastItem], *, title: str, link: str | None = N
         _sub(channel, "link", link)
     _sub(channel, "description", "Most recent changes with links to updates.")
     _sub(channel, "language", "en")
+    cdata: list[str] = []
     for item in items:
-        _render_item(channel, item)
+        _render_item(channel, item, cdata)
     ET.indent(rss, space="  ")
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n").encode()
+    text = ET.tostring(rss, encoding="unicode")
+    for index, html in enumerate(cdata):
+        text = text.replace(_cdata_marker(index), _cdata(html), 1)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + text + "\n").encode()
 
 
 def manifest_item(
@@ -129,9 +175,13 @@ def manifest_item(
 ) -> AppcastItem:
     """The item for a manifest: the dmg (Sparkle update), or with ``package`` the pkg installer.
 
-    ``minimum_system_version`` applies only when the manifest does not set its own.
+    ``minimum_system_version`` applies only when the manifest does not set its own. The stable
+    item's date is the promote time: a phased rollout counts its groups from ``pubDate``
+    (``SUAppcastDriver.m`` itemIsReadyForPhasedRollout), so it must start when stable does.
     """
     artifact: Artifact = manifest.installer if package else manifest.artifact
+    critical = manifest.critical_update
+    notes = notes_html(manifest.release_notes)
     return AppcastItem(
         version=manifest.build,
         short_version=manifest.version,
@@ -141,10 +191,15 @@ def manifest_item(
         type=PKG_TYPE if package else DMG_TYPE,
         ed_signature=artifact.ed_signature,
         installation_type="package" if package else None,
-        pub_date=manifest.published_at,
+        pub_date=manifest.promoted_at or manifest.published_at,
         minimum_system_version=manifest.minimum_system_version or minimum_system_version,
-        description=manifest.release_notes or None,
-        description_format="plain-text" if manifest.release_notes else None,
+        description=notes or None,
+        description_format=None,
+        link=str(manifest.product_link) if manifest.product_link is not None else None,
+        phased_rollout_interval=manifest.phased_rollout_interval,
+        critical_update=critical is not None,
+        critical_below=critical.below if critical is not None else None,
+        minimum_autoupdate_version=manifest.minimum_autoupdate_version,
     )
 
 

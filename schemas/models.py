@@ -6,10 +6,16 @@ Rules:
   build and the artifacts' sha256s, and a manifest whose fingerprint does not match is refused.
 - An artifact name is a plain file name and a sha256 is 64 lowercase hex digits, so neither can
   steer a path or a comparison.
+- ``ed_signature`` is base64 of exactly 64 bytes (Ed25519): Sparkle's ``SUSignatures.m``
+  ``initWithEd:`` marks any other length invalid and refuses the update, so we refuse it first.
+- Update controls (phased rollout, critical update, minimum autoupdate version) and the product link
+  are optional and rendered into the feed as Sparkle reads them (``SUAppcastItem.m``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +39,7 @@ __all__ = [
     "Bundle",
     "Channel",
     "CheckResult",
+    "CriticalUpdate",
     "Manifest",
     "ReleaseLogEntry",
     "Sha256",
@@ -65,7 +72,22 @@ class Artifact(Strict):
     url: AnyHttpUrl
     size: int = Field(gt=0, description="bytes; an empty artifact is never a release")
     sha256: Sha256
-    ed_signature: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    ed_signature: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]+={0,2}$", description="base64 of the 64-byte Ed25519 signature"
+    )
+
+    @field_validator("ed_signature")
+    @classmethod
+    def _ed25519_length(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("ed_signature is not valid base64") from None
+        if len(raw) != 64:
+            raise ValueError(f"ed_signature decodes to {len(raw)} bytes; an Ed25519 signature is 64")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -80,6 +102,18 @@ def compute_fingerprint(version: str, build: str, artifact_sha256: str, installe
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+# A year: a longer interval is a typo (7 phased groups would wait 7 years for the last one).
+MAX_ROLLOUT_INTERVAL_S = 365 * 24 * 3600
+
+
+class CriticalUpdate(Strict):
+    """``sparkle:criticalUpdate``: critical for every client, or only for those below ``below``."""
+
+    below: Version | None = Field(
+        default=None, description="sparkle:version attribute: critical only for hosts older than this"
+    )
+
+
 class Manifest(Strict):
     """What a channel serves: the dmg (Sparkle update), the pkg (first install) and their notes."""
 
@@ -91,6 +125,18 @@ class Manifest(Strict):
     release_notes: str = Field(default="", max_length=65536)
     published_at: datetime
     minimum_system_version: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+){0,2}$")
+    phased_rollout_interval: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_ROLLOUT_INTERVAL_S,
+        description="seconds between Sparkle's 7 rollout groups",
+    )
+    critical_update: CriticalUpdate | None = None
+    minimum_autoupdate_version: Version | None = Field(
+        default=None, description="hosts below this version are not updated automatically (major upgrade)"
+    )
+    product_link: AnyHttpUrl | None = Field(default=None, description="the item's <link> (product page)")
+    promoted_at: datetime | None = Field(default=None, description="stable only: the promote time (pubDate)")
     fingerprint: Sha256
 
     @model_validator(mode="after")

@@ -31,12 +31,16 @@ __all__ = [
     "AzureRemote",
     "ChannelTags",
     "Endpoint",
+    "EnvKey",
+    "FileKey",
     "GithubStore",
+    "KeychainKey",
     "LocalRemote",
     "LocalStore",
     "PlistFile",
     "RegexFile",
     "ReleaseTarget",
+    "Signing",
     "Target",
     "TomlFile",
     "VersionFile",
@@ -170,6 +174,37 @@ class PlistFile(_Strict):
 VersionFile = Annotated[RegexFile | TomlFile | PlistFile, Field(discriminator="kind")]
 
 
+class KeychainKey(_Strict):
+    """The login keychain item Sparkle's ``generate_keys`` made (macOS only)."""
+
+    kind: Literal["keychain"]
+    account: str = Field(default="ed25519", min_length=1, description="generate_keys/sign_update --account")
+
+
+class FileKey(_Strict):
+    """A key file as ``generate_keys -x`` exports it and ``sign_update --ed-key-file`` reads it."""
+
+    kind: Literal["file"]
+    path: RelPath
+
+
+class EnvKey(_Strict):
+    """An environment variable naming such a key file (for CI); the variable never holds the key."""
+
+    kind: Literal["env"]
+    var: str = Field(default="SPARKLE_ED_KEY_FILE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Signing(_Strict):
+    """Where the EdDSA private key comes from, and whether an unsigned release is refused."""
+
+    key: Annotated[KeychainKey | FileKey | EnvKey, Field(discriminator="kind")]
+    required: bool = Field(default=True, description="refuse to publish when the app has no SUPublicEDKey")
+    info_plist: RelPath | None = Field(
+        default=None, description="the app's Info.plist (workspace-relative); default: the plist version file"
+    )
+
+
 class Target(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_-]+$")
     root: Path | None = None
@@ -189,6 +224,8 @@ class Target(_Strict):
     dmg_name: str = "Nexy.dmg"
     pkg_name: str = "Nexy.pkg"
     notes_name: str = "LATEST_CHANGES.md"
+    signing: Signing | None = None
+    product_link: AnyHttpUrl | None = Field(default=None, description="the product page: each item's <link>")
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
@@ -206,6 +243,9 @@ class Target(_Strict):
             have = str(getattr(self.release_target.update, field))
             if have != want:
                 raise ValueError(f"release_target.update.{field}: {have} is not the fixed URL {want}")
+        plists = [file for file in self.version_files if isinstance(file, PlistFile)]
+        if self.signing is not None and self.signing.info_plist is None and len(plists) != 1:
+            raise ValueError("signing.info_plist: name the app's Info.plist (no single plist version file)")
         return self
 
     def path(self, relative: str) -> Path:

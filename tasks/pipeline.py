@@ -18,6 +18,14 @@ from schemas import Channel
 
 from ._options import COMMON, ROOT, TARGET, load_target_option, open_session, parse_channel, target_option
 
+# Update controls, the same on publish --channel beta and promote (release.controls parses them).
+CONTROLS = {
+    "phased_rollout_interval": "sparkle:phasedRolloutInterval: seconds between Sparkle's 7 rollout groups",
+    "critical": "sparkle:criticalUpdate: clients show the update as critical",
+    "critical_below": "with --critical: critical only for hosts older than this X.Y.Z.W",
+    "minimum_autoupdate_version": "sparkle:minimumAutoupdateVersion: hosts below X.Y.Z.W update only by hand",
+}
+
 __all__ = ["TASKS"]
 
 
@@ -67,26 +75,42 @@ def preflight(
         raise ReleaseError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed), 1)
 
 
-@task(help={"channel": "beta (stable is refused: beta → staging.validate → promote)", **COMMON})
+@task(help={"channel": "beta (stable is refused: beta → staging.validate → promote)", **CONTROLS, **COMMON})
 @guard
 def publish(
-    c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
+    c: Context,
+    channel: str = "beta",
+    phased_rollout_interval: str | None = None,
+    critical: bool = False,
+    critical_below: str | None = None,
+    minimum_autoupdate_version: str | None = None,
+    target: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
 ) -> None:
-    """Upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
+    """Sign and upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
+    from release.controls import parse_controls
     from release.publish import publish as run
 
+    controls = parse_controls(
+        phased_rollout_interval=phased_rollout_interval,
+        critical=critical,
+        critical_below=critical_below,
+        minimum_autoupdate_version=minimum_autoupdate_version,
+    )
     session = open_session(c, target, "publish", json, dry_run)
     chosen = parse_channel(channel)
     if chosen is Channel.STABLE:
         run(session, chosen)  # refused with the funnel line before anything, even the lock, is touched
     with task_lock(session):
-        run(session, chosen)
+        run(session, chosen, controls=controls)
 
 
 @task(
     help={
         "force": "promote without a passing validation (needs --reason)",
         "reason": "why validation is skipped (logged)",
+        **CONTROLS,
         **COMMON,
     }
 )
@@ -95,16 +119,27 @@ def promote(
     c: Context,
     force: bool = False,
     reason: str = "",
+    phased_rollout_interval: str | None = None,
+    critical: bool = False,
+    critical_below: str | None = None,
+    minimum_autoupdate_version: str | None = None,
     target: str | None = None,
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Copy the validated beta bytes into Update/App, write manifest.json + manifest_<v>.json, sync."""
+    """Copy the validated beta bytes (and signatures) into Update/App, write manifest.json + manifest_<v>.json, sync."""
+    from release.controls import parse_controls
     from release.promote import promote as run
 
+    controls = parse_controls(
+        phased_rollout_interval=phased_rollout_interval,
+        critical=critical,
+        critical_below=critical_below,
+        minimum_autoupdate_version=minimum_autoupdate_version,
+    )
     session = open_session(c, target, "promote", json, dry_run)
     with task_lock(session):
-        run(session, force=force, reason=reason)
+        run(session, force=force, reason=reason, controls=controls)
 
 
 @task(

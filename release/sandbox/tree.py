@@ -8,6 +8,9 @@ Rules:
   ``GEMINI_API_KEY`` and the gate closed, ``unified_config.yaml`` at 2.0.0.14 with the traps a real
   one has, an empty manifests directory); no real secret is ever written.
 - The four fixed tags exist as directories: the sandbox stands in for fixed releases made by hand.
+- Signing: when the target's ``signing.key`` is a file, a key is made once (as Sparkle's
+  ``generate_keys`` makes one, stored as ``generate_keys -x`` exports it, mode 0600) and the app's
+  Info.plist gets its ``SUPublicEDKey``, so the sandbox app trusts exactly the sandbox key.
 - Every write goes through ``atomic_write``.
 """
 
@@ -22,7 +25,9 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from schemas import Target, atomic_write
+from schemas.target import FileKey
 
+from ..signing import decode_secret, generate_key_file, info_plist_path
 from .layout import SandboxPaths
 
 __all__ = ["SEED_VERSION", "reconciler_config", "seed", "write_reconciler_config"]
@@ -140,12 +145,36 @@ def seed(target: Target, paths: SandboxPaths) -> list[Path]:
     for path, data, mode in files:
         if _seed_file(path, data, mode):
             made.append(path)
+    made += _signing_key(target)
     (paths.vm_root / "server/updates/manifests").mkdir(parents=True, exist_ok=True)
     for directory in (paths.desired_dir, paths.state_dir, paths.run_dir, paths.log_dir):
         directory.mkdir(parents=True, exist_ok=True)
     for tags in (target.channels.stable, target.channels.beta):
         for tag in (tags.dmg_tag, tags.pkg_tag):
             (paths.store_root / tag).mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _signing_key(target: Target) -> list[Path]:
+    """Make the sandbox key once and put its public key in the app's Info.plist; the files written."""
+    key = target.signing.key if target.signing is not None else None
+    if not isinstance(key, FileKey):
+        return []
+    made: list[Path] = []
+    key_path = target.path(key.path)
+    if key_path.exists():
+        public = decode_secret(key_path.read_text(encoding="ascii"), f"sandbox key {key_path}").public_key_b64
+    else:
+        public = generate_key_file(key_path, lambda path, data: atomic_write(path, data, mode=0o600))
+        made.append(key_path)
+    plist = info_plist_path(target)
+    if plist is None or not plist.is_file():
+        return made
+    document = plistlib.loads(plist.read_bytes())
+    if document.get("SUPublicEDKey") != public:
+        document["SUPublicEDKey"] = public
+        atomic_write(plist, plistlib.dumps(document, fmt=plistlib.FMT_XML, sort_keys=False))
+        made.append(plist)
     return made
 
 

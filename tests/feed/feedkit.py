@@ -34,6 +34,9 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 FEED_BIN = Path(sys.executable).with_name("nexy-feed")
+SPARKLE_TEST_SIGNATURE = (
+    "EIawm2YkDZ2gBfkEMF2+1VuuTeXnCGZOdnMdVgPPvDZioq7bvDayXqKkIIzSjKMmeFdcFJOHdnba5ZV60+gPBw=="
+)
 # The reconciler's copy in the repo is preferred; the shared originals serve until it lands.
 VM_FIXTURES = REPO / "tests" / "fixtures" / "vm"
 if not (VM_FIXTURES / "unified_config.yaml").is_file():
@@ -62,7 +65,8 @@ def make_manifest(
             "url": f"{base}/{tags[0]}/Nexy.dmg",
             "size": size,
             "sha256": digit * 64 if digit in "0123456789" else "a" * 64,
-            "ed_signature": "c2lnbmF0dXJl" if signed else None,
+            # Sparkle's own test signature (Tests/SUSignatureVerifierTest.m): 64 bytes, as a client requires.
+            "ed_signature": SPARKLE_TEST_SIGNATURE if signed else None,
         },
         installer={
             "name": "Nexy.pkg",

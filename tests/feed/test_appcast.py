@@ -7,6 +7,7 @@ from defusedxml import ElementTree as SafeET
 
 from schemas import AppcastItem, manifest_item, parse_appcast, render_appcast
 from schemas.appcast import DMG_TYPE, PKG_TYPE, SPARKLE_NS, items_from_manifest
+from schemas.notes import notes_html
 from tests.feed.feedkit import make_manifest
 
 
@@ -23,7 +24,7 @@ def test_render_then_parse_gives_the_manifest_back() -> None:
     assert item.installation_type == "application"  # Sparkle's default for a non-pkg enclosure
     assert item.pub_date == manifest.published_at
     assert item.minimum_system_version == "13.0"
-    assert item.description == manifest.release_notes
+    assert item.description == notes_html(manifest.release_notes) == "<p>Bug fixes.</p>\n"
 
 
 def test_rendered_feed_uses_the_sparkle_namespace_and_rfc822_dates() -> None:
@@ -77,7 +78,9 @@ def test_manifest_minimum_system_version_wins_over_the_fallback() -> None:
 def test_notes_with_xml_metacharacters_cannot_break_the_feed(notes: str) -> None:
     data = render_appcast(items_from_manifest(make_manifest("2.0.0.14", notes=notes)), title="A & B <feed>")
     (item,) = parse_appcast(data)
-    assert item.description == notes
+    assert item.description == notes_html(notes)
+    # Raw HTML in the notes is text in the rendered HTML, never markup.
+    assert "<script>" not in (item.description or "") and "</description>" not in (item.description or "")
     if "<" in notes or "&" in notes:
         assert notes.encode() not in data
 
@@ -87,7 +90,9 @@ def test_characters_xml_cannot_carry_are_dropped() -> None:
         items_from_manifest(make_manifest("2.0.0.14", notes="bell\x07 nul\x00 ok")), title="N"
     )
     (item,) = parse_appcast(data)
-    assert item.description == "bell nul ok"
+    assert item.description is not None
+    assert "\x07" not in item.description and "\x00" not in item.description
+    assert item.description.startswith("<p>bell nul") and item.description.endswith(" ok</p>\n")
 
 
 def test_items_keep_the_given_order() -> None:

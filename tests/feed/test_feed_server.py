@@ -61,8 +61,8 @@ def test_health_endpoints_and_stable_appcast(
         str(stable.artifact.url),
         stable.artifact.size,
     )
-    # The notes carry &, < and ]]>: the feed is still well-formed and gives them back.
-    assert item.description == "Stable fixes & <speed> ]]> tweaks"
+    # The notes carry &, < and ]]>: the feed is still well-formed and gives them back as escaped HTML.
+    assert item.description == "<p>Stable fixes &amp; &lt;speed&gt; ]]&gt; tweaks</p>\n"
     assert client.get(f"{feed.base_url}/nowhere").status_code == 404
 
 
