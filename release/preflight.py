@@ -5,7 +5,8 @@ Rules:
 - Items: store credentials usable; the channel's inbox artifacts present; production ``/health``
   answers (the code deploy is done); the VM's required env keys present (names only, from
   ``reconciler status``: the one remote call); the channel's fixed releases exist and are mutable;
-  the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean.
+  the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean;
+  ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.grpcsmoke).
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
 - Read-only: nothing is written anywhere, so ``--dry-run`` is the same run.
@@ -20,6 +21,7 @@ from schemas import Channel, CheckResult
 from .artifacts import inbox_paths, missing_inbox
 from .desired import manifests_dir
 from .errors import ReleaseError
+from .grpcsmoke import check_row as grpc_row
 from .probes import get_json
 from .secrets import scan_paths
 from .session import Session
@@ -120,6 +122,7 @@ def run_preflight(session: Session, channel: Channel, *, vm: bool = True) -> lis
     )
     credentials = _credentials(session)
     checks = [credentials, inbox, _server_health(session)]
+    checks.append(grpc_row(target, "production"))
     if vm:
         checks += _vm_items(session)
     if credentials.ok:

@@ -19,7 +19,7 @@ from typing import Any
 
 from schemas import Channel, Manifest, compare_versions
 
-from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
+from .artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
 from .console import check_table
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
 from .errors import CHECK_FAILED, ReleaseError
@@ -144,6 +144,7 @@ def publish(session: Session, channel: Channel, wait_s: float = 60.0) -> dict[st
         if not unchanged:
             write(beta_path(target), manifest)
             session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")
+        archive_beta_manifest(target, manifest)  # what a staged rollback restores (rollback --channel beta)
         change.details.append(f"{sum(u['action'] == 'uploaded' for u in uploads)} uploaded")
         sync(session, wait_s)
         if gate_open:

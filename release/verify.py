@@ -6,7 +6,8 @@ Rules:
   the manifest points at the fixed URLs; the repo's pair ``manifest.json`` /
   ``manifest_<version>.json`` is identical; the VM's pair is identical and in sync (``reconciler
   status`` and ``reconciler diff``); ``/health``, ``/updates/health`` and ``/updates/appcast.xml``
-  agree on the version; the beta feed is gated as desired.
+  agree on the version; the beta feed is gated as desired; ``grpc``: the channel's gRPC endpoint
+  (production for stable, staging for beta) answers ``grpc.health.v1.Health/Check``.
 - For ``--channel beta`` the same questions are asked of the beta release and the staging feed
   (no repo pair: beta has no versioned manifest; ``appcast`` reads ``appcast-beta.xml``, which
   answers only while the gate is open).
@@ -15,13 +16,15 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from schemas import Channel, CheckResult, Manifest
 
 from .console import check_table
 from .desired import read_beta, read_gate, read_stable, read_versioned
 from .errors import CHECK_FAILED, ReleaseError
+from .grpcsmoke import check_row as grpc_row
+from .grpcsmoke import plan_line as grpc_plan
 from .probes import fetch_appcast, get_json
 from .session import Session
 
@@ -36,6 +39,7 @@ CHECK_NAMES = (
     "/updates/health",
     "appcast",
     "beta gate",
+    "grpc",
 )
 
 
@@ -178,6 +182,10 @@ def _gate(session: Session) -> CheckResult:
     )
 
 
+def _grpc_side(channel: Channel) -> Literal["production", "staging"]:
+    return "production" if channel is Channel.STABLE else "staging"
+
+
 def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckResult]:
     target = session.target
     manifest = read_stable(target) if channel is Channel.STABLE else read_beta(target)
@@ -188,7 +196,9 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
         # The beta channel has no versioned pair in the repo, so it has no "repo pair" row.
         names = [n for n in CHECK_NAMES if channel is Channel.STABLE or n != "repo pair"]
         session.say(f"plan: check {', '.join(names)} for {channel.value} {manifest.version} (read-only)")
-        session.emit({"dry_run": True, "checks": names})
+        grpc_call = grpc_plan(target, _grpc_side(channel))
+        session.say(f"plan: {grpc_call}")
+        session.emit({"dry_run": True, "checks": names, "grpc": grpc_call})
         return []
     checks = [_assets(session, manifest, channel), _fixed_url(session, manifest, channel)]
     if channel is Channel.STABLE:
@@ -196,6 +206,7 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
     checks.append(_vm(session, manifest, channel))
     checks += _served(session, manifest, channel)
     checks.append(_gate(session))
+    checks.append(grpc_row(target, _grpc_side(channel)))
     session.show(
         check_table(f"verify {channel.value} {manifest.version}", [(c.name, c.ok, c.detail) for c in checks])
     )
