@@ -1,7 +1,8 @@
 """A staged rollback on beta, and the gRPC rows of staging.validate and verify, on a real sandbox.
 
-The tests in this module share one sandbox and run in order: a stable release (V1), then two
-betas (V2, V3), then beta is rolled back to V2 while stable must not move by a single byte.
+The tests in this module share one sandbox and run in order: a beta (V0) overtaken by a stable
+release (V1), then two betas (V2, V3), then beta is rolled back to V2 while stable must not move by
+a single byte.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .helpers import make_artifacts, one_json, poll, sha256, snapshot
 pytestmark = pytest.mark.timeout(600)
 
 MB = 1 << 20
-V1, V2, V3 = "2.0.0.15", "2.0.0.16", "2.0.0.17"
+V0, V1, V2, V3 = "2.0.0.15", "2.0.0.16", "2.0.0.17", "2.0.0.18"
 
 
 def calls(box: Any) -> list[str]:
@@ -71,6 +72,7 @@ def beta_feed(box: Any) -> list[tuple[str, str]]:
 
 
 def test_validate_needs_the_staging_grpc_row(sandbox: Any) -> None:
+    publish(sandbox, V0, 2 * MB + 1)
     publish(sandbox, V1, 2 * MB)
     sandbox.inv("staging.open")
     status_file = grpc_status_file(sandbox_paths(sandbox.target), "staging-grpc")
@@ -150,8 +152,12 @@ def test_a_beta_rollback_dry_run_changes_nothing(sandbox: Any) -> None:
             ("--to", "2.0.0.99", "--yes"),
             "2.0.0.99 was never published to beta; beta versions in the archive: ",
         ),
-        (("--to", V2), "rollback replaces what beta clients are offered with 2.0.0.16; rerun with --yes"),
+        (("--to", V2), f"rollback replaces what beta clients are offered with {V2}; rerun with --yes"),
         (("--to", "2.0.16", "--yes"), "2.0.16"),
+        (
+            ("--to", V0, "--yes"),
+            f"{V0} is older than stable {V1}: beta clients would be offered stable instead",
+        ),
     ],
 )
 def test_a_beta_rollback_that_cannot_run_is_one_line_and_changes_nothing(
@@ -169,7 +175,21 @@ def test_a_beta_rollback_that_cannot_run_is_one_line_and_changes_nothing(
 
 def test_the_never_published_refusal_lists_the_beta_history(sandbox: Any) -> None:
     done = sandbox.inv("rollback", "--channel", "beta", "--to", "2.0.0.99", "--yes", check=False)
-    assert f"beta versions in the archive: {V1}, {V2}, {V3}" in done.stderr
+    assert f"beta versions in the archive: {V0}, {V1}, {V2}, {V3}" in done.stderr
+
+
+def test_a_history_record_that_names_another_release_is_refused(sandbox: Any) -> None:
+    history = sandbox.root / ".release-archive" / "beta"
+    planted = history / "manifest_2.0.0.19.json"
+    planted.write_bytes((history / f"manifest_{V2}.json").read_bytes())
+    try:
+        before = snapshot(sandbox.root)
+        done = sandbox.inv("rollback", "--channel", "beta", "--to", "2.0.0.19", "--yes", check=False)
+        assert done.returncode == 2
+        assert "the beta history of 2.0.0.19 is not a beta release of it" in done.stderr
+        assert snapshot(sandbox.root) == before
+    finally:
+        planted.unlink()
 
 
 def test_a_beta_rollback_leaves_stable_byte_identical(sandbox: Any) -> None:
