@@ -253,3 +253,12 @@ def test_a_plain_endpoint_marked_tls_fails_preflight_in_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr  # grpc's own handshake logging stays out of the way
     assert f"grpc: production {endpoint} (TLS): UNAVAILABLE: the port answered without TLS" in lines[0]
+
+
+def test_a_target_without_a_grpc_block_fails_the_row_and_says_so(sandbox_target: Any) -> None:
+    target, _ = sandbox_target
+    bare = target.model_copy(update={"grpc": None})
+    for which in ("production", "staging"):
+        row = check_row(bare, which)
+        assert (row.name, row.ok) == ("grpc", False)
+        assert row.detail == f"the target names no grpc block ({which} endpoint)"
