@@ -9,15 +9,23 @@ Rules:
   published, so ``rollback`` can republish exact bytes without the store's help. An object is
   streamed to a temp name, fsynced and renamed (``atomic_write``'s pattern without holding tens of
   MB in memory); an existing object is never rewritten.
+- Beside the objects, ``beta/manifest_<version>.json`` keeps the last manifest each version was
+  published to beta with (``publish`` records it), so a staged rollback knows which archived
+  bytes were that version: ``manifest_beta.json`` itself only ever names the current beta.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
+from functools import cmp_to_key
 from pathlib import Path
 
-from schemas import Channel, Target
+from pydantic import ValidationError
+
+from schemas import Channel, Manifest, Target, compare_versions, parse_version, write_model
+from schemas.errors import first_error
 from schemas.fileio import atomic_stream
 
 from .errors import ReleaseError
@@ -27,9 +35,12 @@ from .store.base import Progress
 
 __all__ = [
     "InboxFile",
+    "archive_beta_manifest",
     "archive_has",
     "archive_object",
     "archive_put",
+    "archived_beta",
+    "archived_beta_versions",
     "inbox_dir",
     "inbox_paths",
     "missing_inbox",
@@ -103,3 +114,44 @@ def archive_put(target: Target, source: Path, sha256: str) -> bool:
             # Content-addressed: a copy that does not hash to its name would poison every rollback.
             raise ReleaseError(f"{source} changed while it was archived; run the task again")
     return True
+
+
+def _beta_history(target: Target) -> Path:
+    return target.path(target.archive_dir) / "beta"
+
+
+def archive_beta_manifest(target: Target, manifest: Manifest) -> bool:
+    """Record ``manifest`` as what beta ``manifest.version`` was; False when already recorded as is."""
+    path = _beta_history(target) / f"manifest_{manifest.version}.json"
+    if archived_beta(target, manifest.version) == manifest:
+        return False
+    write_model(path, manifest)
+    return True
+
+
+def archived_beta(target: Target, version: str) -> Manifest | None:
+    """The manifest ``version`` was last published to beta with; None when it never was."""
+    path = _beta_history(target) / f"manifest_{version}.json"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return Manifest.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise ReleaseError(
+            f"{path}: not valid JSON (line {exc.lineno}); the beta history is damaged"
+        ) from None
+    except ValidationError as exc:
+        raise ReleaseError(f"{path}: {first_error(exc)}; the beta history is damaged") from None
+
+
+def archived_beta_versions(target: Target) -> list[str]:
+    """Every version the beta history knows, oldest first (Sparkle's order)."""
+    names = []
+    for path in sorted(_beta_history(target).glob("manifest_*.json")):
+        try:
+            names.append(parse_version(path.name[len("manifest_") : -len(".json")]))
+        except ValueError:
+            continue
+    return sorted(names, key=cmp_to_key(compare_versions))

@@ -7,7 +7,8 @@ Rules:
   ``reconciler status``: the one remote call); the channel's fixed releases exist and are mutable;
   the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean;
   the signing key loads and matches ``SUPublicEDKey`` in the app's Info.plist (one line naming both
-  public keys when not), or the target does not sign and the app has no key.
+  public keys when not), or the target does not sign and the app has no key;
+  ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.grpcsmoke).
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
 - Read-only: nothing is written anywhere, so ``--dry-run`` is the same run.
@@ -22,6 +23,7 @@ from schemas import Channel, CheckResult
 from .artifacts import inbox_paths, missing_inbox
 from .desired import manifests_dir
 from .errors import ReleaseError
+from .grpcsmoke import check_row as grpc_row
 from .probes import get_json
 from .secrets import scan_paths
 from .session import Session
@@ -130,6 +132,7 @@ def run_preflight(
     )
     credentials = _credentials(session)
     checks = [credentials, inbox, _server_health(session)]
+    checks.append(grpc_row(target, "production"))
     if vm:
         checks += _vm_items(session)
     if credentials.ok:

@@ -24,7 +24,7 @@ from typing import Any
 
 from schemas import Channel, Manifest, compare_versions
 
-from .artifacts import InboxFile, archive_put, inbox_paths, scan_inbox
+from .artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
 from .console import check_table
 from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
@@ -170,6 +170,7 @@ def publish(
         if not unchanged:
             write(beta_path(target), manifest)
             session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")
+        archive_beta_manifest(target, manifest)  # what a staged rollback restores (rollback --channel beta)
         change.details.append(f"{sum(u['action'] == 'uploaded' for u in uploads)} uploaded")
         change.details.append(f"signed: {'yes' if manifest.artifact.ed_signature else 'no'}")
         change.details.append(f"update controls: {describe_manifest(manifest)}")

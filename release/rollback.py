@@ -1,4 +1,4 @@
-"""``rollback --to X.Y.Z.W --yes``: republish an archived stable release into the fixed channels.
+"""``rollback [--channel stable|beta] --to X.Y.Z.W --yes``: republish an archived release into the fixed channels.
 
 Rules:
 - Needs ``--yes`` (it replaces what stable clients are offered) and ``manifest_<version>.json``
@@ -11,27 +11,55 @@ Rules:
 - Always warns: Sparkle never downgrades a client that already has a newer build, so a rollback
   only stops new installs and older clients from taking the bad release; clients already on it
   need a roll forward (a newer version with the fix through beta → validate → promote).
+- ``--channel beta`` (a staged rollback) does the same inside the beta channel and never touches
+  stable: the version must be in the archive's beta history (``publish`` records every beta
+  manifest there) with its bytes intact, else exit 2 in one line. The archived bytes go into
+  ``UpdateBeta``/``AppBeta``, ``manifest_beta.json`` becomes that version's beta manifest (the
+  current one is recorded first, so it can be restored in turn), one sync, and while the beta
+  gate is open the staging endpoint must serve it (like publish: staging runs only in a beta
+  window). A version older than stable is refused: beta clients would be offered stable instead.
+  The beta validation does not carry over: promote needs a new ``staging.validate``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas import Channel, Manifest, Target, atomic_write, parse_version
+from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
 
-from .artifacts import archive_has, archive_object
-from .desired import manifests_dir, read_stable, read_versioned, stable_path, write
+from .artifacts import (
+    archive_beta_manifest,
+    archive_has,
+    archive_object,
+    archived_beta,
+    archived_beta_versions,
+)
+from .desired import (
+    beta_path,
+    manifests_dir,
+    read_beta,
+    read_gate,
+    read_stable,
+    read_versioned,
+    stable_path,
+    write,
+)
 from .errors import ReleaseError
 from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
 from .hashing import hash_file
 from .session import Session
 
-__all__ = ["WARNING", "rollback"]
+__all__ = ["BETA_WARNING", "WARNING", "rollback"]
 
 WARNING = (
     "Sparkle never downgrades: clients that already installed a newer build keep it. "
     "To fix them, roll forward: bump to a newer version with the fix, publish --channel beta, "
     "staging.validate, promote."
+)
+BETA_WARNING = (
+    "Sparkle never downgrades: beta clients that already installed a newer build keep it. "
+    "To fix them, roll forward: bump to a newer version with the fix, publish --channel beta, "
+    "staging.validate."
 )
 
 
@@ -72,12 +100,16 @@ def _objects(session: Session, manifest: Manifest) -> dict[str, str]:
     return wanted
 
 
-def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60.0) -> dict[str, Any]:
+def rollback(
+    session: Session, to: str, *, yes: bool = False, wait_s: float = 60.0, channel: Channel = Channel.STABLE
+) -> dict[str, Any]:
     target = session.target
     try:
         version = parse_version(to)
     except ValueError as exc:
         raise ReleaseError(str(exc)) from None
+    if channel is Channel.BETA:
+        return _rollback_beta(session, version, yes=yes, wait_s=wait_s)
     manifest = read_versioned(target, version)
     if manifest is None:
         known = sorted(p.name[len("manifest_") : -5] for p in manifests_dir(target).glob("manifest_*.json"))
@@ -126,10 +158,98 @@ def rollback(session: Session, to: str, *, yes: bool = False, wait_s: float = 60
     return report
 
 
-def _restore_notes(session: Session, manifest: Manifest) -> None:
+def _beta_history(session: Session, version: str) -> Manifest:
+    """The manifest ``version`` was published to beta with, checked, or exit 2 before anything starts."""
+    target = session.target
+    manifest = archived_beta(target, version)
+    current = read_beta(target)
+    if manifest is None and current is not None and current.version == version:
+        manifest = current  # published before the history existed, and still the current beta
+    if manifest is None:
+        known = archived_beta_versions(target)
+        raise ReleaseError(
+            f"{version} was never published to beta; beta versions in the archive: {', '.join(known) or 'none'}"
+        )
+    tags = target.channels.beta
+    fixed = (
+        target.download_url(tags.dmg_tag, target.dmg_name),
+        target.download_url(tags.pkg_tag, target.pkg_name),
+    )
+    if (
+        manifest.version != version
+        or manifest.channel is not Channel.BETA
+        or (str(manifest.artifact.url), str(manifest.installer.url)) != fixed
+    ):
+        raise ReleaseError(
+            f"the beta history of {version} is not a beta release of it at the fixed URLs "
+            f"(version {manifest.version}, channel {manifest.channel.value}, {manifest.artifact.url})"
+        )
+    stable = read_stable(target)
+    if stable is not None and compare_versions(version, stable.version) < 0:
+        raise ReleaseError(
+            f"{version} is older than stable {stable.version}: beta clients would be offered stable instead; "
+            f"roll beta back to {stable.version} or newer"
+        )
+    return manifest
+
+
+def _rollback_beta(session: Session, version: str, *, yes: bool, wait_s: float) -> dict[str, Any]:
+    target = session.target
+    manifest = _beta_history(session, version)
+    objects = _objects(session, manifest)
+    if not yes and not session.dry_run:
+        raise ReleaseError(
+            f"rollback replaces what beta clients are offered with {version}; rerun with --yes"
+        )
+    current = read_beta(target)
+    gate = read_gate(target)
+    gate_open = gate is not None and gate.enabled
+    was = current.version if current else "none"
+    steps = [f"upload archived {role} {sha[:12]} into beta" for role, sha in objects.items()]
+    steps += [f"write {beta_path(target).name} = beta {version} {manifest.fingerprint[:12]} (was {was})"]
+    steps += [sync_step(session)]
+    if gate_open:
+        steps += [f"wait until {base_url(target, Channel.BETA)}/updates/health serves beta {version}"]
+    session.say(f"[yellow]warning:[/] {BETA_WARNING}")
+    report: dict[str, Any] = {
+        "channel": "beta",
+        "version": version,
+        "from": current.version if current else None,
+        "steps": steps,
+        "dry_run": session.dry_run,
+        "warning": BETA_WARNING,
+    }
+    if session.dry_run:
+        return dry_run_done(session, steps, report)
+    sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
+    with state_change(session) as change:
+        change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
+        change.details.append(f"rollback from {was}")
+        if current is not None:
+            archive_beta_manifest(target, current)  # the rolled-back-from beta stays restorable
+        for role, tag, name in asset_map(target, Channel.BETA):
+            sha = objects.get(role)
+            if sha is None:
+                continue
+            result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
+            session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
+        _restore_notes(session, manifest, Channel.BETA)
+        write(beta_path(target), manifest)
+        session.say(f"wrote {beta_path(target).name} = beta {version}")
+        sync(session, wait_s)
+        if gate_open:
+            wait_served(session, Channel.BETA, version)
+        else:
+            session.say("the beta gate is closed: staging serves it once staging.open runs")
+    session.say(f"rolled back beta to {version}; promote needs a new staging.validate")
+    session.emit(report | {"ok": True})
+    return report
+
+
+def _restore_notes(session: Session, manifest: Manifest, channel: Channel = Channel.STABLE) -> None:
     """Put the release's notes back beside the dmg, from the manifest's own text."""
     target = session.target
-    tag = target.channels.stable.dmg_tag
+    tag = target.channels.tags(channel).dmg_tag
     scratch = target.path(target.archive_dir) / "tmp" / f"notes-{manifest.version}.md"
     scratch.parent.mkdir(parents=True, exist_ok=True)
 

@@ -7,10 +7,11 @@ Rules:
 - validate checks what a beta client would see on staging: ``/health``, ``/updates/health`` (beta
   version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
   both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
-  every endpoint the target marks secure, and the ``signature`` row (the served bytes verify
-  against the app's ``SUPublicEDKey``, ``release.served_signature``). The result is written to
-  ``validation_beta.json`` bound to the beta fingerprint, pass or fail, and a failure is exit 1
-  naming each failed check.
+  every endpoint the target marks secure, the ``signature`` row (the served bytes verify against
+  the app's ``SUPublicEDKey``, ``release.served_signature``) and the ``grpc`` row (``Health/Check``
+  on the staging gRPC endpoint, ``release.grpcsmoke``: validation cannot pass without it). The
+  result is written to ``validation_beta.json`` bound to the beta fingerprint, pass or fail, and a
+  failure is exit 1 naming each failed check.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .console import check_table
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import base_url, beta_appcast_url, dry_run_done, state_change, sync, sync_step
+from .grpcsmoke import check_row as grpc_row
+from .grpcsmoke import plan_line as grpc_plan
 from .probes import download_hash, fetch_appcast, get_json, tls_handshake, wait_until
 from .served_signature import signature_row
 from .session import Session, ssl_context
@@ -114,6 +117,7 @@ def validate(session: Session) -> Validation | None:
             f"check {staging}/health, /updates/health, the beta appcast and both downloads",
             f"TLS handshake on every secure endpoint; write {validation_path(target).name}",
         ]
+        steps.append(grpc_plan(target, "staging"))
         report = {"version": beta.version, "fingerprint": beta.fingerprint, "steps": steps, "dry_run": True}
         dry_run_done(session, steps, report)
         return None
@@ -149,6 +153,7 @@ def validate(session: Session) -> Validation | None:
         if endpoint.secure:
             ok, detail = tls_handshake(str(endpoint.url), context)
             checks.append(CheckResult(name=f"TLS {name}", ok=ok, detail=detail))
+    checks.append(grpc_row(target, "staging"))
     result = Validation(
         version=beta.version,
         fingerprint=beta.fingerprint,

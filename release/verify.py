@@ -8,7 +8,9 @@ Rules:
   status`` and ``reconciler diff``); ``/health``, ``/updates/health`` and ``/updates/appcast.xml``
   agree on the version; the beta feed is gated as desired; ``signature``: the bytes served at the
   public URLs verify against the app's ``SUPublicEDKey`` (``release.served_signature``);
-  ``update controls``: the served item carries the manifest's controls, link and dates.
+  ``update controls``: the served item carries the manifest's controls, link and dates;
+  ``grpc``: the channel's gRPC endpoint (production for stable, staging for beta) answers
+  ``grpc.health.v1.Health/Check``.
 - For ``--channel beta`` the same questions are asked of the beta release and the staging feed
   (no repo pair: beta has no versioned manifest; ``appcast`` reads ``appcast-beta.xml``, which
   answers only while the gate is open).
@@ -17,7 +19,7 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from schemas import Channel, CheckResult, Manifest
 
@@ -26,6 +28,8 @@ from .console import check_table
 from .controls import describe, describe_manifest
 from .desired import read_beta, read_gate, read_stable, read_versioned
 from .errors import CHECK_FAILED, ReleaseError
+from .grpcsmoke import check_row as grpc_row
+from .grpcsmoke import plan_line as grpc_plan
 from .probes import fetch_appcast, get_json
 from .served_signature import signature_row
 from .session import Session
@@ -43,6 +47,7 @@ CHECK_NAMES = (
     "beta gate",
     "signature",
     "update controls",
+    "grpc",
 )
 
 
@@ -213,6 +218,8 @@ def _controls(session: Session, manifest: Manifest, channel: Channel) -> CheckRe
     return _c(
         "update controls", not problems, "; ".join(problems) or f"{want}; pubDate {date:%Y-%m-%d %H:%M}Z"
     )
+def _grpc_side(channel: Channel) -> Literal["production", "staging"]:
+    return "production" if channel is Channel.STABLE else "staging"
 
 
 def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckResult]:
@@ -225,7 +232,9 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
         # The beta channel has no versioned pair in the repo, so it has no "repo pair" row.
         names = [n for n in CHECK_NAMES if channel is Channel.STABLE or n != "repo pair"]
         session.say(f"plan: check {', '.join(names)} for {channel.value} {manifest.version} (read-only)")
-        session.emit({"dry_run": True, "checks": names})
+        grpc_call = grpc_plan(target, _grpc_side(channel))
+        session.say(f"plan: {grpc_call}")
+        session.emit({"dry_run": True, "checks": names, "grpc": grpc_call})
         return []
     checks = [_assets(session, manifest, channel), _fixed_url(session, manifest, channel)]
     if channel is Channel.STABLE:
@@ -235,6 +244,7 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
     checks.append(_gate(session))
     checks.append(signature_row(session, manifest, _feed_url(session, channel)))
     checks.append(_controls(session, manifest, channel))
+    checks.append(grpc_row(target, _grpc_side(channel)))
     session.show(
         check_table(f"verify {channel.value} {manifest.version}", [(c.name, c.ok, c.detail) for c in checks])
     )

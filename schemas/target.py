@@ -34,6 +34,8 @@ __all__ = [
     "EnvKey",
     "FileKey",
     "GithubStore",
+    "GrpcEndpoint",
+    "GrpcSmoke",
     "KeychainKey",
     "LocalRemote",
     "LocalStore",
@@ -67,6 +69,19 @@ class _Server(_Strict):
 class _Grpc(_Strict):
     endpoint: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
     tls: bool
+
+
+class GrpcEndpoint(_Grpc):
+    """One gRPC endpoint (``host:port``) and whether it speaks TLS: stated, never derived from the port."""
+
+
+class GrpcSmoke(_Strict):
+    """The gRPC smoke: ``grpc.health.v1.Health/Check`` on the production and staging endpoints."""
+
+    production: GrpcEndpoint
+    staging: GrpcEndpoint
+    service: str = Field(default="", description="health service name; empty asks for the whole server")
+    deadline_s: float = Field(default=5.0, gt=0, le=60, description="deadline of each Check call")
 
 
 class _Update(_Strict):
@@ -221,6 +236,7 @@ class Target(_Strict):
     inbox_dir: RelPath = "release_inbox"
     archive_dir: RelPath = ".release-archive"
     ca_bundle: RelPath | None = None
+    grpc: GrpcSmoke | None = None
     dmg_name: str = "Nexy.dmg"
     pkg_name: str = "Nexy.pkg"
     notes_name: str = "LATEST_CHANGES.md"
@@ -246,6 +262,16 @@ class Target(_Strict):
         plists = [file for file in self.version_files if isinstance(file, PlistFile)]
         if self.signing is not None and self.signing.info_plist is None and len(plists) != 1:
             raise ValueError("signing.info_plist: name the app's Info.plist (no single plist version file)")
+        canonical = self.release_target.grpc
+        if self.grpc is not None and (self.grpc.production.endpoint, self.grpc.production.tls) != (
+            canonical.endpoint,
+            canonical.tls,
+        ):
+            # One production endpoint: the rulebook's block is what every release is checked against.
+            raise ValueError(
+                f"grpc.production: {self.grpc.production.endpoint} tls={self.grpc.production.tls} is not "
+                f"release_target.grpc ({canonical.endpoint} tls={canonical.tls})"
+            )
         return self
 
     def path(self, relative: str) -> Path:

@@ -143,23 +143,30 @@ def promote(
 
 
 @task(
-    help={"to": "the X.Y.Z.W to restore", "yes": "confirm: stable clients are offered that version", **COMMON}
+    help={
+        "to": "the X.Y.Z.W to restore",
+        "yes": "confirm: the channel's clients are offered that version",
+        "channel": "stable (default) or beta (a staged rollback: UpdateBeta/AppBeta, stable untouched)",
+        **COMMON,
+    }
 )
 @guard
 def rollback(
     c: Context,
     to: str,
     yes: bool = False,
+    channel: str = "stable",
     target: str | None = None,
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Republish an archived stable version into the fixed channels (Sparkle never downgrades)."""
+    """Republish an archived version into the channel's fixed releases (Sparkle never downgrades)."""
     from release.rollback import rollback as run
 
     session = open_session(c, target, "rollback", json, dry_run)
+    chosen = parse_channel(channel)
     with task_lock(session):
-        run(session, to, yes=yes)
+        run(session, to, yes=yes, channel=chosen)
 
 
 @task(help={"channel": "stable (default) or beta", **COMMON})

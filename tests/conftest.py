@@ -2,7 +2,7 @@
 
 ``sandbox`` (module-scoped) copies ``targets/sandbox.yaml`` into a tmp dir with ``root: <tmp>`` and
 free ports (the production and staging endpoints, the store's download URL, the stable fixed URLs and
-the gRPC endpoint are all rewritten consistently), creates empty ``manifests/`` and
+both gRPC endpoints are all rewritten consistently), creates empty ``manifests/`` and
 ``release_inbox/{beta,stable}/`` there like a checkout has, runs ``release.sandbox.up`` and yields a
 ``Sandbox``:
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from schemas import Target
 REPO = Path(__file__).resolve().parents[1]
 SANDBOX_YAML = REPO / "targets" / "sandbox.yaml"
 PROD_PORT, STAGING_PORT = 8443, 4443
+GRPC_PROD_PORT, GRPC_STAGING_PORT = 8444, 4444
 
 
 def free_ports(count: int) -> list[int]:
@@ -65,18 +67,18 @@ def _rewrite(value: Any, ports: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_rewrite(item, ports) for item in value]
     if isinstance(value, str):
-        for old, new in ports.items():
-            value = value.replace(old, new)
+        # One pass: a free port picked for one endpoint must never be rewritten again as another's.
+        pattern = "|".join(re.escape(old) for old in ports)
+        return re.sub(pattern, lambda match: ports[match.group(0)], value)
     return value
 
 
 def write_sandbox_target(root: Path) -> tuple[Target, Path]:
     """A copy of targets/sandbox.yaml rooted at ``root`` on free ports; (target, file)."""
-    prod, staging = free_ports(2)
+    fixed = (PROD_PORT, STAGING_PORT, GRPC_PROD_PORT, GRPC_STAGING_PORT)
     raw = YAML(typ="safe").load(SANDBOX_YAML.read_text(encoding="utf-8"))
     raw = _rewrite(
-        raw,
-        {f"127.0.0.1:{PROD_PORT}": f"127.0.0.1:{prod}", f"127.0.0.1:{STAGING_PORT}": f"127.0.0.1:{staging}"},
+        raw, {f"127.0.0.1:{old}": f"127.0.0.1:{new}" for old, new in zip(fixed, free_ports(4), strict=True)}
     )
     raw["root"] = str(root)
     # Tests read the desired state where a release checkout keeps it.

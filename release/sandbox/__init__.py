@@ -1,4 +1,4 @@
-"""The sandbox: the production topology (VM tree, reconciler, two TLS feeds, fixed-tag store) on loopback.
+"""The sandbox: the production topology (VM tree, reconciler, two TLS feeds, gRPC stand-ins, fixed-tag store) on loopback.
 
 Rules: everything lives under the sandbox directory the target implies (``.sandbox/`` by default);
 ``up`` is idempotent, ``down`` stops only what ``up`` started, nothing reaches beyond 127.0.0.1.

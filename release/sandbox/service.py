@@ -5,8 +5,11 @@ Rules:
   running (alive, and the very argv we recorded) is left alone; only a missing one is started.
 - Three processes: the reconciler (``run``), the production feed and the staging feed (which also
   serves the asset store at /releases/download/{tag}/{name}). Ports come from the target's endpoints.
+  When the target has a ``grpc`` block, two more: the gRPC stand-ins (``grpcstub``) on the
+  production and staging gRPC endpoints, TLS with the sandbox certificate where the target says
+  ``tls: true``; each reads its answer from ``run/<name>.health`` (see grpcstub).
 - Ready means ready: a feed answers ``/health`` over TLS trusting the sandbox CA; the reconciler has
-  written its ``status.json`` as the pid we started.
+  written its ``status.json`` as the pid we started; a gRPC stand-in answers a health Check.
 - ``down`` stops only processes whose pid files we wrote and that still run what we started.
 """
 
@@ -30,9 +33,11 @@ from .procs import Ready, read_pid_file, running, start, stop
 from .tls import ensure_certificates, ssl_context
 from .tree import seed, write_reconciler_config
 
-__all__ = ["PROCESSES", "ProcessSpec", "down", "process_specs", "status", "up"]
+__all__ = ["PROCESSES", "ProcessSpec", "down", "grpc_status_file", "process_specs", "status", "up"]
 
-PROCESSES = ("reconciler", "production-feed", "staging-feed")
+PROCESSES = ("reconciler", "production-feed", "staging-feed", "production-grpc", "staging-grpc")
+# Outcomes of a Check that never reached a gRPC server (see release.grpcsmoke).
+_NOT_ANSWERED = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CA_BUNDLE")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,41 @@ def _reconciler_ready(paths: SandboxPaths) -> Ready:
     return ready
 
 
+def _grpc_ready(endpoint: str, tls: bool, paths: SandboxPaths) -> Ready:
+    def ready(_pid: int) -> bool:
+        from ..grpcsmoke import health_check
+
+        outcome = health_check(endpoint, tls, ca_bundle=paths.ca_bundle, deadline_s=1.0)
+        return outcome.status not in _NOT_ANSWERED
+
+    return ready
+
+
+def grpc_status_file(paths: SandboxPaths, name: str) -> Path:
+    """Where the gRPC stand-in ``name`` reads the health status it answers (``NOT_SERVING`` ...)."""
+    return paths.run_dir / f"{name}.health"
+
+
+def _grpc_specs(target: Target, paths: SandboxPaths, python: str) -> list[ProcessSpec]:
+    if target.grpc is None:
+        return []
+    specs = []
+    for name, endpoint in (
+        ("production-grpc", target.grpc.production),
+        ("staging-grpc", target.grpc.staging),
+    ):
+        host, port = endpoint.endpoint.rsplit(":", 1)
+        argv = [python, "-m", "release.sandbox.grpcstub", "--host", host, "--port", port]
+        if endpoint.tls:
+            argv += ["--certfile", str(paths.server_cert), "--keyfile", str(paths.server_key)]
+        argv += ["--status-file", str(grpc_status_file(paths, name))]
+        if target.grpc.service:
+            argv += ["--service", target.grpc.service]
+        ready = _grpc_ready(endpoint.endpoint, endpoint.tls, paths)
+        specs.append(ProcessSpec(name, tuple(argv), endpoint.endpoint, ready))
+    return specs
+
+
 def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executable) -> list[ProcessSpec]:
     specs = [
         ProcessSpec(
@@ -90,7 +130,7 @@ def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executa
         if assets is not None:
             argv += ["--assets-dir", str(assets)]
         specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths)))
-    return specs
+    return specs + _grpc_specs(target, paths, python)
 
 
 def up(

@@ -121,3 +121,39 @@ def test_production_is_never_a_default(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "must be named explicitly: pass --target production" in done.stderr
+
+
+def test_grpc_endpoints_state_tls_for_each_port() -> None:
+    target = load_target("production", REPO)
+    assert target.grpc is not None
+    production, staging = target.grpc.production, target.grpc.staging
+    assert (production.endpoint, production.tls) == (
+        target.release_target.grpc.endpoint,
+        target.release_target.grpc.tls,
+    )
+    assert staging.endpoint.endswith(":4443") and staging.tls is True
+    assert (target.grpc.service, target.grpc.deadline_s) == ("", 5.0)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        (
+            'staging: { endpoint: "nexy-prod-sergiy.canadacentral.cloudapp.azure.com:4443", tls: true }',
+            'staging: { endpoint: "nexy-prod-sergiy.canadacentral.cloudapp.azure.com:4443" }',
+            "grpc.staging.tls",
+        ),
+        (
+            'production: { endpoint: "nexy-prod-sergiy.canadacentral.cloudapp.azure.com:443", tls: true }',
+            'production: { endpoint: "nexy-prod-sergiy.canadacentral.cloudapp.azure.com:443", tls: false }',
+            "is not release_target.grpc",
+        ),
+        ("deadline_s: 5", "deadline_s: 0", "grpc.deadline_s"),
+    ],
+)
+def test_a_broken_grpc_block_names_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:
+    text = (REPO / "targets" / "production.yaml").read_text()
+    assert old in text
+    with pytest.raises(ReleaseError) as info:
+        load_target(str(_write(tmp_path, text.replace(old, new, 1))), REPO)
+    assert field in str(info.value) and "\n" not in str(info.value) and info.value.code == 2

@@ -43,6 +43,14 @@ def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple
     ):
         assert f"$ ./inv {step}" in out
     assert "verified: stable 2.0.0.15" in out
+    assert target.grpc is not None
+    # The grpc rows pass on both secure ports: preflight and verify (production), validate (staging).
+    grpc_rows = re.findall(r"│ grpc +│ (\S) │ (production|staging) (\S+) \(TLS\)", out)
+    assert grpc_rows == [
+        ("✓", "production", target.grpc.production.endpoint),
+        ("✓", "staging", target.grpc.staging.endpoint),
+        ("✓", "production", target.grpc.production.endpoint),
+    ]
     assert re.search(r"healed in \d+ ms: manifest.json has its desired bytes again", out)
     firing = next(line for line in out.splitlines() if line.startswith("  [firing]"))
     assert "drift on stable" in firing

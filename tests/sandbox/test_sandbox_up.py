@@ -25,12 +25,22 @@ def _pids(box: Sandbox) -> dict[str, int]:
 
 def test_status_json_names_every_process_its_url_and_that_it_is_alive(sandbox: Sandbox) -> None:
     document = json.loads(sandbox.inv("sandbox.status", "--json").stdout)
-    assert set(document["processes"]) == {"reconciler", "production-feed", "staging-feed"}
+    assert set(document["processes"]) == {
+        "reconciler",
+        "production-feed",
+        "staging-feed",
+        "production-grpc",
+        "staging-grpc",
+    }
     assert document["all_alive"] is True
     processes = document["processes"]
     assert processes["production-feed"]["url"] == str(sandbox.target.endpoints.production.url).rstrip("/")
     assert processes["staging-feed"]["url"] == str(sandbox.target.endpoints.staging.url).rstrip("/")
     assert processes["reconciler"]["url"] is None
+    grpc = sandbox.target.grpc
+    assert grpc is not None
+    assert processes["production-grpc"]["url"] == grpc.production.endpoint
+    assert processes["staging-grpc"]["url"] == grpc.staging.endpoint
     for process in processes.values():
         assert process["alive"] is True
         assert isinstance(process["pid"], int)
@@ -46,7 +56,7 @@ def test_a_second_up_starts_nothing_and_remakes_nothing(sandbox: Sandbox) -> Non
     env_before = (env_file.stat().st_ino, env_file.read_bytes())
     assert up(sandbox.target) == dict.fromkeys(before, "already running")
     again = sandbox.inv("sandbox.up")
-    assert again.stdout.count("already running") == 3
+    assert again.stdout.count("already running") == 5
     assert _pids(sandbox) == before
     assert paths.ca_bundle.read_bytes() == ca
     assert (env_file.stat().st_ino, env_file.read_bytes()) == env_before
