@@ -218,6 +218,8 @@ def _controls(session: Session, manifest: Manifest, channel: Channel) -> CheckRe
     return _c(
         "update controls", not problems, "; ".join(problems) or f"{want}; pubDate {date:%Y-%m-%d %H:%M}Z"
     )
+
+
 def _grpc_side(channel: Channel) -> Literal["production", "staging"]:
     return "production" if channel is Channel.STABLE else "staging"
 
