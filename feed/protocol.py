@@ -1,0 +1,354 @@
+"""uvicorn's httptools protocol with the limits an internet-facing server needs, and a fast path.
+
+Rules:
+- Built on ``uvicorn.protocols.http.httptools_impl.HttpToolsProtocol`` (uvicorn 0.54): every answer
+  the fast path does not give is uvicorn's and Starlette's own, byte for byte.
+- Limits (:class:`feed.limits.Limits`): a request target over ``max_request_line`` is 414; a head
+  over ``max_header_bytes`` or with more than ``max_headers`` fields is 431; a declared body over
+  ``max_body_bytes`` is 413; each of them closes the connection. A head not complete within
+  ``header_timeout`` (counted from the connection, or from the first byte of a keep-alive
+  request) closes the connection, as nginx's ``client_header_timeout`` does. Head bytes are
+  counted as they arrive, before httptools buffers a header, so a flood is cut after at most one
+  socket read past the limit.
+- A connection over ``max_connections`` is closed as soon as it is accepted, before any byte is
+  read or any TLS handshake starts; TLS connections are counted from their accept (a handshake
+  holds a descriptor too) by :class:`TlsGuard`, and a handshake gets ``tls_handshake_timeout``.
+- Fast path: a GET or HEAD whose target is exactly one of ``feed.app.PAYLOAD_ROUTES`` is answered
+  from the snapshot's pre-encoded header lines, with the same bytes uvicorn would write for the
+  Starlette route (status line, uvicorn's default headers, the payload's headers, ``connection:
+  close`` when the request asked for it or is HTTP/1.0), and no task, scope or middleware.
+  Anything else (a query, an encoded or absolute target, a pipelined request behind a slow one)
+  goes the normal way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from asyncio import sslproto
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+import uvloop
+import uvloop.loop
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from .app import BETA_CLOSED_BODY, BETA_CLOSED_HEADERS, PAYLOAD_ROUTES, Pick
+from .http import etag_matches
+from .limits import ConnectionLimiter, Limits
+from .service import FeedService
+from .snapshot import encode_headers
+
+__all__ = ["FeedProtocol", "Guard", "TlsGuard", "make_protocol_factory"]
+
+_REFUSALS = {
+    413: b"Content Too Large\n",
+    414: b"URI Too Long\n",
+    431: b"Request Header Fields Too Large\n",
+}
+_BETA_CLOSED = encode_headers(BETA_CLOSED_HEADERS)
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; the status is on the protocol."""
+
+
+@dataclass(slots=True)
+class Guard:
+    """What every connection of one server shares: limits, the connection count, the snapshot."""
+
+    limits: Limits
+    limiter: ConnectionLimiter
+    service: FeedService
+    routes: dict[bytes, Pick] = field(
+        default_factory=lambda: {p.encode(): f for p, f in PAYLOAD_ROUTES.items()}
+    )
+    _date_source: list[tuple[bytes, bytes]] | None = None
+    _date_lines: bytes = b""
+
+    def default_header_lines(self, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+        # uvicorn replaces the list once a second (a new Date); encode it once per replacement.
+        if default_headers is not self._date_source:
+            self._date_source = default_headers
+            self._date_lines = encode_headers(tuple(default_headers))
+        return self._date_lines
+
+
+class FeedProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        guard: Guard,
+        counted_by_tls: bool = False,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.guard = guard
+        self.counted_by_tls = counted_by_tls
+        self.admitted = False
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.in_head = True
+        self.head_bytes = 0
+        self.header_count = 0
+        self.refusal: int | None = None
+        self.fast = False
+
+    # Connection life
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not self.counted_by_tls:
+            if not self.guard.limiter.admit():
+                transport.close()
+                return
+            self.admitted = True
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:  # refused before uvicorn saw it
+            return
+        if self.admitted:
+            self.admitted = False
+            self.guard.limiter.release()
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self.head_timer is None:
+            self.head_timer = self.loop.call_later(self.guard.limits.header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    # Bytes in
+
+    def data_received(self, data: bytes) -> None:
+        if self.refusal is not None or self.parser is None:
+            return
+        self._unset_keepalive_if_required()
+        if self.in_head:
+            self.head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if self.refusal is not None:
+                self._refuse()
+                return
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            # Upgrades are not served (``ws="none"``): the request was answered as plain HTTP.
+            return
+        if self.in_head and self.head_bytes > self.guard.limits.max_header_bytes:
+            self.refusal = 431
+            self._refuse()
+
+    def _stop(self, status: int) -> None:
+        self.refusal = status
+        raise _Refused(status)
+
+    def _refuse(self) -> None:
+        status = self.refusal or 400
+        body = _REFUSALS[status]
+        self._cancel_head_timer()
+        self.transport.write(
+            b"".join(
+                (
+                    STATUS_LINE[status],
+                    self.guard.default_header_lines(self.server_state.default_headers),
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: %d\r\n" % len(body),
+                    b"connection: close\r\n\r\n",
+                    body,
+                )
+            )
+        )
+        self.transport.close()
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._unset_keepalive_if_required()
+        self.in_head = True
+        self.head_bytes = 0
+        self.header_count = 0
+        self._arm_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.guard.limits.max_request_line:
+            self._stop(414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        if self.header_count > self.guard.limits.max_headers:
+            self._stop(431)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        self.in_head = False
+        if self._declared_body() > self.guard.limits.max_body_bytes:
+            self._stop(413)
+        pick = self.guard.routes.get(self.url)
+        if pick is not None and self._may_take_fast_path():
+            self._answer_fast(pick)
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.fast:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.fast:
+            super().on_message_complete()
+            return
+        self.fast = False
+        if not self.transport.is_closing():
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def _declared_body(self) -> int:
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                return 1 << 62  # a chunked body has no declared end: more than any limit
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 1 << 62
+        return 0
+
+    # The fast path
+
+    def _may_take_fast_path(self) -> bool:
+        method = self.parser.get_method()
+        if method != b"GET" and method != b"HEAD":
+            return False
+        # Answers go out in request order: behind a request still in the app, wait in line.
+        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+
+    def _answer_fast(self, pick: Pick) -> None:
+        self.fast = True
+        head_only = self.parser.get_method() == b"HEAD"
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        payload = pick(self.guard.service.snapshot)
+        if payload is None:
+            status, lines, body = 404, _BETA_CLOSED, BETA_CLOSED_BODY
+        else:
+            if_none_match = next((v for n, v in self.headers if n == b"if-none-match"), None)
+            if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), payload.etag):
+                status, lines, body = 304, payload.encoded_not_modified, b""
+            else:
+                status, lines, body = 200, payload.encoded_headers, payload.body
+        self.transport.write(
+            b"".join(
+                (
+                    STATUS_LINE[status],
+                    self.guard.default_header_lines(self.server_state.default_headers),
+                    lines,
+                    b"\r\n" if keep_alive else b"connection: close\r\n\r\n",
+                    b"" if head_only else body,
+                )
+            )
+        )
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            self.transport.close()
+
+
+class TlsGuard(asyncio.BufferedProtocol):
+    """The TCP side of a TLS connection: counts it from its accept, refuses it over the cap.
+
+    It hands every call on to the event loop's own TLS protocol (uvloop's, else asyncio's), which is
+    what ``create_server(ssl=...)`` would have used, with the handshake timeout from the limits.
+    """
+
+    def __init__(self, inner: Any, limiter: ConnectionLimiter) -> None:
+        self.inner = inner
+        self.limiter = limiter
+        self.admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self.limiter.admit():
+            transport.close()
+            return
+        self.admitted = True
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.admitted:
+            self.admitted = False
+            self.limiter.release()
+            self.inner.connection_lost(exc)
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self.inner.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.inner.buffer_updated(nbytes)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.inner.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+def _tls_protocol(
+    loop: asyncio.AbstractEventLoop, app: asyncio.Protocol, context: ssl.SSLContext, timeout: float
+) -> Any:
+    # The loop's own TLS protocol, as create_server(ssl=...) would pick it (uvloop/loop.pyx,
+    # asyncio/base_events.py): same constructor, plus the handshake timeout.
+    protocol_class: Any = sslproto.SSLProtocol
+    if isinstance(loop, uvloop.Loop):
+        protocol_class = uvloop.loop.SSLProtocol  # type: ignore[attr-defined]  # loop.pyi omits it
+    return protocol_class(loop, app, context, None, server_side=True, ssl_handshake_timeout=timeout)
+
+
+def make_protocol_factory(
+    config: Config,
+    server_state: ServerState,
+    app_state: dict[str, Any],
+    guard: Guard,
+    tls: ssl.SSLContext | None,
+) -> Any:
+    """The ``protocol_factory`` for ``loop.create_server``: one protocol stack per accepted socket."""
+    loop = asyncio.get_running_loop()
+
+    def create() -> asyncio.BaseProtocol:
+        protocol = FeedProtocol(
+            config, server_state, app_state, loop, guard=guard, counted_by_tls=tls is not None
+        )
+        if tls is None:
+            return protocol
+        inner = _tls_protocol(loop, protocol, tls, guard.limits.tls_handshake_timeout)
+        return TlsGuard(inner, guard.limiter)
+
+    return create
