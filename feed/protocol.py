@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from asyncio import sslproto
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ _REFUSALS = {
     431: b"Request Header Fields Too Large\n",
 }
 _BETA_CLOSED = encode_headers(BETA_CLOSED_HEADERS)
+_NEVER = float("inf")
 
 
 class _Refused(Exception):
@@ -66,8 +68,17 @@ class Guard:
     routes: dict[bytes, Pick] = field(
         default_factory=lambda: {p.encode(): f for p, f in PAYLOAD_ROUTES.items()}
     )
+    now: float = 0.0
+    """The loop's clock as of the last tick: deadlines need no clock read per request."""
     _date_source: list[tuple[bytes, bytes]] | None = None
     _date_lines: bytes = b""
+
+    def sweep(self, now: float, connections: Iterable[object]) -> None:
+        """Close every connection past its deadline (run from the server's tick, 10 times a second)."""
+        self.now = now
+        for connection in list(connections):
+            if isinstance(connection, FeedProtocol) and connection.deadline < now:
+                connection.expire()
 
     def default_header_lines(self, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         # uvicorn replaces the list once a second (a new Date); encode it once per replacement.
@@ -92,7 +103,8 @@ class FeedProtocol(HttpToolsProtocol):
         self.guard = guard
         self.counted_by_tls = counted_by_tls
         self.admitted = False
-        self.head_timer: asyncio.TimerHandle | None = None
+        self.deadline = _NEVER
+        """When the head must be complete, or the idle keep-alive connection is closed."""
         self.in_head = True
         self.head_bytes = 0
         self.header_count = 0
@@ -108,7 +120,7 @@ class FeedProtocol(HttpToolsProtocol):
                 return
             self.admitted = True
         super().connection_made(transport)
-        self._arm_head_timer()
+        self.deadline = self.loop.time() + self.guard.limits.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is None:  # refused before uvicorn saw it
@@ -116,20 +128,12 @@ class FeedProtocol(HttpToolsProtocol):
         if self.admitted:
             self.admitted = False
             self.guard.limiter.release()
-        self._cancel_head_timer()
+        self.deadline = _NEVER
         super().connection_lost(exc)
 
-    def _arm_head_timer(self) -> None:
-        if self.head_timer is None:
-            self.head_timer = self.loop.call_later(self.guard.limits.header_timeout, self._head_timed_out)
-
-    def _cancel_head_timer(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self.head_timer = None
+    def expire(self) -> None:
+        """The head took too long, or the keep-alive connection idled too long: close, no answer."""
+        self.deadline = _NEVER
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -168,7 +172,7 @@ class FeedProtocol(HttpToolsProtocol):
     def _refuse(self) -> None:
         status = self.refusal or 400
         body = _REFUSALS[status]
-        self._cancel_head_timer()
+        self.deadline = _NEVER
         self.transport.write(
             b"".join(
                 (
@@ -186,12 +190,22 @@ class FeedProtocol(HttpToolsProtocol):
     # Parser callbacks
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's on_message_begin, with the scope built later and only for the app's requests.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._unset_keepalive_if_required()
-        self.in_head = True
+        if not self.in_head:
+            self.in_head = True
+            self.deadline = self.guard.now + self.guard.limits.header_timeout
         self.head_bytes = 0
         self.header_count = 0
-        self._arm_head_timer()
+
+    def _build_scope(self) -> None:
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()  # uvicorn's scope, exactly as it builds it
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -205,14 +219,16 @@ class FeedProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_timer()
+        self.deadline = _NEVER
         self.in_head = False
-        if self._declared_body() > self.guard.limits.max_body_bytes:
+        declared, if_none_match = self._scan_headers()
+        if declared > self.guard.limits.max_body_bytes:
             self._stop(413)
         pick = self.guard.routes.get(self.url)
         if pick is not None and self._may_take_fast_path():
-            self._answer_fast(pick)
+            self._answer_fast(pick, if_none_match)
             return
+        self._build_scope()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -224,22 +240,23 @@ class FeedProtocol(HttpToolsProtocol):
             super().on_message_complete()
             return
         self.fast = False
-        if not self.transport.is_closing():
-            self._unset_keepalive_if_required()
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+        # uvicorn arms a timer per response; a deadline checked by the tick costs no timer.
+        self.deadline = self.guard.now + self.timeout_keep_alive
 
-    def _declared_body(self) -> int:
+    def _scan_headers(self) -> tuple[int, bytes | None]:
+        """The declared body size (chunked counts as unbounded) and the first If-None-Match."""
+        declared, if_none_match = 0, None
         for name, value in self.headers:
             if name == b"transfer-encoding":
-                return 1 << 62  # a chunked body has no declared end: more than any limit
-            if name == b"content-length":
+                declared = 1 << 62
+            elif name == b"content-length":
                 try:
-                    return int(value)
+                    declared = max(declared, int(value))
                 except ValueError:
-                    return 1 << 62
-        return 0
+                    declared = 1 << 62
+            elif name == b"if-none-match" and if_none_match is None:
+                if_none_match = value
+        return declared, if_none_match
 
     # The fast path
 
@@ -250,7 +267,7 @@ class FeedProtocol(HttpToolsProtocol):
         # Answers go out in request order: behind a request still in the app, wait in line.
         return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
 
-    def _answer_fast(self, pick: Pick) -> None:
+    def _answer_fast(self, pick: Pick, if_none_match: bytes | None) -> None:
         self.fast = True
         head_only = self.parser.get_method() == b"HEAD"
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
@@ -258,7 +275,6 @@ class FeedProtocol(HttpToolsProtocol):
         if payload is None:
             status, lines, body = 404, _BETA_CLOSED, BETA_CLOSED_BODY
         else:
-            if_none_match = next((v for n, v in self.headers if n == b"if-none-match"), None)
             if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), payload.etag):
                 status, lines, body = 304, payload.encoded_not_modified, b""
             else:

@@ -5,6 +5,7 @@ Rules:
   two changes: every accepted socket gets the protocol stack from
   :func:`feed.protocol.make_protocol_factory`, and TLS is layered by that stack (with the handshake
   timeout and the connection count) instead of by ``create_server(ssl=...)``, which has neither.
+- uvicorn's tick (every 0.1 s) also sweeps connections past their head or keep-alive deadline.
 - A listen failure is uvicorn's: the error logged, the lifespan shut down, exit status 3.
 - Readiness for systemd is :class:`feed.notify.NotifyingServer`'s, unchanged.
 """
@@ -38,6 +39,7 @@ class _LimitedStartup(uvicorn.Server):
             sys.exit(STARTUP_FAILURE)
         config = self.config
         loop = asyncio.get_running_loop()
+        self.guard.now = loop.time()
         factory = make_protocol_factory(
             config, self.server_state, self.lifespan.state, self.guard, config.ssl
         )
@@ -53,6 +55,10 @@ class _LimitedStartup(uvicorn.Server):
         self.servers = [server]
         self._log_started_message(list(server.sockets))
         self.started = True
+
+    async def on_tick(self, counter: int) -> bool:
+        self.guard.sweep(asyncio.get_running_loop().time(), self.server_state.connections)
+        return await super().on_tick(counter)
 
 
 class FeedServer(NotifyingServer, _LimitedStartup):
