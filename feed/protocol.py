@@ -5,7 +5,8 @@ Rules:
   the fast path does not give is uvicorn's and Starlette's own, byte for byte.
 - Limits (:class:`feed.limits.Limits`): a request target over ``max_request_line`` is 414; a head
   over ``max_header_bytes`` or with more than ``max_headers`` fields is 431; a declared body over
-  ``max_body_bytes`` is 413; each of them closes the connection. A head not complete within
+  ``max_body_bytes`` is 413; each of them closes the connection. A head that arrives whole is
+  measured when it is complete; one still arriving is measured by the bytes read so far. A head not complete within
   ``header_timeout`` (counted from the connection, or from the first byte of a keep-alive
   request) closes the connection, as nginx's ``client_header_timeout`` does. Head bytes are
   counted as they arrive, before httptools buffers a header, so a flood is cut after at most one
@@ -221,7 +222,9 @@ class FeedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.deadline = _NEVER
         self.in_head = False
-        declared, if_none_match = self._scan_headers()
+        size, declared, if_none_match = self._scan_headers()
+        if size > self.guard.limits.max_header_bytes:
+            self._stop(431)
         if declared > self.guard.limits.max_body_bytes:
             self._stop(413)
         pick = self.guard.routes.get(self.url)
@@ -243,10 +246,12 @@ class FeedProtocol(HttpToolsProtocol):
         # uvicorn arms a timer per response; a deadline checked by the tick costs no timer.
         self.deadline = self.guard.now + self.timeout_keep_alive
 
-    def _scan_headers(self) -> tuple[int, bytes | None]:
-        """The declared body size (chunked counts as unbounded) and the first If-None-Match."""
+    def _scan_headers(self) -> tuple[int, int, bytes | None]:
+        """The head's size, the declared body size (chunked is unbounded), the first If-None-Match."""
+        size = len(self.url) + 16  # the method and version around the target, at most
         declared, if_none_match = 0, None
         for name, value in self.headers:
+            size += len(name) + len(value) + 4
             if name == b"transfer-encoding":
                 declared = 1 << 62
             elif name == b"content-length":
@@ -256,7 +261,7 @@ class FeedProtocol(HttpToolsProtocol):
                     declared = 1 << 62
             elif name == b"if-none-match" and if_none_match is None:
                 if_none_match = value
-        return declared, if_none_match
+        return size, declared, if_none_match
 
     # The fast path
 
