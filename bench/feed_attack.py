@@ -1,0 +1,431 @@
+"""Attack the update feed as one client on the internet could, and measure what it costs.
+
+Rules:
+- Real processes on loopback only: the feed is the ``nexy-feed`` console script with its production
+  settings (no limit flag given), on a temporary runtime tree; the attackers and the probe are
+  separate client code in this script (the probe in its own process, so the attackers' event loop
+  never delays it). ``--server`` runs a candidate server on the same app instead, for the
+  comparison in README (see ``bench/feed_candidates.py``).
+- Figures:
+  - ``oversized_header_rss_mb``: the feed's peak RSS while one client sends up to 256 MB of request
+    headers (many small fields, then one endless field), with how much it got to send;
+  - ``slowloris_probe_success``: the share of a probe loop (a new connection per request) answered
+    200 while 2,000 idle connections and 200 header-tricklers are held open (each reopened when
+    the feed closes it, as a slowloris does);
+  - ``idle_closed_s``: how long a connection that sends nothing stays open;
+  - ``rps``, ``p99_ms``, ``rss_mb`` under ``bench/feed.py``'s normal load, and ``ratio_vs_nginx``
+    (nginx, one worker, the same bytes, the same load) when nginx is installed.
+- RSS through psutil (portable), summed over the server's process tree, sampled every 10 ms.
+- This process raises its own soft ``RLIMIT_NOFILE`` to hold the connections.
+- Results go to ``bench/results/feed_attack.json`` (``feed_attack-<server>.json`` for a candidate),
+  written atomically; the last stdout line is the same JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from feed.limits import Limits  # noqa: E402
+from schemas import atomic_write, dump_json  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_feed", REPO / "bench" / "feed.py")
+assert _spec is not None
+assert _spec.loader is not None
+bench_feed = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_feed)
+
+PATH = bench_feed.PATH
+IDLE_CONNECTIONS = 2000
+TRICKLERS = 200
+OVERSIZED_BYTES = 256 * 1024 * 1024
+RSS_CEILING = 1024 * 1024 * 1024
+SERVERS = ("nexy-feed", "uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi")
+
+
+def goals() -> dict[str, float]:
+    return {
+        "oversized_header_rss_mb": 100.0,
+        "slowloris_probe_success": 0.99,
+        "idle_closed_s": Limits().header_timeout + 1.0,
+        "ratio_vs_nginx": 0.8,
+    }
+
+
+def raise_descriptor_limit() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class RssSampler:
+    """Peak RSS (MB) of a process and its children, sampled every 10 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def current(self) -> int:
+        total = 0
+        for member in (self.process, *self.process.children(recursive=True)):
+            with contextlib.suppress(psutil.Error):
+                total += member.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.current())
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self.current()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / (1024 * 1024), 1)
+
+
+def start_server(kind: str, root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    if kind == "nexy-feed":
+        feed_bin = Path(sys.executable).with_name("nexy-feed")
+        args = [str(feed_bin), "--root", str(root), "--port", str(port), "--log-level", "warning"]
+    else:
+        candidates = REPO / "bench" / "feed_candidates.py"
+        args = [sys.executable, str(candidates), kind, "--root", str(root), "--port", str(port)]
+    with log.open("ab") as handle:
+        return subprocess.Popen(args, stdout=handle, stderr=handle, start_new_session=True)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    bench_feed.stop(process)
+
+
+# The attacks ------------------------------------------------------------------------------------
+
+
+async def _read_answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        return await asyncio.wait_for(reader.read(4096), timeout)
+    return b""
+
+
+async def oversized(port: int, total: int, piece: bytes, sampler: RssSampler) -> dict[str, Any]:
+    """Send ``total`` bytes of header lines made of ``piece``; how far it got and what came back.
+
+    A server that takes it all would grow by gigabytes on a machine shared with others: the attack
+    stops once the server passes ``RSS_CEILING`` and says so.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {PATH} HTTP/1.1\r\nHost: feed\r\n".encode())
+    chunk = piece * max(1, 65536 // len(piece))
+    sent = 0
+    started = time.perf_counter()
+    try:
+        while sent < total:
+            writer.write(chunk)
+            await asyncio.wait_for(writer.drain(), 10.0)
+            sent += len(chunk)
+            if reader.at_eof() or sampler.peak > RSS_CEILING:
+                break
+    except (ConnectionError, TimeoutError):
+        pass
+    answer = await _read_answer(reader, 2.0)
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1") if answer else "connection closed"
+    if sampler.peak > RSS_CEILING:
+        status = f"stopped: server RSS passed {RSS_CEILING >> 20} MB"
+    return {
+        "sent_mb": round(sent / 1e6, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "answer": status,
+    }
+
+
+async def _hold_idle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        opened[0] += 1
+        closed = asyncio.ensure_future(reader.read())
+        halt = asyncio.ensure_future(stop.wait())
+        with contextlib.suppress(ConnectionError):
+            await asyncio.wait({closed, halt}, return_when=asyncio.FIRST_COMPLETED)
+        closed.cancel()
+        halt.cancel()
+        writer.close()
+
+
+async def _trickle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            opened[0] += 1
+            writer.write(f"GET {PATH} HTTP/1.1\r\nHost: feed\r\n".encode())
+            while not stop.is_set() and not reader.at_eof():
+                writer.write(b"X-Slow: s\r\n")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(reader.read(1), 1.0) == b"":
+                        break
+        except OSError:
+            await asyncio.sleep(0.2)
+        else:
+            writer.close()
+
+
+async def _idle_closed(port: int) -> float:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.perf_counter()
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        await asyncio.wait_for(reader.read(), 120.0)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    return round(elapsed, 2)
+
+
+async def _ramp(
+    port: int, stop: asyncio.Event, count: int, worker: Any, opened: list[int]
+) -> list[asyncio.Task[None]]:
+    tasks = []
+    for index in range(count):
+        tasks.append(asyncio.create_task(worker(port, stop, opened)))
+        if index % 100 == 99:
+            await asyncio.sleep(0.05)  # a burst per 100: no SYN backlog overflow on the attacker's side
+    return tasks
+
+
+async def slowloris(port: int, duration: float, idle: int, tricklers: int) -> dict[str, Any]:
+    stop = asyncio.Event()
+    opened_idle, opened_trickle = [0], [0]
+    idle_probe = asyncio.create_task(_idle_closed(port))
+    tasks = await _ramp(port, stop, idle, _hold_idle, opened_idle)
+    tasks += await _ramp(port, stop, tricklers, _trickle, opened_trickle)
+    await asyncio.sleep(1.0)
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--probe",
+        str(port),
+        "--duration",
+        str(duration),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await probe.communicate()
+    stop.set()
+    idle_closed = await idle_probe
+    await asyncio.wait(tasks, timeout=10.0)
+    probes: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
+    return {
+        **probes,
+        "idle_closed_s": idle_closed,
+        "idle_connections_opened": opened_idle[0],
+        "trickler_connections_opened": opened_trickle[0],
+    }
+
+
+def probe_loop(port: int, duration: float) -> dict[str, Any]:
+    """One request per new connection, one after another; a probe not answered in 3 s failed."""
+    import socket
+
+    ok = total = 0
+    request = f"GET {PATH} HTTP/1.1\r\nHost: feed\r\nConnection: close\r\n\r\n".encode()
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        total += 1
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3.0) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            ok += answer.startswith(b"HTTP/1.1 200 ")
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return {
+        "probes": total,
+        "probes_ok": ok,
+        "slowloris_probe_success": round(ok / total, 4) if total else 0.0,
+    }
+
+
+# The run ----------------------------------------------------------------------------------------
+
+
+def attack(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
+    root = tmp / "vm"
+    bench_feed.make_tree(root)
+    port = bench_feed.free_port()
+    process = start_server(kind, root, port, tmp / f"{kind}.log")
+    result: dict[str, Any] = {}
+    try:
+        bench_feed.wait_http(port)
+        result["rss_idle_mb"] = round(RssSampler(process.pid).current() / (1024 * 1024), 1)
+        oversized_runs = {}
+        peak = 0.0
+        for name, piece in (
+            ("many_small_fields", b"X-Pad: " + b"p" * 89 + b"\r\n"),
+            ("one_endless_field", b"p" * 128),
+        ):
+            with RssSampler(process.pid) as sampler:
+                oversized_runs[name] = asyncio.run(oversized(port, OVERSIZED_BYTES, piece, sampler))
+            oversized_runs[name]["peak_rss_mb"] = sampler.peak_mb
+            peak = max(peak, sampler.peak_mb)
+            bench_feed.wait_http(port)  # still serving
+        result["oversized_header_rss_mb"] = peak
+        result["oversized"] = oversized_runs
+        duration = 12.0 if quick else 40.0
+        with RssSampler(process.pid) as sampler:
+            siege = asyncio.run(slowloris(port, duration, IDLE_CONNECTIONS, TRICKLERS))
+        result.update(siege)
+        result["slowloris_rss_mb"] = sampler.peak_mb
+    finally:
+        stop_server(process)
+    return result
+
+
+def normal_load(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
+    """bench/feed.py's load on the server, then on nginx with the same bytes."""
+    duration = 5 if quick else 15
+    tool = "wrk" if shutil.which("wrk") else "python"
+    root = tmp / "load"
+    bench_feed.make_tree(root / "vm")
+    port = bench_feed.free_port()
+    process = start_server(kind, root / "vm", port, tmp / f"{kind}-load.log")
+    try:
+        bench_feed.wait_http(port)
+        url = f"http://127.0.0.1:{port}{PATH}"
+        bench_feed.load(url, tool, 50, 1)
+        with RssSampler(process.pid) as sampler:
+            figures = bench_feed.load(url, tool, 50, duration)
+        served = _get_body(port)
+    finally:
+        stop_server(process)
+    summary: dict[str, Any] = {
+        "rps": round(figures["rps"], 1),
+        "p99_ms": round(figures["p99_ms"], 2),
+        "rss_mb": sampler.peak_mb,
+        "non_2xx": figures["non_2xx"],
+        "load_tool": tool,
+        "load_duration_s": duration,
+    }
+    nginx = bench_feed.bench_nginx(root, served, tool, 50, duration)
+    if nginx is not None:
+        summary["nginx_rps"] = round(nginx["rps"], 1)
+        summary["ratio_vs_nginx"] = round(figures["rps"] / nginx["rps"], 3)
+    return summary
+
+
+def _get_body(port: int) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    return raw.split(b"\r\n\r\n", 1)[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="under a minute in all")
+    parser.add_argument("--server", choices=SERVERS, default="nexy-feed")
+    parser.add_argument("--no-load", action="store_true", help="only the attacks")
+    parser.add_argument("--probe", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=10.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe is not None:
+        print(json.dumps(probe_loop(args.probe, args.duration)))
+        return 0
+    descriptors = raise_descriptor_limit()
+    if descriptors < IDLE_CONNECTIONS + TRICKLERS + 100:
+        raise SystemExit(
+            f"this process may open only {descriptors} descriptors: raise the hard RLIMIT_NOFILE"
+        )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-feed-attack-") as tmp_name:
+        tmp = Path(tmp_name)
+        result = attack(args.server, tmp, args.quick)
+        if not args.no_load:
+            result.update(normal_load(args.server, tmp, args.quick))
+    target = goals()
+    met = {
+        "oversized_header_rss_mb": result["oversized_header_rss_mb"] <= target["oversized_header_rss_mb"],
+        "slowloris_probe_success": result["slowloris_probe_success"] >= target["slowloris_probe_success"],
+        "idle_closed_s": result["idle_closed_s"] <= target["idle_closed_s"],
+    }
+    if "ratio_vs_nginx" in result:
+        met["ratio_vs_nginx"] = result["ratio_vs_nginx"] >= target["ratio_vs_nginx"]
+    summary: dict[str, Any] = {
+        "server": args.server,
+        **result,
+        "goals": target,
+        "goals_met": all(met.values()),
+        "goals_missed": sorted(name for name, ok in met.items() if not ok),
+        "cpus": os.cpu_count(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    name = "feed_attack.json" if args.server == "nexy-feed" else f"feed_attack-{args.server}.json"
+    print(f"server: {args.server} ({summary['cpus']} cpus, load average {summary['load_average']})")
+    for run, figures in result["oversized"].items():
+        print(
+            f"256 MB of headers ({run}): peak RSS {figures['peak_rss_mb']} MB, {figures['answer']} after {figures['sent_mb']} MB"
+        )
+    print(
+        f"slowloris ({IDLE_CONNECTIONS} idle + {TRICKLERS} tricklers): {result['probes_ok']}/{result['probes']} probes "
+        f"answered ({result['slowloris_probe_success']:.4f}), peak RSS {result['slowloris_rss_mb']} MB"
+    )
+    print(
+        f"an idle connection was closed after {result['idle_closed_s']} s (goal <= {target['idle_closed_s']} s)"
+    )
+    if "rps" in result:
+        ratio = (
+            f", {result['ratio_vs_nginx']} of nginx's {result['nginx_rps']:.0f}"
+            if "nginx_rps" in result
+            else ""
+        )
+        print(
+            f"normal load: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms, RSS {result['rss_mb']} MB{ratio}"
+        )
+    print(f"goals met: {summary['goals_met']} {summary['goals_missed'] or ''}")
+    atomic_write(REPO / "bench" / "results" / name, dump_json(summary))
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
