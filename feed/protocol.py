@@ -53,6 +53,7 @@ _REFUSALS = {
 }
 _BETA_CLOSED = encode_headers(BETA_CLOSED_HEADERS)
 _NEVER = float("inf")
+_UNBOUNDED = 1 << 62
 
 
 class _Refused(Exception):
@@ -106,9 +107,15 @@ class FeedProtocol(HttpToolsProtocol):
         self.admitted = False
         self.deadline = _NEVER
         """When the head must be complete, or the idle keep-alive connection is closed."""
+        self.limits = guard.limits
         self.in_head = True
         self.head_bytes = 0
+        """Bytes read while a head is incomplete: bounds a head still arriving."""
+        self.head_size = 0
+        """The current head's size as parsed: bounds a head that arrived whole."""
         self.header_count = 0
+        self.declared_body = 0
+        self.if_none_match: bytes | None = None
         self.refusal: int | None = None
         self.fast = False
 
@@ -121,7 +128,7 @@ class FeedProtocol(HttpToolsProtocol):
                 return
             self.admitted = True
         super().connection_made(transport)
-        self.deadline = self.loop.time() + self.guard.limits.header_timeout
+        self.deadline = self.loop.time() + self.limits.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is None:  # refused before uvicorn saw it
@@ -143,7 +150,8 @@ class FeedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.refusal is not None or self.parser is None:
             return
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:  # armed by uvicorn after an app response
+            self._unset_keepalive_if_required()
         if self.in_head:
             self.head_bytes += len(data)
         try:
@@ -162,7 +170,7 @@ class FeedProtocol(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             # Upgrades are not served (``ws="none"``): the request was answered as plain HTTP.
             return
-        if self.in_head and self.head_bytes > self.guard.limits.max_header_bytes:
+        if self.in_head and self.head_bytes > self.limits.max_header_bytes:
             self.refusal = 431
             self._refuse()
 
@@ -195,12 +203,16 @@ class FeedProtocol(HttpToolsProtocol):
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
         if not self.in_head:
             self.in_head = True
-            self.deadline = self.guard.now + self.guard.limits.header_timeout
+            self.deadline = self.guard.now + self.limits.header_timeout
         self.head_bytes = 0
+        self.head_size = 16  # the method and version around the target, at most
         self.header_count = 0
+        self.declared_body = 0
+        self.if_none_match = None
 
     def _build_scope(self) -> None:
         url, headers, expect = self.url, self.headers, self.expect_100_continue
@@ -209,28 +221,49 @@ class FeedProtocol(HttpToolsProtocol):
         self.scope["headers"] = headers
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        if len(self.url) > self.guard.limits.max_request_line:
+        self.url += url
+        if len(self.url) > self.limits.max_request_line:
             self._stop(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's on_header (lower-cased names, Expect: 100-continue), measuring as it goes.
         self.header_count += 1
-        if self.header_count > self.guard.limits.max_headers:
+        if self.header_count > self.limits.max_headers:
             self._stop(431)
-        super().on_header(name, value)
+        self.head_size += len(name) + len(value) + 4
+        name = name.lower()
+        if name == b"content-length":
+            try:
+                self.declared_body = max(self.declared_body, int(value))
+            except ValueError:
+                self.declared_body = _UNBOUNDED
+        elif name == b"transfer-encoding":
+            self.declared_body = _UNBOUNDED  # a chunked body has no declared end
+        elif name == b"if-none-match":
+            if self.if_none_match is None:
+                self.if_none_match = value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.deadline = _NEVER
         self.in_head = False
-        size, declared, if_none_match = self._scan_headers()
-        if size > self.guard.limits.max_header_bytes:
+        if self.head_size + len(self.url) > self.limits.max_header_bytes:
             self._stop(431)
-        if declared > self.guard.limits.max_body_bytes:
+        if self.declared_body > self.limits.max_body_bytes:
             self._stop(413)
         pick = self.guard.routes.get(self.url)
-        if pick is not None and self._may_take_fast_path():
-            self._answer_fast(pick, if_none_match)
-            return
+        if pick is not None:
+            method = self.parser.get_method()
+            # Answers go out in request order: behind a request still in the app, wait in line.
+            if (
+                (method == b"GET" or method == b"HEAD")
+                and (self.cycle is None or self.cycle.response_complete)
+                and not self.pipeline
+            ):
+                self._answer_fast(pick, method == b"HEAD")
+                return
         self._build_scope()
         super().on_headers_complete()
 
@@ -246,35 +279,11 @@ class FeedProtocol(HttpToolsProtocol):
         # uvicorn arms a timer per response; a deadline checked by the tick costs no timer.
         self.deadline = self.guard.now + self.timeout_keep_alive
 
-    def _scan_headers(self) -> tuple[int, int, bytes | None]:
-        """The head's size, the declared body size (chunked is unbounded), the first If-None-Match."""
-        size = len(self.url) + 16  # the method and version around the target, at most
-        declared, if_none_match = 0, None
-        for name, value in self.headers:
-            size += len(name) + len(value) + 4
-            if name == b"transfer-encoding":
-                declared = 1 << 62
-            elif name == b"content-length":
-                try:
-                    declared = max(declared, int(value))
-                except ValueError:
-                    declared = 1 << 62
-            elif name == b"if-none-match" and if_none_match is None:
-                if_none_match = value
-        return size, declared, if_none_match
-
     # The fast path
 
-    def _may_take_fast_path(self) -> bool:
-        method = self.parser.get_method()
-        if method != b"GET" and method != b"HEAD":
-            return False
-        # Answers go out in request order: behind a request still in the app, wait in line.
-        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
-
-    def _answer_fast(self, pick: Pick, if_none_match: bytes | None) -> None:
+    def _answer_fast(self, pick: Pick, head_only: bool) -> None:
         self.fast = True
-        head_only = self.parser.get_method() == b"HEAD"
+        if_none_match = self.if_none_match
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         payload = pick(self.guard.service.snapshot)
         if payload is None:
