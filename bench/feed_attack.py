@@ -31,11 +31,14 @@ import json
 import os
 import resource
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,41 @@ IDLE_CONNECTIONS = 2000
 TRICKLERS = 200
 OVERSIZED_BYTES = 256 * 1024 * 1024
 RSS_CEILING = 1024 * 1024 * 1024
+IDLE_CAP_S = 60.0  # an idle connection still open then is reported as 60 s: "never closed"
 SERVERS = ("nexy-feed", "uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the attacks go: a port, and with ``--tls`` the CA that signed the feed's certificate."""
+
+    port: int
+    ca: Path | None = None
+
+    def context(self) -> ssl.SSLContext | None:
+        if self.ca is None:
+            return None
+        context = ssl.create_default_context(cafile=str(self.ca))
+        return context
+
+    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        context = self.context()
+        return await asyncio.open_connection(
+            "127.0.0.1", self.port, ssl=context, server_hostname="127.0.0.1" if context else None
+        )
+
+
+def make_certificate(tmp: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 (trustme, a test dependency): cert, key, CA."""
+    import trustme
+
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    cert, key, ca = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
+    issued.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    authority.cert_pem.write_to_path(str(ca))
+    return cert, key, ca
 
 
 def goals() -> dict[str, float]:
@@ -126,10 +163,14 @@ class RssSampler:
         return round(self.peak / (1024 * 1024), 1)
 
 
-def start_server(kind: str, root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    kind: str, root: Path, port: int, log: Path, tls: tuple[Path, Path] | None = None
+) -> subprocess.Popen[bytes]:
     if kind == "nexy-feed":
         feed_bin = Path(sys.executable).with_name("nexy-feed")
         args = [str(feed_bin), "--root", str(root), "--port", str(port), "--log-level", "warning"]
+        if tls is not None:
+            args += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
     else:
         candidates = REPO / "bench" / "feed_candidates.py"
         args = [sys.executable, str(candidates), kind, "--root", str(root), "--port", str(port)]
@@ -145,18 +186,18 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 async def _read_answer(reader: asyncio.StreamReader, timeout: float) -> bytes:
-    with contextlib.suppress(TimeoutError, ConnectionError):
+    with contextlib.suppress(TimeoutError, ConnectionError, ssl.SSLError):
         return await asyncio.wait_for(reader.read(4096), timeout)
     return b""
 
 
-async def oversized(port: int, total: int, piece: bytes, sampler: RssSampler) -> dict[str, Any]:
+async def oversized(target: Target, total: int, piece: bytes, sampler: RssSampler) -> dict[str, Any]:
     """Send ``total`` bytes of header lines made of ``piece``; how far it got and what came back.
 
     A server that takes it all would grow by gigabytes on a machine shared with others: the attack
     stops once the server passes ``RSS_CEILING`` and says so.
     """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await target.open()
     writer.write(f"GET {PATH} HTTP/1.1\r\nHost: feed\r\n".encode())
     chunk = piece * max(1, 65536 // len(piece))
     sent = 0
@@ -168,11 +209,11 @@ async def oversized(port: int, total: int, piece: bytes, sampler: RssSampler) ->
             sent += len(chunk)
             if reader.at_eof() or sampler.peak > RSS_CEILING:
                 break
-    except (ConnectionError, TimeoutError):
+    except (ConnectionError, TimeoutError, ssl.SSLError):
         pass
     answer = await _read_answer(reader, 2.0)
     writer.close()
-    with contextlib.suppress(ConnectionError):
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
         await writer.wait_closed()
     status = answer.split(b"\r\n", 1)[0].decode("latin-1") if answer else "connection closed"
     if sampler.peak > RSS_CEILING:
@@ -184,7 +225,9 @@ async def oversized(port: int, total: int, piece: bytes, sampler: RssSampler) ->
     }
 
 
-async def _hold_idle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+async def _hold_idle(target: Target, stop: asyncio.Event, opened: list[int]) -> None:
+    """A connection that sends nothing, not even a TLS ClientHello; reopened when closed."""
+    port = target.port
     while not stop.is_set():
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -201,10 +244,11 @@ async def _hold_idle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
         writer.close()
 
 
-async def _trickle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+async def _trickle(target: Target, stop: asyncio.Event, opened: list[int]) -> None:
+    """A request head sent one short header a second, never finished; reopened when closed."""
     while not stop.is_set():
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await target.open()
             opened[0] += 1
             writer.write(f"GET {PATH} HTTP/1.1\r\nHost: feed\r\n".encode())
             while not stop.is_set() and not reader.at_eof():
@@ -213,17 +257,18 @@ async def _trickle(port: int, stop: asyncio.Event, opened: list[int]) -> None:
                 with contextlib.suppress(TimeoutError):
                     if await asyncio.wait_for(reader.read(1), 1.0) == b"":
                         break
-        except OSError:
+        except (OSError, ssl.SSLError):
             await asyncio.sleep(0.2)
         else:
             writer.close()
 
 
 async def _idle_closed(port: int) -> float:
+    """Seconds until the feed closes a connection that sends nothing (with TLS: no handshake)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.perf_counter()
     with contextlib.suppress(ConnectionError, TimeoutError):
-        await asyncio.wait_for(reader.read(), 120.0)
+        await asyncio.wait_for(reader.read(), IDLE_CAP_S)
     elapsed = time.perf_counter() - started
     writer.close()
     return round(elapsed, 2)
@@ -240,20 +285,22 @@ async def _ramp(
     return tasks
 
 
-async def slowloris(port: int, duration: float, idle: int, tricklers: int) -> dict[str, Any]:
+async def slowloris(target: Target, duration: float, idle: int, tricklers: int) -> dict[str, Any]:
     stop = asyncio.Event()
     opened_idle, opened_trickle = [0], [0]
-    idle_probe = asyncio.create_task(_idle_closed(port))
-    tasks = await _ramp(port, stop, idle, _hold_idle, opened_idle)
-    tasks += await _ramp(port, stop, tricklers, _trickle, opened_trickle)
+    idle_probe = asyncio.create_task(_idle_closed(target.port))
+    tasks = await _ramp(target, stop, idle, _hold_idle, opened_idle)
+    tasks += await _ramp(target, stop, tricklers, _trickle, opened_trickle)
     await asyncio.sleep(1.0)
+    ca = ["--ca", str(target.ca)] if target.ca else []
     probe = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "--probe",
-        str(port),
+        str(target.port),
         "--duration",
         str(duration),
+        *ca,
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await probe.communicate()
@@ -269,23 +316,23 @@ async def slowloris(port: int, duration: float, idle: int, tricklers: int) -> di
     }
 
 
-def probe_loop(port: int, duration: float) -> dict[str, Any]:
+def probe_loop(target: Target, duration: float) -> dict[str, Any]:
     """One request per new connection, one after another; a probe not answered in 3 s failed."""
-    import socket
-
+    context = target.context()
     ok = total = 0
     request = f"GET {PATH} HTTP/1.1\r\nHost: feed\r\nConnection: close\r\n\r\n".encode()
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
         total += 1
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=3.0) as sock:
+            with socket.create_connection(("127.0.0.1", target.port), timeout=3.0) as raw:
+                sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
                 sock.sendall(request)
                 answer = b""
                 while chunk := sock.recv(65536):
                     answer += chunk
             ok += answer.startswith(b"HTTP/1.1 200 ")
-        except OSError:
+        except (OSError, ssl.SSLError):
             pass
         time.sleep(0.02)
     return {
@@ -298,14 +345,32 @@ def probe_loop(port: int, duration: float) -> dict[str, Any]:
 # The run ----------------------------------------------------------------------------------------
 
 
-def attack(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
+def _wait_ready(target: Target, timeout: float = 30.0) -> None:
+    context = target.context()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", target.port), timeout=1) as raw:
+                sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context else raw
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1"):
+                    return
+        except (OSError, ssl.SSLError):
+            time.sleep(0.05)
+    raise SystemExit(f"server on port {target.port} did not answer within {timeout} s")
+
+
+def attack(kind: str, tmp: Path, quick: bool, tls: bool) -> dict[str, Any]:
     root = tmp / "vm"
     bench_feed.make_tree(root)
     port = bench_feed.free_port()
-    process = start_server(kind, root, port, tmp / f"{kind}.log")
+    cert, key, ca = make_certificate(tmp) if tls else (None, None, None)
+    target = Target(port, ca)
+    pair = (cert, key) if cert is not None and key is not None else None
+    process = start_server(kind, root, port, tmp / f"{kind}.log", pair)
     result: dict[str, Any] = {}
     try:
-        bench_feed.wait_http(port)
+        _wait_ready(target)
         result["rss_idle_mb"] = round(RssSampler(process.pid).current() / (1024 * 1024), 1)
         oversized_runs = {}
         peak = 0.0
@@ -314,15 +379,15 @@ def attack(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
             ("one_endless_field", b"p" * 128),
         ):
             with RssSampler(process.pid) as sampler:
-                oversized_runs[name] = asyncio.run(oversized(port, OVERSIZED_BYTES, piece, sampler))
+                oversized_runs[name] = asyncio.run(oversized(target, OVERSIZED_BYTES, piece, sampler))
             oversized_runs[name]["peak_rss_mb"] = sampler.peak_mb
             peak = max(peak, sampler.peak_mb)
-            bench_feed.wait_http(port)  # still serving
+            _wait_ready(target)  # still serving
         result["oversized_header_rss_mb"] = peak
         result["oversized"] = oversized_runs
         duration = 12.0 if quick else 40.0
         with RssSampler(process.pid) as sampler:
-            siege = asyncio.run(slowloris(port, duration, IDLE_CONNECTIONS, TRICKLERS))
+            siege = asyncio.run(slowloris(target, duration, IDLE_CONNECTIONS, TRICKLERS))
         result.update(siege)
         result["slowloris_rss_mb"] = sampler.peak_mb
     finally:
@@ -363,8 +428,6 @@ def normal_load(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
 
 
 def _get_body(port: int) -> bytes:
-    import socket
-
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(f"GET {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         raw = b"".join(iter(lambda: sock.recv(65536), b""))
@@ -376,11 +439,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="under a minute in all")
     parser.add_argument("--server", choices=SERVERS, default="nexy-feed")
     parser.add_argument("--no-load", action="store_true", help="only the attacks")
+    parser.add_argument(
+        "--tls", action="store_true", help="attack a TLS listener (as on :443); the normal load stays plain"
+    )
+    parser.add_argument("--ca", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe is not None:
-        print(json.dumps(probe_loop(args.probe, args.duration)))
+        print(json.dumps(probe_loop(Target(args.probe, args.ca), args.duration)))
         return 0
     descriptors = raise_descriptor_limit()
     if descriptors < IDLE_CONNECTIONS + TRICKLERS + 100:
@@ -390,7 +457,9 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-feed-attack-") as tmp_name:
         tmp = Path(tmp_name)
-        result = attack(args.server, tmp, args.quick)
+        if args.tls and args.server != "nexy-feed":
+            raise SystemExit("--tls is for nexy-feed only")
+        result = attack(args.server, tmp, args.quick, args.tls)
         if not args.no_load:
             result.update(normal_load(args.server, tmp, args.quick))
     target = goals()
@@ -403,6 +472,7 @@ def main() -> int:
         met["ratio_vs_nginx"] = result["ratio_vs_nginx"] >= target["ratio_vs_nginx"]
     summary: dict[str, Any] = {
         "server": args.server,
+        "listener": "tls" if args.tls else "plain",
         **result,
         "goals": target,
         "goals_met": all(met.values()),
@@ -412,7 +482,11 @@ def main() -> int:
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     name = "feed_attack.json" if args.server == "nexy-feed" else f"feed_attack-{args.server}.json"
-    print(f"server: {args.server} ({summary['cpus']} cpus, load average {summary['load_average']})")
+    if args.tls:
+        name = name.replace(".json", "-tls.json")
+    print(
+        f"server: {args.server}, {summary['listener']} listener ({summary['cpus']} cpus, load average {summary['load_average']})"
+    )
     for run, figures in result["oversized"].items():
         print(
             f"256 MB of headers ({run}): peak RSS {figures['peak_rss_mb']} MB, {figures['answer']} after {figures['sent_mb']} MB"
