@@ -13,7 +13,8 @@ Rules:
   socket read past the limit.
 - A connection over ``max_connections`` is closed as soon as it is accepted, before any byte is
   read or any TLS handshake starts; TLS connections are counted from their accept (a handshake
-  holds a descriptor too) by :class:`TlsGuard`, and a handshake gets ``tls_handshake_timeout``.
+  holds a descriptor too) by :class:`TlsGuard`, and a handshake gets ``tls_handshake_timeout``;
+  a TLS connection costs an OpenSSL session only once its client has sent something.
 - Fast path: a GET or HEAD whose target is exactly one of ``feed.app.PAYLOAD_ROUTES`` is answered
   from the snapshot's pre-encoded header lines, with the same bytes uvicorn would write for the
   Starlette route (status line, uvicorn's default headers, the payload's headers, ``connection:
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from asyncio import sslproto
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ _REFUSALS = {
 _BETA_CLOSED = encode_headers(BETA_CLOSED_HEADERS)
 _NEVER = float("inf")
 _UNBOUNDED = 1 << 62
+# The first read of a TLS connection holds a ClientHello (a few hundred bytes to a few KB).
+_FIRST_READ = 16384
 
 
 class _Refused(Exception):
@@ -72,6 +75,8 @@ class Guard:
     )
     now: float = 0.0
     """The loop's clock as of the last tick: deadlines need no clock read per request."""
+    waiting_tls: set[TlsGuard] = field(default_factory=set)
+    """TLS connections that have not sent a byte yet."""
     _date_source: list[tuple[bytes, bytes]] | None = None
     _date_lines: bytes = b""
 
@@ -81,6 +86,8 @@ class Guard:
         for connection in list(connections):
             if isinstance(connection, FeedProtocol) and connection.deadline < now:
                 connection.expire()
+        for waiting in [tls for tls in self.waiting_tls if tls.deadline < now]:
+            waiting.expire()
 
     def default_header_lines(self, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         # uvicorn replaces the list once a second (a new Date); encode it once per replacement.
@@ -310,45 +317,84 @@ class FeedProtocol(HttpToolsProtocol):
 
 
 class TlsGuard(asyncio.BufferedProtocol):
-    """The TCP side of a TLS connection: counts it from its accept, refuses it over the cap.
+    """The TCP side of a TLS connection: counted from its accept, refused over the cap.
 
-    It hands every call on to the event loop's own TLS protocol (uvloop's, else asyncio's), which is
-    what ``create_server(ssl=...)`` would have used, with the handshake timeout from the limits.
+    The TLS protocol (the loop's own, as ``create_server(ssl=...)`` would pick it) is created only
+    when the client's first bytes arrive: a connection that sends nothing costs this object, not an
+    OpenSSL session and its buffers, and is closed ``tls_handshake_timeout`` after its accept. The
+    handshake then gets what is left of that time.
     """
 
-    def __init__(self, inner: Any, limiter: ConnectionLimiter) -> None:
-        self.inner = inner
-        self.limiter = limiter
+    def __init__(self, start: Callable[[float], Any], guard: Guard) -> None:
+        self.start = start
+        self.guard = guard
+        self.inner: Any = None
+        self.transport: asyncio.BaseTransport | None = None
         self.admitted = False
+        self.deadline = _NEVER
+        self.first: bytearray | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self.limiter.admit():
+        if not self.guard.limiter.admit():
             transport.close()
             return
         self.admitted = True
-        self.inner.connection_made(transport)
+        self.transport = transport
+        self.deadline = self.guard.now + self.guard.limits.tls_handshake_timeout
+        self.guard.waiting_tls.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.waiting_tls.discard(self)
         if self.admitted:
             self.admitted = False
-            self.limiter.release()
-            self.inner.connection_lost(exc)
+            self.guard.limiter.release()
+            if self.inner is not None:
+                self.inner.connection_lost(exc)
+
+    def expire(self) -> None:
+        """No byte within the handshake time: close, no TLS alert (there is no session)."""
+        self.guard.waiting_tls.discard(self)
+        if self.inner is None and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
     def get_buffer(self, sizehint: int) -> Any:
-        return self.inner.get_buffer(sizehint)
+        if self.inner is not None:
+            return self.inner.get_buffer(sizehint)
+        self.first = bytearray(_FIRST_READ)
+        return self.first
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.inner.buffer_updated(nbytes)
+        if self.inner is not None:
+            self.inner.buffer_updated(nbytes)
+            return
+        assert self.first is not None
+        assert self.transport is not None
+        data = memoryview(self.first)[:nbytes]
+        self.first = None
+        self.guard.waiting_tls.discard(self)
+        self.inner = self.start(max(self.deadline - self.guard.now, 1.0))
+        self.deadline = _NEVER
+        self.inner.connection_made(self.transport)
+        while data:
+            buffer = self.inner.get_buffer(len(data))
+            size = min(len(buffer), len(data))
+            buffer[:size] = data[:size]
+            self.inner.buffer_updated(size)
+            data = data[size:]
 
     def eof_received(self) -> bool | None:
+        if self.inner is None:
+            return None  # the transport closes itself
         result: bool | None = self.inner.eof_received()
         return result
 
     def pause_writing(self) -> None:
-        self.inner.pause_writing()
+        if self.inner is not None:
+            self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self.inner.resume_writing()
+        if self.inner is not None:
+            self.inner.resume_writing()
 
 
 def _tls_protocol(
@@ -378,7 +424,6 @@ def make_protocol_factory(
         )
         if tls is None:
             return protocol
-        inner = _tls_protocol(loop, protocol, tls, guard.limits.tls_handshake_timeout)
-        return TlsGuard(inner, guard.limiter)
+        return TlsGuard(lambda timeout: _tls_protocol(loop, protocol, tls, timeout), guard)
 
     return create
