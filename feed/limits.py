@@ -39,8 +39,12 @@ class Limits:
     """Seconds a TLS client has to finish its handshake."""
     max_body_bytes: int = 0
     """The feed takes no request bodies: a declared body above this is 413 and close."""
-    max_connections: int = 8192
-    """Concurrent connections (TLS handshakes included); a connection over the cap is closed at once."""
+    max_connections: int = 4096
+    """Concurrent connections (TLS handshakes included); a connection over the cap is closed at once.
+
+    Sized by memory: an idle plain connection costs about 6 KB, a TLS one about 50 KB once its
+    handshake is done (``bench/feed_attack.py``), so 4096 TLS connections stay near 200 MB beside
+    the server's 50 MB, under the unit's ``MemoryHigh``."""
 
     def problems(self) -> list[str]:
         """One line per unusable value (the CLI reports them before anything listens)."""
