@@ -8,8 +8,9 @@ Rules:
     plus uvicorn's ``timeout_keep_alive``; httptools has no header limit and uvicorn no head timeout.
   - ``uvicorn-h11``: the same with h11, whose ``h11_max_incomplete_event_size`` bounds a head.
   - ``granian-asgi``/``granian-rsgi``: granian 2.8 (Rust, hyper) with ``HTTP1Settings``
-    ``header_read_timeout`` and ``max_buffer_size`` (granian/http.py); granian has no connection
-    cap (``backpressure`` bounds concurrent requests, not connections) and no TLS handshake timeout.
+    ``header_read_timeout`` and ``max_buffer_size`` (granian/http.py), and ``backpressure`` (the
+    work it takes on at once, default backlog/workers = 1024) at the feed's connection cap;
+    granian has no connection cap that refuses and no TLS handshake timeout.
 - Candidates are for measuring only: granian is not a dependency of the project (install it into
   the venv by hand to run these two).
 """
@@ -108,6 +109,7 @@ def main() -> int:
         interface=interface,
         factory=True,
         workers=1,
+        backpressure=limits.max_connections,
         working_dir=Path(__file__).parent,
         http1_settings=HTTP1Settings(
             header_read_timeout=int(limits.header_timeout * 1000), max_buffer_size=limits.max_header_bytes
