@@ -6,11 +6,12 @@ Rules:
 - Limits (:class:`feed.limits.Limits`): a request target over ``max_request_line`` is 414; a head
   over ``max_header_bytes`` or with more than ``max_headers`` fields is 431; a declared body over
   ``max_body_bytes`` is 413; each of them closes the connection. A head that arrives whole is
-  measured when it is complete; one still arriving is measured by the bytes read so far. A head not complete within
-  ``header_timeout`` (counted from the connection, or from the first byte of a keep-alive
-  request) closes the connection, as nginx's ``client_header_timeout`` does. Head bytes are
-  counted as they arrive, before httptools buffers a header, so a flood is cut after at most one
-  socket read past the limit.
+  measured when it is complete; one still arriving is measured by the bytes read so far, before
+  httptools buffers a header, so a flood is cut off at most one socket read past the limit.
+- A head not complete within ``header_timeout`` (counted from the connection, or from the first
+  byte of a keep-alive request) closes the connection, as nginx's ``client_header_timeout`` does;
+  an idle keep-alive connection is closed after ``keep_alive_timeout``. Both are deadlines checked
+  by the server's tick (:meth:`Guard.sweep`), not a timer per request.
 - A connection over ``max_connections`` is closed as soon as it is accepted, before any byte is
   read or any TLS handshake starts; TLS connections are counted from their accept (a handshake
   holds a descriptor too) by :class:`TlsGuard`, and a handshake gets ``tls_handshake_timeout``;
