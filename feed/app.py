@@ -6,6 +6,10 @@ Rules:
 - ``/updates/appcast-beta.xml`` answers 404 while the gate is closed, and that 404 is
   ``private, no-store`` too, so no cache keeps the beta feed closed after the gate opens.
 - The asset route exists only when an assets directory is configured (the sandbox).
+- :data:`PAYLOAD_ROUTES` is the one table of pre-rendered routes: the Starlette routes and the
+  server's fast path (``feed.protocol``) both answer from it, so they cannot disagree.
+- No client-controlled text in an answer: the trailing-slash redirect is relative and names only
+  one of our own paths (Starlette's echoes the ``Host`` header).
 - The lifespan builds the first snapshot before the server accepts connections, runs the reloader
   and turns SIGHUP into a forced reload.
 """
@@ -16,13 +20,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from .assets import AssetStore
 from .http import PayloadResponse, serve_payload
@@ -30,32 +36,50 @@ from .service import FeedService
 from .snapshot import PRIVATE_CACHE, Payload, Snapshot
 from .watch import Reloader
 
-__all__ = ["create_app"]
+__all__ = ["BETA_CLOSED_BODY", "BETA_CLOSED_HEADERS", "PAYLOAD_ROUTES", "Pick", "create_app"]
 
 log = logging.getLogger("nexy.feed")
 
-_BETA_CLOSED_HEADERS = (
+BETA_CLOSED_BODY = b"Not Found\n"
+BETA_CLOSED_HEADERS = (
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", b"10"),
     (b"cache-control", PRIVATE_CACHE.encode()),
 )
 
+Pick = Callable[[Snapshot], Payload | None]
+"""The payload a route serves from a snapshot; None is the closed beta feed's 404."""
 
-def _payload_route(path: str, service: FeedService, pick: Callable[[Snapshot], Payload]) -> Route:
+PAYLOAD_ROUTES: Mapping[str, Pick] = MappingProxyType(
+    {
+        "/health": lambda snapshot: snapshot.health,
+        "/updates/health": lambda snapshot: snapshot.updates_health,
+        "/updates/appcast.xml": lambda snapshot: snapshot.appcast,
+        "/updates/appcast-beta.xml": lambda snapshot: snapshot.beta_appcast,
+    }
+)
+
+
+def _payload_route(path: str, service: FeedService, pick: Pick) -> Route:
     async def endpoint(request: Request) -> Response:
-        return serve_payload(pick(service.snapshot), request.headers.get("if-none-match"))
+        payload = pick(service.snapshot)
+        if payload is None:
+            return PayloadResponse(404, BETA_CLOSED_BODY, BETA_CLOSED_HEADERS)
+        return serve_payload(payload, request.headers.get("if-none-match"))
 
     return Route(path, endpoint, methods=["GET", "HEAD"])
 
 
-def _beta_route(service: FeedService) -> Route:
-    async def endpoint(request: Request) -> Response:
-        payload = service.snapshot.beta_appcast
-        if payload is None:
-            return PayloadResponse(404, b"Not Found\n", _BETA_CLOSED_HEADERS)
-        return serve_payload(payload, request.headers.get("if-none-match"))
+def _slash_redirect_or_404(router: Router) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        toggled = path.rstrip("/") if path.endswith("/") else path + "/"
+        if scope["type"] == "http" and toggled in PAYLOAD_ROUTES:
+            await RedirectResponse(url=toggled)(scope, receive, send)
+            return
+        await router.not_found(scope, receive, send)
 
-    return Route("/updates/appcast-beta.xml", endpoint, methods=["GET", "HEAD"])
+    return default
 
 
 def _install_sighup(reloader: Reloader) -> bool:
@@ -86,13 +110,11 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=5.0)
 
-    routes = [
-        _payload_route("/health", service, lambda snapshot: snapshot.health),
-        _payload_route("/updates/health", service, lambda snapshot: snapshot.updates_health),
-        _payload_route("/updates/appcast.xml", service, lambda snapshot: snapshot.appcast),
-        _beta_route(service),
-    ]
+    routes = [_payload_route(path, service, pick) for path, pick in PAYLOAD_ROUTES.items()]
     if assets_dir is not None:
         store = AssetStore(assets_dir)
         routes.append(Route("/releases/download/{tag}/{name}", store.download, methods=["GET", "HEAD"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.router.redirect_slashes = False
+    app.router.default = _slash_redirect_or_404(app.router)
+    return app

@@ -7,15 +7,21 @@ Rules:
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
   reconciler takes. TLS is on when a certificate is given, whatever the port (design §2 rule 10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
+- It faces the internet: every limit of :class:`feed.limits.Limits` is an option with a safe
+  default; a bad value is exit 2. The descriptor soft limit is raised (up to the hard limit) to fit
+  ``--max-connections``; when the hard limit is lower, the cap is lowered to fit, with a warning.
 - SIGTERM/SIGINT stop cleanly with exit 0; SIGHUP forces a reload.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import ipaddress
 import logging
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -28,7 +34,8 @@ import uvicorn
 from schemas import RuntimeLayout
 
 from .app import create_app
-from .notify import NotifyingServer
+from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
+from .server import FeedServer
 from .service import FeedService
 
 __all__ = ["main", "parse_args"]
@@ -62,12 +69,61 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", help="appcast title (default: update.appcast_title, else 'Nexy Updates')")
     parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS)
     parser.add_argument("--resync-seconds", type=float, default=60.0, help="periodic re-read of the files")
+    _add_limit_args(parser)
     for name in ("manifests_dir", "unified_config", "legacy_manifest", "config_env"):
         default = RuntimeLayout.model_fields[name].default
         parser.add_argument(
             f"--{name.replace('_', '-')}", type=Path, default=default, help=f"default {default}"
         )
     return parser
+
+
+_LIMIT_HELP = {
+    "max_request_line": "bytes in the request target; more is 414",
+    "max_header_bytes": "bytes in a request head; more is 431",
+    "max_headers": "header fields in a request; more is 431",
+    "header_timeout": "seconds to receive a whole request head (idle new connections too)",
+    "keep_alive_timeout": "seconds an idle keep-alive connection stays open",
+    "tls_handshake_timeout": "seconds a TLS client has to finish its handshake",
+    "max_body_bytes": "largest request body accepted; more is 413",
+    "max_connections": "concurrent connections; more are closed at once",
+}
+
+
+def _add_limit_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits (the defaults are the production settings)")
+    for name, field in Limits.__dataclass_fields__.items():
+        default = field.default
+        group.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"{_LIMIT_HELP[name]} (default {default})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{name: getattr(args, name) for name in Limits.__dataclass_fields__})
+
+
+def _fit_descriptors(limits: Limits) -> Limits:
+    """Raise the soft RLIMIT_NOFILE to fit the cap, or lower the cap to fit the hard limit."""
+    wanted = limits.max_connections + DESCRIPTOR_RESERVE
+    if descriptor_limit() < wanted:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    available = descriptor_limit() - DESCRIPTOR_RESERVE
+    if available < limits.max_connections:
+        logging.getLogger("nexy.feed").warning(
+            "descriptor limit %d: --max-connections lowered from %d to %d (raise LimitNOFILE)",
+            descriptor_limit(),
+            limits.max_connections,
+            max(available, 1),
+        )
+        return dataclasses.replace(limits, max_connections=max(available, 1))
+    return limits
 
 
 def _check_host(host: str) -> None:
@@ -104,6 +160,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise UsageError(f"--assets-dir {args.assets_dir} is not a directory")
     if args.resync_seconds <= 0:
         raise UsageError("--resync-seconds must be positive")
+    problems = limits_from(args).problems()
+    if problems:
+        raise UsageError("; ".join(problems))
     return args
 
 
@@ -126,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    limits = _fit_descriptors(limits_from(args))
     service = FeedService(_layout(args), title=args.title)
     app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds)
     config = uvicorn.Config(
@@ -142,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=limits.keep_alive_timeout,
+        ws="none",
     )
-    server = NotifyingServer(config)
+    server = FeedServer(config, limits=limits, service=service)
     # uvicorn re-raises the stop signal after a graceful shutdown; a no-op handler turns that into
     # a clean exit 0 instead of death by signal.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

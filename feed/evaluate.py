@@ -5,7 +5,8 @@ Rules:
   default version. Anything that breaks design §2 rule 7 (pair missing or disagreeing, build not
   ``default_build``) is a degraded reason; a stable slot holding a non-stable manifest is refused.
 - Bad input never replaces good state: an unreadable config, a malformed manifest or an unreadable
-  ``config.env`` keeps what was served before, and says why.
+  ``config.env`` keeps what was served before, and says why. An empty ``config.env`` (a writer
+  caught halfway, or one that lost the file's secrets) is bad input too, never "gate closed".
 - Pure: no I/O, the result depends only on the inputs and the previous state.
 """
 
@@ -107,6 +108,10 @@ def _gate(read: FileRead, previous: bool, reasons: list[str]) -> bool:
         return previous
     if read.data is None:
         return False
+    if not read.data.strip():
+        state = "open" if previous else "closed"
+        reasons.append(f"{read.name} is empty: the beta gate stays {state} as last read")
+        return previous
     try:
         text = read.data.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,7 +1,8 @@
 """Pre-rendered responses: every endpoint's bytes, ETag and headers, built once per change.
 
 Rules:
-- Requests never render: a handler picks a ready :class:`Payload` (this is what makes the feed fast).
+- Requests never render: a handler picks a ready :class:`Payload` (this is what makes the feed fast);
+  its header lines are encoded once too, for the server's fast path (``feed.protocol``).
 - The stable feed has the stable item; the beta feed has the beta item and the stable item, newest
   first by :func:`schemas.compare_versions` (a beta user must still reach the next stable). When both
   carry the same ``sparkle:version`` only the beta one is listed, so Sparkle never sees a tie.
@@ -20,7 +21,7 @@ from schemas import AppcastItem, Manifest, compare_versions, items_from_manifest
 
 from .evaluate import Served
 
-__all__ = ["FEED_CACHE", "PRIVATE_CACHE", "Payload", "Snapshot", "build_snapshot"]
+__all__ = ["FEED_CACHE", "PRIVATE_CACHE", "Payload", "Snapshot", "build_snapshot", "encode_headers"]
 
 FEED_CACHE = "no-cache"
 PRIVATE_CACHE = "private, no-store"
@@ -35,13 +36,27 @@ class Payload:
     headers: tuple[tuple[bytes, bytes], ...]
     """Raw ASGI headers for a 200 answer: content-type, content-length, etag, cache-control."""
     not_modified_headers: tuple[tuple[bytes, bytes], ...]
+    encoded_headers: bytes = b""
+    """``headers`` as the header lines of an HTTP/1.1 answer, for the server's fast path."""
+    encoded_not_modified: bytes = b""
+
+
+def encode_headers(headers: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers)
 
 
 def make_payload(body: bytes, media_type: str, cache_control: str) -> Payload:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     common = ((b"etag", etag.encode()), (b"cache-control", cache_control.encode()))
     headers = ((b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode()), *common)
-    return Payload(body=body, etag=etag, headers=headers, not_modified_headers=common)
+    return Payload(
+        body=body,
+        etag=etag,
+        headers=headers,
+        not_modified_headers=common,
+        encoded_headers=encode_headers(headers),
+        encoded_not_modified=encode_headers(common),
+    )
 
 
 def _json(document: dict[str, Any]) -> bytes:

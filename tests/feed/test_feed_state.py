@@ -235,3 +235,17 @@ def test_gate_reading(text: str, enabled: bool, problem: bool) -> None:
     reading = read_gate(text)
     assert reading.enabled is enabled
     assert (reading.problem is not None) is problem
+
+
+@pytest.mark.parametrize("empty", [b"", b"\n  \n"])
+def test_empty_config_env_is_degraded_and_keeps_the_gate(tree: RuntimeTree, empty: bytes) -> None:
+    tree.set_gate(True)
+    service = _loaded(tree)
+    assert _health(service)["status"] == "ok"
+    tree.write_raw(tree.layout.config_env_path, empty)
+    assert service.reload()
+    health = _health(service)
+    assert health["status"] == "degraded"
+    assert "config.env is empty" in str(health["reason"])
+    assert health["beta_enabled"] is True
+    assert service.snapshot.beta_appcast is not None

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from feed.limits import DESCRIPTOR_RESERVE, Limits
+
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "nexy-feed@.service"
 INSTALL_PREFIX = "/opt/nexy-release/.venv/bin/nexy-feed"
@@ -77,3 +79,9 @@ def test_instance_env_examples(instance: str, port: str) -> None:
     assert values["FEED_PORT"] == port
     assert values["FEED_ROOT"] == "/home/azureuser/voice-assistant"
     assert {"FEED_HOST", "FEED_ARGS"} <= values.keys()
+
+
+def test_descriptor_and_memory_limits_fit_the_connection_cap() -> None:
+    settings = dict(line.split("=", 1) for line in UNIT.read_text().splitlines() if "=" in line)
+    assert int(settings["LimitNOFILE"]) >= Limits().max_connections + DESCRIPTOR_RESERVE
+    assert settings["MemoryMax"].endswith("M") and int(settings["MemoryMax"][:-1]) <= 512
