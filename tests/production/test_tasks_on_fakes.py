@@ -147,7 +147,10 @@ def test_publish_stops_before_any_write_on_a_release_it_cannot_use(
     done = inv(sandbox.root, target, env, "publish", "--channel", "beta", check=False)
     line = _one_line_failure(done)
     expected = {
-        "immutable": "AppBeta is immutable: its assets cannot be replaced",
+        "immutable": f"release AppBeta in {github.owner_repo} is immutable: assets can never be replaced, "
+        "even with the setting off; do not delete it (a tag can never be reused; the fixed URL would 404 "
+        "for good); instead point the target's channel tags and update URLs at a new release under "
+        "another tag",
         "missing": f"release AppBeta not found in {github.owner_repo}: create and publish it once by hand",
         "draft": f"release AppBeta in {github.owner_repo} is a draft: publish it once by hand",
     }[fault]
