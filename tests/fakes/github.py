@@ -22,7 +22,8 @@ Rules:
   ``secondary_limits`` (secondary limit: ``secondary_status`` 403 or 429 with GitHub's message, the
   quota not spent, and ``Retry-After`` only if ``secondary_retry_after`` is set, as
   ``secondary_rate_limit_*.txt``), ``forbidden`` (403 "Resource not accessible by personal access
-  token": a permission problem, not a limit), ``server_errors`` (500s), ``stale_cdn_reads`` (the download URL
+  token": a permission problem, not a limit), ``server_errors`` (500s), ``asset_get_errors``
+  (500s on reading one asset's JSON, as right after an upload), ``stale_cdn_reads`` (the download URL
   keeps serving the old bytes after a replace), ``cut_downloads`` (an asset download announces its
   full length, sends half and hangs up), ``corrupt_uploads`` (the upload is stored with a byte
   flipped, so its digest is not the sent one), ``report_digests`` (False: assets carry no

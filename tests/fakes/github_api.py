@@ -69,6 +69,11 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         return h._error(404, "Not Found")
     release, asset = found_asset
     if method == "GET":
+        with fake.lock:
+            failing = fake.asset_get_errors > 0 and h.headers.get("Accept") != "application/octet-stream"
+            fake.asset_get_errors -= int(failing)
+        if failing:
+            return h._error(500, "Server Error")
         if h.headers.get("Accept") == "application/octet-stream":
             # asset_download_302.txt: a signed URL on another host, good for minutes, no token needed
             location = f"{fake.cdn_url}/blob/{asset.id}?se=300&sig=fake-signature"

@@ -94,6 +94,7 @@ class FakeGithub:
     secondary_status: int = 403
     secondary_retry_after: str | None = None
     forbidden: int = 0
+    asset_get_errors: int = 0
     server_errors: int = 0
     stale_cdn_reads: int = 0
     cut_downloads: int = 0
