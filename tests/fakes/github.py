@@ -71,9 +71,9 @@ class _Handler(JsonHandler):
             fake.answers.append((self.command, unquote(urlsplit(self.path).path), code))
         super().send_response(code, message)
 
-    def _error(self, status: int, message: str, **extra: Any) -> None:
+    def _error(self, http_status: int, message: str, **extra: Any) -> None:
         headers = extra.pop("headers", None)
-        self._send(status, {"message": message, "documentation_url": DOCS, **extra}, headers)
+        self._send(http_status, {"message": message, "documentation_url": DOCS, **extra}, headers)
 
     def _file(self, path: Path, cut: bool = False) -> None:
         size = path.stat().st_size
@@ -143,13 +143,15 @@ class _Handler(JsonHandler):
 
     def _route(self, method: str) -> None:
         url = urlsplit(self.path)
-        path, query = unquote(url.path), parse_qs(url.query)
+        path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
         fake = self.server.fake
         with fake.lock:
             fake.requests.append((method, path))
         if method == "GET" and path.startswith(f"/{fake.owner_repo}/releases/download/"):
             return handle_public_download(self, path)
-        if not self._authorised():
+        anonymous_read = method == "GET" and "Authorization" not in self.headers
+        if not anonymous_read and not self._authorised():
+            # The assets repository is public: reads need no token, but a wrong one is refused.
             self._drain()
             return self._error(401, "Bad credentials")
         if self._faults():

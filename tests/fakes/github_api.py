@@ -43,7 +43,8 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         if release is None:
             h._drain()
             return h._error(404, "Not Found")
-        return _upload(h, release, query.get("name", [""])[0], query.get("label", [""])[0])
+        label = query["label"][0] if "label" in query else None
+        return _upload(h, release, query.get("name", [""])[0], label)
     if not path.startswith(repo + "/releases"):
         h._drain()
         return h._error(404, "Not Found")
@@ -95,7 +96,7 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
             if any(a.name == name and a.id != asset.id for a in release.assets.values()):
                 return _exists(h)
             asset.name = name
-            asset.label = body.get("label") or ""
+            asset.label = body.get("label", asset.label)
         return h._send(200, fake.asset_json(release, asset))
     h._drain()
     return h._error(404, "Not Found")
@@ -106,7 +107,7 @@ def _exists(h: _Handler) -> None:
     h._error(422, "Validation Failed", errors=errors)
 
 
-def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
+def _upload(h: _Handler, release: FakeRelease, name: str, label: str | None) -> None:
     fake = h.server.fake
     if "Content-Length" not in h.headers:
         return h._error(411, "Length Required")

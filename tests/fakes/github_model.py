@@ -65,7 +65,7 @@ class FakeAsset:
     size: int
     sha256: str
     state: str = "uploaded"
-    label: str = ""
+    label: str | None = None
 
 
 @dataclass
@@ -172,7 +172,7 @@ class FakeGithub:
             "id": asset.id,
             "node_id": f"RA_{asset.id}",
             "name": asset.name,
-            "label": asset.label or None,
+            "label": asset.label,
             "state": asset.state,
             "content_type": "application/octet-stream",
             "size": asset.size,
@@ -199,8 +199,11 @@ class FakeGithub:
             "prerelease": False,
             "immutable": release.immutable,
             "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
             "published_at": None if release.draft else "2025-01-01T00:00:00Z",
             "assets": [self.asset_json(release, a) for a in release.assets.values()],
+            "tarball_url": self.api(f"/tarball/{release.tag}"),
+            "zipball_url": self.api(f"/zipball/{release.tag}"),
         }
 
     def repo_json(self) -> dict[str, Any]:
