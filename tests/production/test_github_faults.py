@@ -54,13 +54,19 @@ def test_502_every_time_stops_with_one_line_and_keeps_the_old_asset(
 
 
 def test_rate_limit_waits_for_the_reset_then_recovers(
-    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float], notices: list[str]
 ) -> None:
     github.rate_limited = 2
     path, sha, size = artifact("Nexy.dmg", NEW)
     result = make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
     assert result.transferred and len(sleeps) == 2
     assert all(wait >= 1.0 for wait in sleeps)  # the reset header, not a blind backoff
+    assert len(notices) == 2 and all(
+        re.fullmatch(
+            r"GitHub rate limit \(HTTP 403\): waiting \d+ s, until \d\d:\d\d:\d\d UTC, then retrying", line
+        )
+        for line in notices
+    )
     intact(github, "UpdateBeta")
 
 
