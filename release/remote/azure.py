@@ -23,6 +23,7 @@ Rules (on top of the ``Remote`` protocol's):
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import time
@@ -83,8 +84,8 @@ def _operation_status(exc: BaseException) -> str | None:
     if response is None or getattr(response, "status_code", None) != 200:
         return None
     try:
-        document = response.json()
-    except ValueError:
+        document = json.loads(response.text())
+    except (ValueError, TypeError, AttributeError):
         return None
     status = document.get("status") if isinstance(document, dict) else None
     return status if status in ("Failed", "Canceled") else None
