@@ -28,6 +28,7 @@ from .probes import get_json
 from .secrets import scan_paths
 from .session import Session
 from .signing import KeyCheck, check_signing
+from .store._immutable import immutable_message
 
 __all__ = ["run_preflight", "scan_targets"]
 
@@ -55,7 +56,7 @@ def _credentials(session: Session) -> CheckResult:
 
 def _fixed_releases(session: Session, channel: Channel) -> CheckResult:
     tags = session.target.channels.tags(channel)
-    problems, seen = [], []
+    problems, seen, locked = [], [], []
     for tag in (tags.dmg_tag, tags.pkg_tag):
         try:
             release = session.store.release(tag)
@@ -63,9 +64,12 @@ def _fixed_releases(session: Session, channel: Channel) -> CheckResult:
             problems.append(str(exc))
             continue
         if release.immutable:
-            problems.append(f"{tag} is immutable: its assets cannot be replaced")
+            locked.append(tag)
         else:
             seen.append(tag)
+    if locked:
+        # One sentence for both tags: the remedy must survive the row's length cap.
+        problems.append(immutable_message(session.target.repositories.assets, locked))
     detail = "; ".join(problems) if problems else f"{', '.join(seen)} exist and are mutable"
     return _check("fixed releases", not problems, detail)
 

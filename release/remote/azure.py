@@ -6,9 +6,14 @@ Rules (on top of the ``Remote`` protocol's):
 - The credential is azure-identity's (``DefaultAzureCredential`` unless the target names another)
   and the subscription comes from the environment variable the target names; both are resolved at
   the first call, so ``describe`` and dry runs need neither. Failures are one line, never a trace.
-- 409 (another Run Command in progress) and network errors (a refused connection, or one closed
-  without an answer) retry with exponential backoff; the whole
-  call, polling included, is bounded by the target's ``deadline_s`` (plus an accept's wait).
+- Only ARM's in-progress 409 (code ``Conflict``, "Run command extension execution is in progress")
+  and network errors (a refused connection, or one closed without an answer) retry with exponential
+  backoff; the whole call, polling included, is bounded by the target's ``deadline_s`` (plus an
+  accept's wait). Any other 409 (a VM that is not running: ``OperationNotAllowed``) stops at once
+  with ARM's code and message in one line.
+- The long-running operation is ARM's (202, ``Azure-AsyncOperation`` and ``Location``; see
+  ``tests/fixtures/recorded/azure``), driven by the SDK's poller; an operation that ends ``Failed``
+  or ``Canceled`` is one line with the error code and message from its status body.
 - TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
   ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
 - The SDK's own log records never reach the terminal unless the process configured logging: a
@@ -18,6 +23,7 @@ Rules (on top of the ``Remote`` protocol's):
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import time
@@ -47,16 +53,47 @@ from .base import AcceptResult
 __all__ = ["AzureRemote"]
 
 
+# ARM's answer while another Run Command runs on the VM (recorded: Azure/azure-cli issue #32305).
+_IN_PROGRESS = "run command extension execution is in progress"
+
+
+def _arm_error(exc: BaseException) -> tuple[str, str]:
+    """(code, message) of ARM's error body (a 4xx, or a failed operation's status), else ("", first line)."""
+    error = getattr(exc, "error", None)
+    code = str(getattr(error, "code", "") or "")
+    message = str(getattr(error, "message", "") or "")
+    if not code and not message:
+        return "", _first_line(exc)
+    return code, " ".join(message.split())[:300]
+
+
 def _conflict(exc: BaseException) -> bool:
-    """409: another Run Command is in progress on the VM."""
     return isinstance(exc, ResourceExistsError) or (
         isinstance(exc, HttpResponseError) and exc.status_code == 409
     )
 
 
+def _in_progress(exc: BaseException) -> bool:
+    """409 because another Run Command is in progress on the VM (the only 409 worth waiting out)."""
+    return _conflict(exc) and _IN_PROGRESS in _arm_error(exc)[1].lower()
+
+
+def _operation_status(exc: BaseException) -> str | None:
+    """``Failed`` or ``Canceled`` when the poller read that status body; None for any other error."""
+    response = getattr(exc, "response", None)
+    if response is None or getattr(response, "status_code", None) != 200:
+        return None
+    try:
+        document = json.loads(response.text())
+    except (ValueError, TypeError, AttributeError):
+        return None
+    status = document.get("status") if isinstance(document, dict) else None
+    return status if status in ("Failed", "Canceled") else None
+
+
 def _busy(exc: BaseException) -> bool:
     """Worth another attempt: the VM is busy, or the network (or ARM) dropped the call."""
-    return _conflict(exc) or isinstance(exc, ServiceRequestError | ServiceResponseError)
+    return _in_progress(exc) or isinstance(exc, ServiceRequestError | ServiceResponseError)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -187,11 +224,20 @@ class AzureRemote:
             )
         if isinstance(exc, ResourceNotFoundError):
             return ReleaseError(f"VM {where} not found in the subscription: check the target", BAD_INPUT)
-        if _conflict(exc):
+        if _in_progress(exc):
             return ReleaseError(
                 f"VM {where} stayed busy (another Run Command in progress) for "
                 f"{self._config.deadline_s:.0f} s: try again later",
                 CHECK_FAILED,
+            )
+        code, message = _arm_error(exc)
+        if _conflict(exc):
+            return ReleaseError(f"Run Command on VM {where} refused (409 {code}): {message}", CHECK_FAILED)
+        outcome = _operation_status(exc)
+        if outcome is not None:
+            verb = "failed" if outcome == "Failed" else "was canceled"
+            return ReleaseError(
+                f"Run Command {command} on VM {where} {verb} ({code}): {message}", CHECK_FAILED
             )
         status = getattr(exc, "status_code", None)
         if status == 403:

@@ -11,6 +11,13 @@ Rules:
 - A server that reports no digest (older GitHub Enterprise) gets the new asset hashed by download.
 - ``verify_public`` hashes the public URL with no token, retrying while a CDN serves older bytes.
 - Progress is per transfer, not per attempt: a retry rewinds what the failed attempt reported.
+- Every request is made inside a retry: PyGithub objects are lazy, so a handle is completed (its
+  GET made) inside ``call``, never later outside it.
+- The swap (delete the old asset, rename the new one) goes out back to back on unpaced handles:
+  between the two requests the fixed public URL answers 404, so that window is one round trip.
+- An immutable release can never have its assets replaced, and deleting it burns its tag for good
+  (GitHub, "Immutable releases": docs.github.com/en/code-security/concepts/supply-chain-security/
+  immutable-releases): the message says so and what the operator can do instead.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_a
 
 from ..errors import CHECK_FAILED, ReleaseError
 from . import _transfer
+from ._immutable import immutable_message
 from ._retry import call, http_status, is_transient
 from .base import Progress, UploadResult
 
@@ -69,6 +77,16 @@ def _rename(store: GithubStore, asset: GitReleaseAsset, name: str, label: str) -
     return call(store.policy(), lambda: asset.update_asset(name, label))
 
 
+def _swap(
+    store: GithubStore, current: GitReleaseAsset | None, new: GitReleaseAsset, name: str, label: str
+) -> GitReleaseAsset:
+    """Delete ``current`` and give ``new`` its name, back to back (PyGithub's write spacing would
+    leave the fixed URL answering 404 for a whole second in between)."""
+    if current is not None:
+        _delete(store, store.unpaced_asset(current.id))
+    return _rename(store, store.unpaced_asset(new.id), name, label)
+
+
 def _delete_temps(store: GithubStore, release: GitRelease, temp_name: str) -> None:
     """Best effort between attempts: if GitHub is still failing, the next attempt's 422 retries."""
     with contextlib.suppress(*_ERRORS):
@@ -97,10 +115,7 @@ def replace_asset(
 ) -> UploadResult:
     release = store.git_release(tag)
     if release.immutable:
-        raise ReleaseError(
-            f"release {tag} is immutable, so {name} cannot be replaced: turn off immutable releases for "
-            "the assets repository and re-publish that release once by hand"
-        )
+        raise ReleaseError(f"{name} cannot be uploaded: {immutable_message(store.assets_repo(), [tag])}")
     temp_name = name + TEMP_SUFFIX
     try:
         existing = {a.name: a for a in _assets(store, release)}
@@ -114,9 +129,7 @@ def replace_asset(
         if current is not None and _matches(current, sha256, size):
             return UploadResult(store.to_asset(current), False)
         new = _upload_checked(store, release, temp_name, source, sha256=sha256, size=size, progress=progress)
-        if current is not None:
-            _delete(store, current)
-        final = _rename(store, new, name, (current.label if current is not None else "") or "")
+        final = _swap(store, current, new, name, (current.label if current is not None else "") or "")
     except _ERRORS as exc:
         raise store.fail(f"replacing {name} in release {tag}", exc) from None
     return UploadResult(store.to_asset(final), True)
@@ -151,7 +164,7 @@ def _upload_checked(
     except _ERRORS:
         _delete_temps(store, release, temp_name)
         raise
-    new = call(store.policy(), lambda: store.repo().get_release_asset(asset_id))
+    new = call(store.policy(), lambda: store.repo().get_release_asset(asset_id).complete())
     reported = _digest_of(store, new)
     if new.state != "uploaded" or new.size != size or reported != f"sha256:{sha256}":
         _delete(store, new)

@@ -1,11 +1,18 @@
 """Retries for the GitHub store: ours, not PyGithub's (its own retry is switched off).
 
 Rules:
-- Only transient failures retry: 5xx, 429, a 403 that is a rate limit, and network errors or
-  timeouts. Anything else (401, 404, 422 ...) is raised at once for the caller to turn into a line.
+- Only transient failures retry: 5xx, a rate limit, and network errors or timeouts. Anything else
+  (401, 404, 422 ...) is raised at once for the caller to turn into a line.
+- A rate limit is what GitHub's "Rate limits for the REST API" page says it is
+  (docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api): primary, a 403 or 429
+  with ``x-ratelimit-remaining: 0``; secondary, a 403 or 429 whose message says so (the messages
+  PyGithub's ``Requester.isSecondaryRateLimitError`` knows), ``Retry-After`` only sometimes present.
+  A 429 is always one. A 403 that is none of these is a permission problem and never retried.
 - The wait honours the server: ``Retry-After`` first, then ``x-ratelimit-reset`` when the quota is
-  spent, else exponential backoff with jitter. A wait that would end past the deadline stops at once
-  (a rate limit then says when to try again) instead of sleeping past it.
+  spent; a secondary limit without either waits at least a minute, doubling on each further one (as
+  the page asks); anything else backs off exponentially with jitter. Every server-asked wait is
+  announced through ``notice`` before it is slept. A wait that would end past the deadline stops at
+  once (a rate limit then says when to try again) instead of sleeping past it.
 - ``before_retry`` runs between attempts: an upload uses it to delete its half-made asset.
 """
 
@@ -24,9 +31,27 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 
 from ..errors import CHECK_FAILED, ReleaseError
 
-__all__ = ["RetryPolicy", "call", "describe", "http_status", "is_rate_limit", "is_transient"]
+__all__ = [
+    "SECONDARY_WAIT_S",
+    "RetryPolicy",
+    "call",
+    "describe",
+    "http_status",
+    "is_rate_limit",
+    "is_secondary_limit",
+    "is_transient",
+]
 
 T = TypeVar("T")
+
+# "Otherwise, wait for at least one minute before retrying" (GitHub, about secondary rate limits).
+SECONDARY_WAIT_S = 60.0
+# How GitHub words a secondary limit (PyGithub's Requester.isSecondaryRateLimitError, lower-cased).
+_SECONDARY_STARTS = ("you have exceeded a secondary rate limit", "you have triggered an abuse detection")
+_SECONDARY_ENDS = (
+    "please retry your request again later.",
+    "please wait a few minutes before you try again.",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep)
     monotonic: Callable[[], float] = field(default=time.monotonic)
     wall: Callable[[], float] = field(default=time.time)
+    notice: Callable[[str], None] | None = None
 
 
 def _headers(exc: BaseException) -> Mapping[str, str]:
@@ -56,12 +82,37 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+def _message(exc: BaseException) -> str:
+    """GitHub's ``message`` field of an error answer ("" when there is none)."""
+    data: Any = None
+    if isinstance(exc, GithubException):
+        data = exc.data
+    elif isinstance(exc, httpx.HTTPStatusError):
+        try:
+            data = exc.response.json()
+        except (ValueError, httpx.ResponseNotRead):
+            data = None
+    message = data.get("message") if isinstance(data, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+def is_secondary_limit(exc: BaseException) -> bool:
+    """A 403/429 whose message says a secondary rate limit (or its old name, abuse detection)."""
+    if http_status(exc) not in (403, 429):
+        return False
+    message = _message(exc).strip().lower()
+    return message.startswith(_SECONDARY_STARTS) or message.endswith(_SECONDARY_ENDS)
+
+
+def _primary_spent(exc: BaseException) -> bool:
+    return http_status(exc) in (403, 429) and _headers(exc).get("x-ratelimit-remaining") == "0"
+
+
 def is_rate_limit(exc: BaseException) -> bool:
     status = http_status(exc)
     if status not in (403, 429):
         return False
-    headers = _headers(exc)
-    return status == 429 or "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"
+    return status == 429 or "retry-after" in _headers(exc) or _primary_spent(exc) or is_secondary_limit(exc)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -71,8 +122,12 @@ def is_transient(exc: BaseException) -> bool:
     return status is not None and (status >= 500 or is_rate_limit(exc))
 
 
-def _server_wait(exc: BaseException, now: float) -> float | None:
-    """The wait the server asked for, in seconds, or None when it did not say."""
+def _server_wait(exc: BaseException, now: float, secondary_seen: int = 1) -> float | None:
+    """The wait the server asked for, in seconds, or None when it did not say.
+
+    ``secondary_seen`` counts the secondary limits met so far in this call: without a header GitHub
+    asks for at least a minute, and an exponentially longer wait when the limit persists.
+    """
     headers = _headers(exc)
     try:
         if "retry-after" in headers:
@@ -80,8 +135,16 @@ def _server_wait(exc: BaseException, now: float) -> float | None:
         if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
             return max(0.0, float(headers["x-ratelimit-reset"]) - now) + 1.0
     except ValueError:
-        return None
+        pass
+    if is_secondary_limit(exc) or http_status(exc) == 429:
+        return SECONDARY_WAIT_S * (1 << max(0, secondary_seen - 1))
     return None
+
+
+def _wait_line(exc: BaseException, seconds: float, now: float) -> str:
+    kind = "secondary rate limit" if not _primary_spent(exc) else "rate limit"
+    until = datetime.fromtimestamp(now + seconds, UTC).strftime("%H:%M:%S UTC")
+    return f"GitHub {kind} (HTTP {http_status(exc)}): waiting {seconds:.0f} s, until {until}, then retrying"
 
 
 def call(
@@ -94,28 +157,42 @@ def call(
     """Run ``fn`` until it succeeds, retrying transient failures under ``policy``."""
     started = policy.monotonic()
     backoff = wait_exponential_jitter(multiplier=policy.base_s, max=policy.max_backoff_s)
+    limits = [0]  # secondary limits met so far: each one without a header waits twice as long
+    asked_for: dict[int, float | None] = {}  # attempt number -> the wait its failure asked for
 
     def retryable(exc: BaseException) -> bool:
         return is_transient(exc) or (retry_also is not None and retry_also(exc))
 
+    def asked(state: RetryCallState) -> float | None:
+        if state.attempt_number not in asked_for:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if exc is not None and is_rate_limit(exc) and not _primary_spent(exc):
+                limits[0] += 1
+            wait = _server_wait(exc, policy.wall(), limits[0]) if exc is not None else None
+            asked_for[state.attempt_number] = wait
+        return asked_for[state.attempt_number]
+
     def planned(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        asked = _server_wait(exc, policy.wall()) if exc is not None else None
-        return asked if asked is not None else float(backoff(state))
+        wait = asked(state)
+        return wait if wait is not None else float(backoff(state))
 
     def stop(state: RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:
             return True
+        wait = asked(state)
         exc = state.outcome.exception() if state.outcome is not None else None
-        asked = _server_wait(exc, policy.wall()) if exc is not None else None
         left = policy.deadline_s - (policy.monotonic() - started)
-        if asked is not None and asked > left:
+        if wait is not None and wait > left:
             if exc is not None and is_rate_limit(exc):
-                raise _rate_limit_error(exc, policy.wall()) from None
+                raise _rate_limit_error(exc, policy.wall(), wait, left) from None
             return True
         return left <= 0
 
     def between(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = asked(state)
+        if exc is not None and wait is not None and is_rate_limit(exc) and policy.notice is not None:
+            policy.notice(_wait_line(exc, wait, policy.wall()))
         if before_retry is not None:
             before_retry()
 
@@ -130,11 +207,16 @@ def call(
     return retrying(fn)
 
 
-def _rate_limit_error(exc: BaseException, now: float) -> ReleaseError:
-    asked = _server_wait(exc, now) or 0.0
-    when = datetime.fromtimestamp(now + asked, UTC).strftime("%H:%M:%S UTC")
+def _rate_limit_error(exc: BaseException, now: float, wait: float, left: float) -> ReleaseError:
+    when = datetime.fromtimestamp(now + wait, UTC).strftime("%H:%M:%S UTC")
+    if _primary_spent(exc):
+        return ReleaseError(
+            f"GitHub rate limit reached; it resets at {when}: run the task again then", CHECK_FAILED
+        )
     return ReleaseError(
-        f"GitHub rate limit reached; it resets at {when}: run the task again then", CHECK_FAILED
+        f"GitHub secondary rate limit (HTTP {http_status(exc)}): it asks for {wait:.0f} s, more than the "
+        f"{max(0.0, left):.0f} s left before the deadline; run the task again after {when}",
+        CHECK_FAILED,
     )
 
 

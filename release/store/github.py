@@ -8,6 +8,11 @@ Rules:
 - Only the assets repository is ever touched; a target whose assets repository is the code
   repository (in any letter case) is refused before any call.
 - PyGithub's own retry is off and every call has the target's timeout; ``_retry.call`` owns retries.
+- Requests are paced as GitHub asks of integrations (writes a second apart), except the swap that
+  ends a replace: deleting the old asset and renaming the new one go out back to back through an
+  unpaced client, because between them the fixed public URL answers 404.
+- A wait for a rate limit is announced (``notice``; by default a line on stderr above the progress
+  bar), so a silent minute is never mistaken for a hang.
 - Replacing an asset in place lives in ``_replace``; streaming transfers in ``_transfer``.
 """
 
@@ -29,12 +34,18 @@ from github.Repository import Repository
 from schemas import Target
 from schemas.target import GithubStore as GithubStoreConfig
 
+from ..console import err_console
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
 from . import _replace
-from ._retry import RetryPolicy, call, describe, http_status, is_transient
+from ._retry import RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
 from .base import Asset, FixedRelease, Progress, UploadResult
 
 __all__ = ["GithubStore"]
+
+
+def _say_waiting(line: str) -> None:
+    # Printed through a console on stderr: under a live progress bar rich puts it above the bar.
+    err_console().print(f"[yellow]{line}[/]", markup=True)
 
 
 class GithubStore:
@@ -48,6 +59,8 @@ class GithubStore:
         environ: Mapping[str, str] | None = None,
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        notice: Callable[[str], None] | None = None,
         pace_writes: bool = True,
     ) -> None:
         if not isinstance(target.store, GithubStoreConfig):
@@ -57,10 +70,16 @@ class GithubStore:
         self._assets_repo = target.repositories.assets
         self._token_value = token
         self._environ = environ if environ is not None else os.environ
-        self._policy = RetryPolicy(sleep=sleep, deadline_s=max(60.0, 10 * self._config.timeout_s))
+        self._policy = RetryPolicy(
+            sleep=sleep,
+            monotonic=monotonic,
+            notice=notice if notice is not None else _say_waiting,
+            deadline_s=max(60.0, 10 * self._config.timeout_s),
+        )
         self._pace_writes = pace_writes
         self._http = http
         self._github: Github | None = None
+        self._unpaced: Github | None = None
         self._repo_handle: Repository | None = None
 
     def describe(self) -> str:
@@ -92,25 +111,37 @@ class GithubStore:
             f"no GitHub token: set {where} (a token with contents: write on {self._assets_repo})"
         )
 
+    def _make_client(self, paced: bool) -> Github:
+        if self._assets_repo.lower() == self._target.repositories.code.lower():
+            raise ReleaseError("the assets repository is the code repository: refusing to write to it")
+        return Github(
+            base_url=str(self._config.api_url).rstrip("/"),
+            auth=Auth.Token(self._token()),
+            timeout=math.ceil(self._config.timeout_s),
+            retry=0,
+            seconds_between_requests=0.25 if paced else None,
+            seconds_between_writes=1.0 if paced else None,
+            lazy=True,
+        )
+
     def _client(self) -> Github:
         if self._github is None:
-            if self._assets_repo.lower() == self._target.repositories.code.lower():
-                raise ReleaseError("the assets repository is the code repository: refusing to write to it")
-            self._github = Github(
-                base_url=str(self._config.api_url).rstrip("/"),
-                auth=Auth.Token(self._token()),
-                timeout=math.ceil(self._config.timeout_s),
-                retry=0,
-                seconds_between_requests=None if not self._pace_writes else 0.25,
-                seconds_between_writes=None if not self._pace_writes else 1.0,
-                lazy=True,
-            )
+            self._github = self._make_client(self._pace_writes)
         return self._github
+
+    def unpaced_asset(self, asset_id: int) -> GitReleaseAsset:
+        """A handle on asset ``asset_id`` whose requests skip PyGithub's write spacing (no request yet)."""
+        if self._unpaced is None:
+            self._unpaced = self._make_client(paced=False)
+        return self._unpaced.get_repo(self._assets_repo).get_release_asset(asset_id)
 
     def http(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(timeout=httpx.Timeout(self._config.timeout_s), follow_redirects=True)
         return self._http
+
+    def assets_repo(self) -> str:
+        return self._assets_repo
 
     def policy(self) -> RetryPolicy:
         return self._policy
@@ -129,6 +160,13 @@ class GithubStore:
         if status == 401:
             return ReleaseError(
                 f"GitHub rejected the token ({describe(exc)}): set a valid token in ${self._config.token_env}"
+            )
+        if is_rate_limit(exc):
+            # Waited out until the attempts ran out (a wait past the deadline says so itself).
+            return ReleaseError(
+                f"GitHub kept rate-limiting {doing} ({describe(exc)}): nothing was left half-made; "
+                "run the task again in a few minutes",
+                CHECK_FAILED,
             )
         if status == 403:
             return ReleaseError(

@@ -1,18 +1,29 @@
 """A fake ARM endpoint on 127.0.0.1 (TLS from a trustme CA) that answers ``runCommand`` for real.
 
-Rules:
-- ``POST .../virtualMachines/{vm}/runCommand`` is a long-running operation as ARM documents it:
-  202 + ``Location``; polling the location answers 202 while the script runs, then 200 with the
-  ``RunCommandResult`` body whose message is ``Enable succeeded: \\n[stdout]\\n...\\n[stderr]\\n...``,
-  each stream cut to its last 4,096 bytes. Run Command always reports success, whatever the exit code.
+Rules (each shape from ``tests/fixtures/recorded/azure``, which names its source):
+- ``POST .../virtualMachines/{vm}/runCommand`` is ARM's long-running operation as recorded in the
+  Azure CLI's ``test_vm_run_command_e2e.yaml``: 202 with no body and two headers,
+  ``Azure-AsyncOperation`` (``.../locations/{loc}/operations/{id}?api-version=...``) and ``Location``
+  (the same with ``monitor=true``). The async URL answers 200 ``{"status": "InProgress"}`` while the
+  script runs, then ``Succeeded`` (with ``properties.output``), or ``Failed`` / ``Canceled`` with an
+  ``error`` body (ARM's "Track asynchronous Azure operations" page); the ``Location`` URL answers 202
+  while running and, once succeeded, 200 with the ``RunCommandResult`` ``{"value": [...]}`` the SDK
+  GETs last.
+- The status message is the Linux run-command extension's (Azure/run-command-extension-linux,
+  main/cmds.go: ``"\n[stdout]\n%s\n[stderr]\n%s"`` of each stream's last ``maxTailLen = 4 * 1024``
+  bytes) behind ``Enable succeeded: `` as recorded. Run Command reports success whatever the exit code.
 - The script really runs (``/bin/sh``, so it must be POSIX) with ``cwd`` the VM tree, so the real
-  reconciler answers. One run at a time per VM: a POST while one runs is 409 Conflict.
+  reconciler answers. One run at a time per VM: a POST while one runs is 409 with ARM's recorded
+  in-progress body (``IN_PROGRESS``).
 - A bearer token is required (``token``); a managed-identity endpoint (``/msi/token``, the App
   Service shape azure-identity reads from ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``) hands it out.
-- Fault switches: ``busy`` (the next N POSTs answer 409), ``script_fails`` (the script is replaced
-  by one that fails on stderr, and Run Command still reports success), ``deliver_twice`` (a POST is
-  run twice, as a re-sent request would be), ``hold_s`` (the operation stays "in progress" that long
-  before its script runs, like a VM agent that is slow to pick it up).
+- Fault switches: ``busy`` (the next N POSTs answer the in-progress 409), ``not_running`` (every POST
+  answers ARM's other 409, ``OperationNotAllowed``: the VM is stopped), ``outcome`` (``Failed`` or
+  ``Canceled``: the operation ends so, with ``failure``'s code and message, and its script never
+  runs), ``script_fails`` (the script is replaced by one that fails on stderr, and Run Command still
+  reports success), ``deliver_twice`` (a POST is run twice, as a re-sent request would be),
+  ``hold_s`` (the operation stays "in progress" that long before its script runs, like a VM agent
+  that is slow to pick it up).
 """
 
 from __future__ import annotations
@@ -25,9 +36,11 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,9 +51,21 @@ from azure.core.credentials import AccessToken
 
 from .jsonhttp import JsonHandler, serving
 
-__all__ = ["FakeAzure", "FakeCredential", "running_azure"]
+__all__ = ["IN_PROGRESS", "NOT_RUNNING", "FakeAzure", "FakeCredential", "extension_message", "running_azure"]
 
-LIMIT = 4096
+LIMIT = 4 * 1024  # maxTailLen in the run-command extension's main/cmds.go
+API_VERSION = "2026-04-01"
+# The in-progress 409, as recorded (Azure/azure-cli issue #32305, the CLI's debug log of the answer).
+IN_PROGRESS = {
+    "code": "Conflict",
+    "message": "Run command extension execution is in progress. Please wait for completion before invoking "
+    "a run command.",
+}
+# ARM's 409 for a VM that is not running (quoted in nakamacchi/AzureCAF.LandingZones.Demo issue #4).
+NOT_RUNNING = {
+    "code": "OperationNotAllowed",
+    "message": "The operation requires the VM to be running (or set to run).",
+}
 
 
 class FakeCredential:
@@ -65,6 +90,14 @@ class FakeAzure:
     identity_header: str = "fake-identity-header"
     env: dict[str, str] | None = None
     busy: int = 0
+    not_running: bool = False
+    outcome: str = "Succeeded"
+    failure: dict[str, str] = field(
+        default_factory=lambda: {
+            "code": "VMAgentStatusCommunicationError",
+            "message": "VM 'NexyNew' has not reported status for VM agent or extensions.",
+        }
+    )
     script_fails: bool = False
     deliver_twice: bool = False
     hold_s: float = 0.0
@@ -72,12 +105,30 @@ class FakeAzure:
     posts: int = 0
     base_url: str = ""
     ca_path: Path = Path()
-    operations: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # operation id -> its status document (``status`` InProgress, Succeeded, Failed or Canceled)
+    operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (method, path with query, status) of every answer, in order
+    answers: list[tuple[str, str, int]] = field(default_factory=list)
+    # every ``status`` the async-operation URL answered, in order
+    polled: list[str] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def running(self) -> bool:
+        return any(op["status"] == "InProgress" for op in self.operations.values())
+
+    def _finish(self, operation: str, **fields: Any) -> None:
+        with self.lock:
+            self.operations[operation] = {
+                **self.operations[operation],
+                "endTime": _now(),
+                **fields,
+            }
 
     def run_script(self, operation: str, lines: list[str]) -> None:
         time.sleep(self.hold_s)
+        if self.outcome != "Succeeded":
+            return self._finish(operation, status=self.outcome, error=dict(self.failure))
         script = "\n".join(lines) + "\n"
         if self.script_fails:
             script = "echo 'python3: error while loading shared libraries' >&2\nexit 127\n"
@@ -90,16 +141,24 @@ class FakeAzure:
                 ["/bin/sh", handle.name], cwd=self.vm_root, env=self.env, capture_output=True, timeout=300
             )
             Path(handle.name).unlink()
-        out = done.stdout[-LIMIT:].decode(errors="replace")
-        err = done.stderr[-LIMIT:].decode(errors="replace")
         status = {
             "code": "ProvisioningState/succeeded",
             "level": "Info",
             "displayStatus": "Provisioning succeeded",
-            "message": f"Enable succeeded: \n[stdout]\n{out}\n[stderr]\n{err}\n",
+            "message": extension_message(done.stdout, done.stderr),
         }
-        with self.lock:
-            self.operations[operation] = {"value": [status]}
+        return self._finish(operation, status="Succeeded", properties={"output": {"value": [status]}})
+
+
+def extension_message(stdout: bytes, stderr: bytes) -> str:
+    """The status message of RunShellScript: each stream's last 4 KB, in the extension's format."""
+    out = stdout[-LIMIT:].decode(errors="replace")
+    err = stderr[-LIMIT:].decode(errors="replace")
+    return f"Enable succeeded: \n[stdout]\n{out}\n[stderr]\n{err}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 class _Handler(JsonHandler):
@@ -107,6 +166,12 @@ class _Handler(JsonHandler):
 
     def response_headers(self) -> dict[str, str]:
         return {"x-ms-request-id": f"req-{time.monotonic_ns()}"}
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.answers.append((self.command, self.path, code))
+        super().send_response(code, message)
 
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, {"error": {"code": code, "message": message}})
@@ -133,17 +198,19 @@ class _Handler(JsonHandler):
         if not self._authorised():
             return None
         match = re.fullmatch(
-            r"/subscriptions/[^/]+/providers/Microsoft.Compute/locations/[^/]+/operations/(\w+)", url.path
+            r"/subscriptions/[^/]+/providers/Microsoft.Compute/locations/[^/]+/operations/([\w-]+)", url.path
         )
         if match is None or match.group(1) not in fake.operations:
             return self._error(404, "NotFound", "no such operation")
         with fake.lock:
-            result = fake.operations[match.group(1)]
-        if result is None:
-            return self._send(
-                202, None, {"Location": self._location(match.group(1)), "retry-after-ms": "100"}
-            )
-        return self._send(200, result)
+            operation = dict(fake.operations[match.group(1)])
+        if parse_qs(url.query).get("monitor") != ["true"]:
+            fake.polled.append(operation["status"])
+            return self._send(200, operation)
+        # The monitor (Location) URL: 202 while running, then the operation's result.
+        if operation["status"] == "InProgress":
+            return self._send(202, None, {"Location": self._monitor(match.group(1))})
+        return self._send(200, operation.get("properties", {}).get("output", {"value": []}))
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization") != f"Bearer {self.server.fake.token}":
@@ -152,12 +219,15 @@ class _Handler(JsonHandler):
             return False
         return True
 
-    def _location(self, operation: str) -> str:
+    def _operation_url(self, operation: str) -> str:
         fake = self.server.fake
         return (
             f"{fake.base_url}/subscriptions/{fake.subscription}/providers/Microsoft.Compute/locations/"
-            f"canadacentral/operations/{operation}?api-version=2026-04-01"
+            f"canadacentral/operations/{operation}"
         )
+
+    def _monitor(self, operation: str) -> str:
+        return f"{self._operation_url(operation)}?monitor=true&api-version={API_VERSION}"
 
     def do_POST(self) -> None:
         fake = self.server.fake
@@ -175,15 +245,19 @@ class _Handler(JsonHandler):
             return self._error(400, "InvalidParameter", "commandId RunShellScript and a script are required")
         with fake.lock:
             fake.posts += 1
-            running = any(result is None for result in fake.operations.values())
-            if fake.busy > 0 or running:
+            if fake.not_running:
+                return self._error(409, **NOT_RUNNING)
+            if fake.busy > 0 or fake.running():
                 fake.busy = max(0, fake.busy - 1)
-                conflict = "Run command extension execution is in progress. Please wait for completion."
-                return self._error(409, "Conflict", conflict)
-            operation = f"op{next(fake._ids)}"
-            fake.operations[operation] = None
+                return self._error(409, **IN_PROGRESS)
+            operation = str(uuid.UUID(int=next(fake._ids)))
+            fake.operations[operation] = {"startTime": _now(), "status": "InProgress", "name": operation}
         threading.Thread(target=fake.run_script, args=(operation, body["script"]), daemon=True).start()
-        return self._send(202, None, {"Location": self._location(operation), "retry-after-ms": "100"})
+        headers = {
+            "Azure-AsyncOperation": f"{self._operation_url(operation)}?api-version={API_VERSION}",
+            "Location": self._monitor(operation),
+        }
+        return self._send(202, None, headers)
 
 
 class _Server(ThreadingHTTPServer):

@@ -3,6 +3,9 @@
 Rules: anything outside the assets repository's releases answers 404 (creating a release, a tag or
 a ref has no route here at all); an immutable release answers 422 to every asset change; an upload
 name already taken (a half-made ``starter`` asset included) answers 422 ``already_exists``.
+Bodies follow the recordings in ``tests/fixtures/recorded/github`` (each file names its source).
+Downloads redirect to the CDN origin (``fake.cdn_url``): the API's octet-stream asset GET to
+``/blob/<id>``, the public ``/<repo>/releases/download/<tag>/<name>`` to ``/cdn/<tag>/<name>``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from .github_model import FakeAsset, FakeRelease
 if TYPE_CHECKING:
     from .github import _Handler
 
-__all__ = ["handle_api", "handle_blob", "handle_cdn"]
+__all__ = ["handle_api", "handle_blob", "handle_cdn", "handle_public_download"]
+
+# immutable_upload_422.txt; an asset change on an immutable release is refused the same way.
+IMMUTABLE_UPLOAD = "Cannot upload assets to an immutable release."
+IMMUTABLE_CHANGE = "Cannot modify an asset of an immutable release."
 
 
 def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]]) -> None:
@@ -36,7 +43,8 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         if release is None:
             h._drain()
             return h._error(404, "Not Found")
-        return _upload(h, release, query.get("name", [""])[0], query.get("label", [""])[0])
+        label = query["label"][0] if "label" in query else None
+        return _upload(h, release, query.get("name", [""])[0], label)
     if not path.startswith(repo + "/releases"):
         h._drain()
         return h._error(404, "Not Found")
@@ -62,12 +70,19 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         return h._error(404, "Not Found")
     release, asset = found_asset
     if method == "GET":
+        with fake.lock:
+            failing = fake.asset_get_errors > 0 and h.headers.get("Accept") != "application/octet-stream"
+            fake.asset_get_errors -= int(failing)
+        if failing:
+            return h._error(500, "Server Error")
         if h.headers.get("Accept") == "application/octet-stream":
-            return h._send(302, None, {"Location": f"{fake.base_url}/blob/{asset.id}"})
+            # asset_download_302.txt: a signed URL on another host, good for minutes, no token needed
+            location = f"{fake.cdn_url}/blob/{asset.id}?se=300&sig=fake-signature"
+            return h._send(302, None, {"Location": location, "Content-Type": "text/html;charset=utf-8"})
         return h._send(200, fake.asset_json(release, asset))
     if release.immutable:
         h._drain()
-        return h._error(422, "Cannot modify an asset of an immutable release.")
+        return h._error(422, IMMUTABLE_CHANGE, status="422")
     if method == "DELETE":
         with fake.lock:
             del release.assets[asset.id]
@@ -81,7 +96,7 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
             if any(a.name == name and a.id != asset.id for a in release.assets.values()):
                 return _exists(h)
             asset.name = name
-            asset.label = body.get("label") or ""
+            asset.label = body.get("label", asset.label)
         return h._send(200, fake.asset_json(release, asset))
     h._drain()
     return h._error(404, "Not Found")
@@ -92,14 +107,14 @@ def _exists(h: _Handler) -> None:
     h._error(422, "Validation Failed", errors=errors)
 
 
-def _upload(h: _Handler, release: FakeRelease, name: str, label: str) -> None:
+def _upload(h: _Handler, release: FakeRelease, name: str, label: str | None) -> None:
     fake = h.server.fake
     if "Content-Length" not in h.headers:
         return h._error(411, "Length Required")
     length = int(h.headers["Content-Length"])
     if release.immutable:
         h._drain()
-        return h._error(422, "Cannot upload assets to an immutable release.")
+        return h._error(422, IMMUTABLE_UPLOAD, status="422")
     with fake.lock:
         if not name or any(a.name == name for a in release.assets.values()):
             h._drain()
@@ -150,28 +165,41 @@ def handle_blob(h: _Handler, path: str) -> None:
     fake = h.server.fake
     found = fake.find_asset(int(path.split("/")[2]))
     if found is None:
-        return h._error(404, "Not Found")
+        return h._send(404, {"message": "Not Found"})
     with fake.lock:
         cut = fake.cut_downloads > 0
         fake.cut_downloads -= int(cut)
     return h._file(found[1].path, cut)
 
 
-def handle_cdn(h: _Handler, path: str) -> None:
+def _served(h: _Handler, tag: str, name: str, *, take_stale: bool) -> Path | None:
+    """The bytes the public URL serves for ``tag``/``name`` now: stale ones while the CDN lags."""
     fake = h.server.fake
-    match = re.fullmatch(rf"/{re.escape(fake.owner_repo)}/releases/download/([^/]+)/([^/]+)", path)
-    if match is not None:
-        tag, name = match.groups()
-        return h._send(302, None, {"Location": f"{fake.base_url}/cdn/{tag}/{name}"})
-    _, _, tag, name = path.split("/", 3)
     with fake.lock:
         stale = fake.stale.get((tag, name))
         if stale is not None and fake.stale_cdn_reads > 0:
-            fake.stale_cdn_reads -= 1
-            return h._file(stale)
+            if take_stale:
+                fake.stale_cdn_reads -= 1
+            return stale
         current = next(
             (a for a in fake.assets(tag).values() if a.name == name and a.state == "uploaded"), None
         )
-    if current is None:
-        return h._error(404, "Not Found")
-    return h._file(current.path)
+    return current.path if current is not None else None
+
+
+def handle_public_download(h: _Handler, path: str) -> None:
+    """``github.com/<repo>/releases/download/<tag>/<name>``: 302 to the CDN, or 404 if no such asset."""
+    fake = h.server.fake
+    match = re.fullmatch(rf"/{re.escape(fake.owner_repo)}/releases/download/([^/]+)/([^/]+)", path)
+    if match is None or _served(h, *match.groups(), take_stale=False) is None:
+        return h._send(404, {"message": "Not Found"})
+    tag, name = match.groups()
+    return h._send(302, None, {"Location": f"{fake.cdn_url}/cdn/{tag}/{name}?se=300&sig=fake-signature"})
+
+
+def handle_cdn(h: _Handler, path: str) -> None:
+    _, _, tag, name = path.split("/", 3)
+    served = _served(h, tag, name, take_stale=True)
+    if served is None:
+        return h._send(404, {"message": "Not Found"})
+    return h._file(served)

@@ -9,6 +9,12 @@ Rules:
   for what each does on the wire.
 - Everything the tests assert on is readable: ``assets(tag)``, the ``requests`` log (method, path),
   ``writes()`` (every request that could change something).
+- Immutability is GitHub's (docs.github.com/en/code-security/concepts/supply-chain-security/
+  immutable-releases, and the 422 quoted in community discussion #178351): the repository setting
+  (``immutable_releases``) applies to releases published while it is on, and turning it off leaves
+  them immutable; deleting an immutable release burns its tag, which no release can use again.
+- Shapes come from recordings (``tests/fixtures/recorded/github``): a JSON error has ``message`` and
+  ``documentation_url``; every API answer carries the ``X-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -21,9 +27,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FakeAsset", "FakeGithub", "FakeRelease"]
+__all__ = ["FakeAsset", "FakeGithub", "FakeRelease", "TagBurned"]
 
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+# The message of a secondary limit as GitHub words it (PyGithub tests/Requester.py lists it).
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+DOCS = "https://docs.github.com/rest"
+
+
+class TagBurned(ValueError):
+    """Publishing under the tag of a deleted immutable release: GitHub's 422, as a person meets it."""
+
+    def __init__(self, tag: str) -> None:
+        self.body = {
+            "message": "Validation Failed",
+            "errors": [
+                {
+                    "resource": "Release",
+                    "code": "custom",
+                    "field": "tag_name",
+                    "message": "tag_name was used by an immutable release",
+                }
+            ],
+            "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release",
+            "status": "422",
+        }
+        super().__init__(f"{tag}: tag_name was used by an immutable release")
 
 
 @dataclass
@@ -34,7 +65,7 @@ class FakeAsset:
     size: int
     sha256: str
     state: str = "uploaded"
-    label: str = ""
+    label: str | None = None
 
 
 @dataclass
@@ -59,22 +90,53 @@ class FakeGithub:
     stall_s: float = 3.0
     rate_limited: int = 0
     rate_reset_in: int = 1
-    retry_after: int = 0
+    secondary_limits: int = 0
+    secondary_status: int = 403
+    secondary_retry_after: str | None = None
+    forbidden: int = 0
+    asset_get_errors: int = 0
     server_errors: int = 0
     stale_cdn_reads: int = 0
     cut_downloads: int = 0
     corrupt_uploads: int = 0
     report_digests: bool = True
+    # the repository's "Enable release immutability" setting
+    immutable_releases: bool = False
+    burned_tags: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # (method, path, status) of every answer, in the order they were sent
+    answers: list[tuple[str, str, int]] = field(default_factory=list)
+    # paths the CDN origin was asked for with an Authorization header: must stay empty
+    leaked_auth: list[str] = field(default_factory=list)
+    remaining: int = 5000
     base_url: str = ""
+    cdn_url: str = ""
     stale: dict[tuple[str, str], Path] = field(default_factory=dict)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def add_release(self, tag: str, *, draft: bool = False, immutable: bool = False) -> FakeRelease:
-        release = FakeRelease(id=next(self.ids), tag=tag, draft=draft, immutable=immutable)
+    def add_release(self, tag: str, *, draft: bool = False, immutable: bool | None = None) -> FakeRelease:
+        """A release made by hand; published ones are immutable when the setting is on (or if told)."""
+        if tag in self.burned_tags:
+            raise TagBurned(tag)
+        locked = (self.immutable_releases if immutable is None else immutable) and not draft
+        release = FakeRelease(id=next(self.ids), tag=tag, draft=draft, immutable=locked)
         self.releases[release.id] = release
         return release
+
+    def publish(self, tag: str) -> FakeRelease:
+        """Publish the draft ``tag`` by hand: it locks if the setting is on at that moment."""
+        release = self.release(tag)
+        release.draft = False
+        release.immutable = release.immutable or self.immutable_releases
+        return release
+
+    def delete_release(self, tag: str) -> None:
+        """Delete ``tag``'s release by hand; an immutable one takes its tag with it for good."""
+        release = self.release(tag)
+        del self.releases[release.id]
+        if release.immutable:
+            self.burned_tags.add(tag)
 
     def release(self, tag: str) -> FakeRelease:
         return next(r for r in self.releases.values() if r.tag == tag)
@@ -110,7 +172,7 @@ class FakeGithub:
             "id": asset.id,
             "node_id": f"RA_{asset.id}",
             "name": asset.name,
-            "label": asset.label or None,
+            "label": asset.label,
             "state": asset.state,
             "content_type": "application/octet-stream",
             "size": asset.size,
@@ -137,8 +199,11 @@ class FakeGithub:
             "prerelease": False,
             "immutable": release.immutable,
             "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z",
             "published_at": None if release.draft else "2025-01-01T00:00:00Z",
             "assets": [self.asset_json(release, a) for a in release.assets.values()],
+            "tarball_url": self.api(f"/tarball/{release.tag}"),
+            "zipball_url": self.api(f"/zipball/{release.tag}"),
         }
 
     def repo_json(self) -> dict[str, Any]:

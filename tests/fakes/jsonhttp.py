@@ -38,7 +38,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
-        for key, value in {**(headers or {}), **self.response_headers()}.items():
+        # What a route sets (a fault's headers) wins over what every answer carries.
+        for key, value in {**self.response_headers(), **(headers or {})}.items():
             self.send_header(key, value)
         if body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -81,17 +81,34 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def make_store(tmp_path: Path, github: FakeGithub, sleeps: list[float]) -> Callable[..., GithubStore]:
-    """A store on the fake GitHub whose backoff sleeps are recorded (and shortened) instead of slept."""
+def notices() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def make_store(
+    tmp_path: Path, github: FakeGithub, sleeps: list[float], notices: list[str]
+) -> Callable[..., GithubStore]:
+    """A store on the fake GitHub whose backoff sleeps are recorded instead of slept: they advance a
+    virtual clock, so a wait of minutes and the deadline it runs into take no time. The wait lines a
+    person would see are recorded in ``notices``."""
+    virtual = [0.0]
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
+        virtual[0] += seconds
 
-    def make(token: str | None = "fake-token", **overrides: Any) -> GithubStore:  # noqa: S107
+    def make(token: str | None = "fake-token", pace_writes: bool = False, **overrides: Any) -> GithubStore:  # noqa: S107
         document = target_document(tmp_path, github.base_url)
         document["store"].update(overrides)
         return GithubStore(
-            Target.model_validate(document), token=token, environ={}, sleep=sleep, pace_writes=False
+            Target.model_validate(document),
+            token=token,
+            environ={},
+            sleep=sleep,
+            monotonic=lambda: virtual[0],
+            notice=notices.append,
+            pace_writes=pace_writes,
         )
 
     return make

@@ -90,7 +90,7 @@ def test_a_run_that_outlasts_the_deadline_is_one_line(make_remote: MakeRemote, a
     )
     assert azure.posts == 1  # not re-sent: the first one may still run
     end = time.monotonic() + 60
-    while any(result is None for result in azure.operations.values()) and time.monotonic() < end:
+    while azure.running() and time.monotonic() < end:
         time.sleep(0.1)  # let the held run finish before the VM tree goes away
 
 
@@ -227,3 +227,48 @@ def test_an_endpoint_that_hangs_up_is_one_line(tmp_path: Path, sleeps: list[floa
     message = str(caught.value)
     assert message.startswith("Run Command status on VM NexyNewRG/NexyNew failed") and "\n" not in message
     assert caught.value.code == 1 and hung_up
+
+
+def test_the_sdk_speaks_arms_protocol_to_the_final_get(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    """202 with both headers, the async URL polled InProgress then Succeeded, the result read last from
+    the Location (monitor) URL, as in the recorded ``az vm run-command invoke``."""
+    azure.hold_s = 0.5
+    assert make_remote().status().env_keys == {"GEMINI_API_KEY": True}
+    kinds = []
+    for method, path, status in azure.answers:
+        monitor = "monitor=true" in path
+        kinds.append(
+            (method, "runCommand" if "runCommand" in path else "monitor" if monitor else "async", status)
+        )
+    assert kinds[0] == ("POST", "runCommand", 202) and kinds[-1] == ("GET", "monitor", 200)
+    assert set(kinds[1:-1]) == {("GET", "async", 200)}
+    assert azure.polled[0] == "InProgress" and azure.polled[-1] == "Succeeded"
+
+
+def test_another_409_stops_at_once_with_arms_code_and_message(
+    make_remote: MakeRemote, azure: FakeAzure, sleeps: list[float]
+) -> None:
+    """Only the in-progress 409 means busy: a stopped VM is said at once, in ARM's words."""
+    azure.not_running = True
+    with pytest.raises(ReleaseError) as caught:
+        make_remote().status()
+    assert str(caught.value) == (
+        "Run Command on VM NexyNewRG/NexyNew refused (409 OperationNotAllowed): "
+        "The operation requires the VM to be running (or set to run)."
+    )
+    assert caught.value.code == 1 and azure.posts == 1 and sleeps == []
+
+
+@pytest.mark.parametrize(("outcome", "verb"), [("Failed", "failed"), ("Canceled", "was canceled")])
+def test_an_operation_that_ends_failed_or_canceled_is_one_line(
+    make_remote: MakeRemote, azure: FakeAzure, sleeps: list[float], outcome: str, verb: str
+) -> None:
+    azure.outcome = outcome
+    with pytest.raises(ReleaseError) as caught:
+        make_remote().status()
+    assert str(caught.value) == (
+        f"Run Command status on VM NexyNewRG/NexyNew {verb} (VMAgentStatusCommunicationError): "
+        "VM 'NexyNew' has not reported status for VM agent or extensions."
+    )
+    assert caught.value.code == 1 and azure.posts == 1 and sleeps == []  # not re-sent: it may have run
+    assert azure.polled[-1] == outcome and not any("monitor=true" in path for _, path, _ in azure.answers)

@@ -4,6 +4,8 @@ Each recovers or stops with one line, and never loses the old asset nor leaves a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from release.errors import ReleaseError
@@ -52,22 +54,74 @@ def test_502_every_time_stops_with_one_line_and_keeps_the_old_asset(
 
 
 def test_rate_limit_waits_for_the_reset_then_recovers(
-    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float], notices: list[str]
 ) -> None:
     github.rate_limited = 2
     path, sha, size = artifact("Nexy.dmg", NEW)
     result = make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
     assert result.transferred and len(sleeps) == 2
     assert all(wait >= 1.0 for wait in sleeps)  # the reset header, not a blind backoff
+    assert len(notices) == 2 and all(
+        re.fullmatch(
+            r"GitHub rate limit \(HTTP 403\): waiting \d+ s, until \d\d:\d\d:\d\d UTC, then retrying", line
+        )
+        for line in notices
+    )
     intact(github, "UpdateBeta")
 
 
 def test_secondary_rate_limit_honours_retry_after(
-    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+    make_store: MakeStore, github: FakeGithub, sleeps: list[float], notices: list[str]
 ) -> None:
-    github.retry_after = 1
+    github.secondary_limits, github.secondary_retry_after = 1, "7"
     assert make_store().release("UpdateBeta").tag == "UpdateBeta"
-    assert sleeps == [1.0]
+    assert sleeps == [7.0]
+    assert re.fullmatch(
+        r"GitHub secondary rate limit \(HTTP 403\): waiting 7 s, until \d\d:\d\d:\d\d UTC, then retrying",
+        notices[0],
+    )
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_secondary_rate_limit_without_retry_after_waits_a_minute(
+    make_store: MakeStore, github: FakeGithub, sleeps: list[float], notices: list[str], status: int
+) -> None:
+    """GitHub's message, the quota not spent, no header: not a permission problem, and at least 60 s."""
+    github.secondary_limits, github.secondary_status = 1, status
+    assert make_store().release("UpdateBeta").tag == "UpdateBeta"
+    assert sleeps == [60.0]
+    assert len(notices) == 1 and notices[0].startswith(
+        f"GitHub secondary rate limit (HTTP {status}): waiting 60 s"
+    )
+
+
+def test_secondary_rate_limit_waits_longer_each_time_and_stops_at_the_deadline(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float], notices: list[str]
+) -> None:
+    """60 s, then 120 s: the second wait would pass the store's deadline (100 s for a 10 s timeout),
+    so it stops at once with one line saying when to come back, and nothing was uploaded."""
+    github.put_asset("UpdateBeta", "Nexy.dmg", b"old")
+    github.secondary_limits = 10
+    path, sha, size = artifact("Nexy.dmg", NEW)
+    with pytest.raises(ReleaseError) as caught:
+        make_store().upload("UpdateBeta", "Nexy.dmg", path, sha256=sha, size=size)
+    assert sleeps == [60.0] and len(notices) == 1
+    assert re.fullmatch(
+        r"GitHub secondary rate limit \(HTTP 403\): it asks for 120 s, more than the 40 s left before the "
+        r"deadline; run the task again after \d\d:\d\d:\d\d UTC",
+        str(caught.value),
+    )
+    assert caught.value.code == 1 and uploads(github) == 0
+    assert github.assets("UpdateBeta")["Nexy.dmg"].path.read_bytes() == b"old"
+
+
+def test_a_forbidden_token_is_not_a_rate_limit(
+    make_store: MakeStore, github: FakeGithub, sleeps: list[float]
+) -> None:
+    github.forbidden = 1
+    with pytest.raises(ReleaseError) as caught:
+        make_store().release("UpdateBeta")
+    assert "the token needs contents: write on acme/Nexy_assets" in str(caught.value) and sleeps == []
 
 
 def test_rate_limit_past_the_deadline_says_when_to_come_back(

@@ -19,7 +19,7 @@ from release.errors import ReleaseError
 from release.store.github import GithubStore
 from schemas import Target
 from tests.conftest import REPO
-from tests.fakes.github import FakeGithub
+from tests.fakes.github import FakeGithub, TagBurned
 from tests.production.conftest import target_document
 from tests.production.kit import (
     NEW,
@@ -30,16 +30,45 @@ from tests.production.kit import (
 )
 
 
-def test_immutable_release_stops_before_any_write(
+def test_immutable_release_stops_before_any_write_and_says_what_is_true(
     make_store: MakeStore, github: FakeGithub, artifact: Artifact
 ) -> None:
-    github.release("Update").immutable = True
+    """Published while the setting was on, ``Update`` stays immutable when it is turned off; the message
+    says the assets can never be replaced, warns against deleting the release, and says what to do."""
+    github.delete_release("Update")
+    github.immutable_releases = True
+    github.add_release("Update")
+    github.immutable_releases = False  # the operator follows the old advice: changes nothing
     store = make_store()
     assert store.release("Update").immutable
     path, sha, size = artifact("Nexy.dmg", NEW)
-    with pytest.raises(ReleaseError, match=r"release Update is immutable, so Nexy\.dmg cannot be replaced"):
+    with pytest.raises(ReleaseError) as caught:
         store.upload("Update", "Nexy.dmg", path, sha256=sha, size=size)
-    assert uploads(github) == 0
+    message = str(caught.value)
+    assert message.startswith("Nexy.dmg cannot be uploaded: release Update in acme/Nexy_assets is immutable")
+    for fact in (
+        "assets can never be replaced, even with the setting off",
+        "do not delete it (a tag can never be reused; the fixed URL would 404 for good)",
+        "instead point the target's channel tags and update URLs at a new release under another tag",
+    ):
+        assert fact in message
+    assert "\n" not in message and "re-publish" not in message
+    assert uploads(github) == 0 and github.writes() == []
+
+
+def test_the_fake_burns_the_tag_of_a_deleted_immutable_release(github: FakeGithub) -> None:
+    """What the old advice led to, as GitHub answers it: the tag can never carry a release again."""
+    github.immutable_releases = True
+    github.add_release("Stable")
+    github.immutable_releases = False
+    assert github.release("Stable").immutable
+    github.delete_release("Stable")
+    with pytest.raises(TagBurned) as caught:
+        github.add_release("Stable")
+    assert caught.value.body["errors"][0]["message"] == "tag_name was used by an immutable release"
+    github.add_release("Mutable")
+    github.delete_release("Mutable")
+    assert not github.add_release("Mutable").immutable  # a mutable release's tag is free again
 
 
 def test_missing_and_draft_releases_say_what_to_do(make_store: MakeStore, github: FakeGithub) -> None:

@@ -112,15 +112,19 @@ def test_preflight_rejected_credentials_are_failed_rows(
     assert github.writes() == [] and azure.posts == 0
 
 
-def test_publish_rides_out_500s_a_rate_limit_and_a_502_mid_upload(
+def test_publish_rides_out_500s_rate_limits_and_a_502_mid_upload(
     sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
 ) -> None:
     github, azure = fakes
     github.put_asset("UpdateBeta", "Nexy.dmg", b"the previous beta")
     target, env = _target(sandbox, fakes), task_env(github, azure)
     github.server_errors, github.rate_limited, github.fail_uploads_midway = 2, 1, 1
-    inv(sandbox.root, target, env, "publish", "--channel", "beta")
+    github.secondary_limits, github.secondary_status, github.secondary_retry_after = 1, 429, "1"
+    done = inv(sandbox.root, target, env, "publish", "--channel", "beta")
     assert (github.server_errors, github.rate_limited, github.fail_uploads_midway) == (0, 0, 0)
+    assert github.secondary_limits == 0
+    # The person sees why the task paused, with the progress bars on stderr.
+    assert "GitHub secondary rate limit (HTTP 429): waiting 1 s, until " in " ".join(done.stderr.split())
     for tag, name in (("UpdateBeta", "Nexy.dmg"), ("AppBeta", "Nexy.pkg")):
         assets = github.assets(tag)
         assert assets[name].sha256 == hashlib.sha256(inbox[name]).hexdigest()
@@ -147,7 +151,10 @@ def test_publish_stops_before_any_write_on_a_release_it_cannot_use(
     done = inv(sandbox.root, target, env, "publish", "--channel", "beta", check=False)
     line = _one_line_failure(done)
     expected = {
-        "immutable": "AppBeta is immutable: its assets cannot be replaced",
+        "immutable": f"release AppBeta in {github.owner_repo} is immutable: assets can never be replaced, "
+        "even with the setting off; do not delete it (a tag can never be reused; the fixed URL would 404 "
+        "for good); instead point the target's channel tags and update URLs at a new release under "
+        "another tag",
         "missing": f"release AppBeta not found in {github.owner_repo}: create and publish it once by hand",
         "draft": f"release AppBeta in {github.owner_repo} is a draft: publish it once by hand",
     }[fault]
