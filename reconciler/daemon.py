@@ -29,6 +29,7 @@ from .alerts import AlertManager, AlertSink, LogSink
 from .alertstate import FileAlertStore
 from .config import Config
 from .engine import PassOutcome, Reconciler
+from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .owned import owned_files, sweep_temp_files
@@ -93,6 +94,7 @@ def run_daemon(
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
     config.desired_dir.mkdir(parents=True, exist_ok=True)
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    inbox_dir(config).mkdir(mode=0o700, exist_ok=True)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         events.put("hup" if signum == signal.SIGHUP else "term")
@@ -108,8 +110,10 @@ def run_daemon(
     watcher: Watcher | None = None
     try:
         sweep(config)
+        serve_requests(config, log_event)
         outcome = reconciler.run_pass(probe=True)
-        watcher = Watcher(owned_files(config), lambda: events.put("fs"), config.watch)
+        watched = [*owned_files(config), (inbox_dir(config), "*.json")]
+        watcher = Watcher(watched, lambda: events.put("fs"), config.watch)
         watcher.start()
         # Writes between the first pass and the watch start would be missed without this pass.
         outcome = reconciler.run_pass()
@@ -142,6 +146,7 @@ def run_daemon(
                 sweep(config)
             if words or resync:
                 watcher.touch()
+                serve_requests(config, log_event)
                 outcome = reconciler.run_pass(probe=resync or "hup" in words)
                 notifier.send(STATUS=summary(outcome))
                 if resync or outcome.result == "error":

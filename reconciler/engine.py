@@ -31,7 +31,7 @@ from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
 from .conditions import health_conditions, pass_conditions
 from .config import Config
-from .desired import Desired, read_desired
+from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
@@ -127,6 +127,9 @@ class Reconciler:
     def _pass_body(self) -> PassOutcome:
         config = self.config
         with vm_lock(config.lock_path, timeout_s=10.0):
+            migrated = migrate_legacy(config.desired_dir)
+            if migrated:
+                self._log({"event": "desired_migrated", "to": "bundle.json", "removed": migrated})
             desired = read_desired(config.desired_dir)
             plan = compute_plan(desired, config.layout)
             changed: list[str] = []

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .config import Config
-from .desired import DESIRED_FILES
+from .desired import BUNDLE_FILE, DESIRED_FILES
 
 __all__ = ["STATE_TEMP_AGE_S", "owned_files", "sweep_temp_files"]
 
@@ -31,7 +31,8 @@ _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 def owned_files(config: Config) -> list[tuple[Path, str]]:
     """(directory, name pattern) of every desired and runtime file a pass reads or writes."""
     layout = config.layout
-    pairs = [(config.desired_dir, name) for name in DESIRED_FILES.values()]
+    # The old layout's names too: writing one of them is how an old tree asks for its migration.
+    pairs = [(config.desired_dir, name) for name in (BUNDLE_FILE, *DESIRED_FILES.values())]
     pairs += [(layout.stable_manifest.parent, "manifest*.json")]
     for path in (layout.unified_config_path, layout.legacy_manifest_path, layout.config_env_path):
         pairs.append((path.parent, path.name))

@@ -176,9 +176,9 @@ def compute_plan(desired: Desired, layout: RuntimeLayout) -> Plan:
         (_config_version, "stable"),
         (_gate, "gate"),
     ):
-        if depends_on in desired.errors:
+        if desired.blocks(depends_on):
             name = builder.__name__.lstrip("_")
-            found = f"desired {desired.errors[depends_on]}"
+            found = f"desired {desired.errors.get(depends_on) or desired.errors['bundle']}"
             resources.append(ResourcePlan(name, "error", found=found, from_desired=True))
         else:
             resources.append(builder(desired, layout))

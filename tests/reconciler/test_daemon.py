@@ -124,23 +124,24 @@ def test_invalid_desired_written_directly_changes_nothing(vm: Vm) -> None:
         _accept(vm)
         server_before = {p: p.read_bytes() for p in (vm.root / "server").rglob("*") if p.is_file()}
         env_before = vm.env.read_bytes()
-        good = dump_model(make_manifest("2.0.0.40", "beta"))
+        good = json.loads((vm.desired / "bundle.json").read_bytes())
         cases = [
-            ("manifest_beta.json", good[:100]),
-            ("manifest_beta.json", b"{not json"),
-            ("beta_gate.json", b'{"enabled": "maybe"}'),
-            ("manifest.json", good),  # a beta manifest where the stable one belongs
+            json.dumps({**good, "beta": {"version": "2.0.0.40"}}).encode(),
+            b"{not json",
+            json.dumps({**good, "gate": {"enabled": "maybe"}}).encode(),
+            json.dumps({"gate": good["gate"]}).encode(),  # omits stable and beta: not "remove them"
         ]
-        for name, data in cases:
-            (vm.desired / name).write_bytes(data)
-        wait_for(lambda: len([a for a in daemon.alerts() if a["resource"] == "desired"]) >= 3, 20, "alerts")
+        for data in cases:
+            (vm.desired / "bundle.json").write_bytes(data)
+            time.sleep(0.2)
+        wait_for(lambda: [a for a in daemon.alerts() if a["resource"] == "desired"], 20, "alert")
         time.sleep(0.3)  # let any (wrong) write land before the comparison below
-        kinds = sorted(
-            a["kind"] for a in daemon.alerts() if a["resource"] == "desired" and a["status"] == "firing"
-        )
-        assert kinds == ["invalid_beta", "invalid_gate", "invalid_stable"]
+        kinds = [a["kind"] for a in daemon.alerts() if a["resource"] == "desired" and a["status"] == "firing"]
+        assert kinds == ["invalid_bundle"]
         assert {p: p.read_bytes() for p in (vm.root / "server").rglob("*") if p.is_file()} == server_before
         assert vm.env.read_bytes() == env_before
+        status = vm.status()
+        assert status is not None and {r["sync"] for r in status["resources"].values()} == {"error"}
     finally:
         assert daemon.stop() == 0
 

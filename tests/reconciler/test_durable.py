@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Daemon, Vm, bundle, make_vm, run_cli, wait_for
+from .helpers import Daemon, Vm, apply, bundle, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,7 +47,7 @@ def test_once_remembers_what_was_alerted(tmp_path: Path) -> None:
 
 
 def test_rate_window_survives_the_process(vm: Vm) -> None:
-    assert run_cli(vm, "accept", "--wait", "20", stdin=bundle().model_dump_json().encode()).returncode == 0
+    assert apply(vm, bundle()) == 0
     _flip_gate(vm, "false")
     first = run_cli(vm, "once")
     assert first.returncode == 0

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import bundle_bytes
 from schemas import dump_model
 
 from .conftest import Receiver
-from .helpers import Daemon, Vm, bundle, make_manifest, make_vm, run_cli, wait_for
+from .helpers import Daemon, Vm, apply, bundle, make_manifest, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 THE_BUNDLE = bundle()
@@ -24,10 +25,59 @@ def _runtime(vm: Vm) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in files}
 
 
+def _bundle_with(field: str, value: object) -> bytes:
+    document = json.loads(bundle_bytes(THE_BUNDLE))
+    document[field] = value
+    return json.dumps(document).encode()
+
+
+def _without(field: str) -> bytes:
+    document = json.loads(bundle_bytes(THE_BUNDLE))
+    del document[field]
+    return json.dumps(document).encode()
+
+
 def _traversal() -> bytes:
     document = json.loads(GOOD_STABLE)
     document["version"] = "../../x"
-    return json.dumps(document).encode()
+    return _bundle_with("stable", document)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{broken",
+        bundle_bytes(THE_BUNDLE)[: len(bundle_bytes(THE_BUNDLE)) // 2],
+        _traversal(),
+        _bundle_with("stable", json.loads(dump_model(make_manifest("2.0.0.30", "beta")))),
+        _bundle_with("beta", {"version": "2.0.0.31"}),
+        _bundle_with("gate", {"enabled": "maybe"}),
+        _without("beta"),
+        b"[" * 100_000,
+    ],
+    ids=[
+        "broken-json",
+        "truncated",
+        "path-version",
+        "wrong-channel",
+        "schema",
+        "gate-type",
+        "omitted",
+        "deep",
+    ],
+)
+def test_invalid_bundle_raises_one_alert_and_writes_nothing(vm: Vm, data: bytes) -> None:
+    assert apply(vm, THE_BUNDLE) == 0
+    before = _runtime(vm)
+    (vm.desired / "bundle.json").write_bytes(data)  # straight into the desired directory, past accept
+    proc = run_cli(vm, "once")
+    assert proc.returncode == 2, proc.stderr
+    alerts = [json.loads(line) for line in proc.stderr.decode().splitlines() if '"event":"alert"' in line]
+    assert [(a["resource"], a["kind"], a["status"]) for a in alerts] == [
+        ("desired", "invalid_bundle", "firing")
+    ]
+    assert _runtime(vm) == before
+    assert run_cli(vm, "once").stderr.count(b'"event":"alert"') == 0  # still one alert, not one per pass
 
 
 @pytest.mark.parametrize(
@@ -35,25 +85,31 @@ def _traversal() -> bytes:
     [
         ("manifest.json", b"{broken", "invalid_stable"),
         ("manifest.json", GOOD_STABLE[: len(GOOD_STABLE) // 2], "invalid_stable"),  # truncated
-        ("manifest.json", _traversal(), "invalid_stable"),
         ("manifest.json", dump_model(make_manifest("2.0.0.30", "beta")), "invalid_stable"),
         ("manifest_beta.json", b'{"version": "2.0.0.31"}', "invalid_beta"),
         ("beta_gate.json", b'{"enabled": "maybe"}', "invalid_gate"),
     ],
-    ids=["broken-json", "truncated", "path-version", "wrong-channel", "schema", "gate-type"],
+    ids=["broken-json", "truncated", "wrong-channel", "schema", "gate-type"],
 )
-def test_invalid_desired_file_raises_one_alert_and_writes_nothing(
+def test_invalid_old_layout_file_is_one_alert_and_is_not_migrated(
     vm: Vm, name: str, data: bytes, kind: str
 ) -> None:
-    assert run_cli(vm, "accept", "--wait", "20", stdin=THE_BUNDLE.model_dump_json().encode()).returncode == 0
-    before = _runtime(vm)
-    (vm.desired / name).write_bytes(data)  # straight into the desired directory, past accept
+    """An old-layout desired directory with one bad file: the others are enforced, nothing migrates."""
+    b = THE_BUNDLE
+    vm.desired.mkdir(parents=True)
+    for filename, model in (
+        ("manifest.json", b.stable),
+        ("manifest_beta.json", b.beta),
+        ("beta_gate.json", b.gate),
+    ):
+        (vm.desired / filename).write_bytes(dump_model(model))  # type: ignore[arg-type]
+    (vm.desired / name).write_bytes(data)
     proc = run_cli(vm, "once")
     assert proc.returncode == 2
     alerts = [json.loads(line) for line in proc.stderr.decode().splitlines() if '"event":"alert"' in line]
-    assert [(a["resource"], a["kind"], a["status"]) for a in alerts] == [("desired", kind, "firing")]
-    assert _runtime(vm) == before
-    assert run_cli(vm, "once").stderr.count(b'"event":"alert"') == 0  # still one alert, not one per pass
+    assert [(a["resource"], a["kind"]) for a in alerts if a["resource"] == "desired"] == [("desired", kind)]
+    assert not (vm.desired / "bundle.json").exists()
+    assert (vm.desired / name).read_bytes() == data
 
 
 def test_transient_io_error_retries_then_recovers(vm: Vm) -> None:
@@ -109,7 +165,7 @@ def test_periodic_resync_catches_what_no_watch_sees(tmp_path: Path) -> None:
 
 def test_observe_mode_alerts_each_hand_edit_and_writes_nothing(tmp_path: Path) -> None:
     vm = make_vm(tmp_path)
-    assert run_cli(vm, "accept", "--wait", "20", stdin=THE_BUNDLE.model_dump_json().encode()).returncode == 0
+    assert apply(vm, THE_BUNDLE) == 0
     observe = vm.root / "observe.yaml"
     observe.write_text(vm.config.read_text().replace("mode: enforce", "mode: observe"))
     daemon = Daemon(Vm(vm.root, observe))
