@@ -42,6 +42,7 @@ __all__ = [
     "DESIRED_FILES",
     "MAX_BUNDLE_BYTES",
     "Desired",
+    "RefusedFile",
     "bundle_bytes",
     "desired_file",
     "migrate_legacy",
@@ -95,9 +96,17 @@ class Desired:
         return self.bundle().digest()
 
 
+class RefusedFile(ValueError):
+    """A path that is not a readable regular file; the message names the kind, never content."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def read_regular(path: Path, cap: int) -> bytes | None:
-    """The bytes of regular file ``path`` (None when missing); ValueError for a link, a FIFO, a
-    device, a directory or a file larger than ``cap``: the message names the kind, never content."""
+    """The bytes of regular file ``path`` (None when missing); RefusedFile for a link, a FIFO, a
+    device, a directory or a file larger than ``cap``."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -105,12 +114,14 @@ def read_regular(path: Path, cap: int) -> bytes | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ValueError("is a symbolic link (refused)") from None
+            raise RefusedFile("is a symbolic link (refused)", path) from None
         raise
     try:
         kind = os.fstat(fd).st_mode
         if not stat.S_ISREG(kind):
-            raise ValueError(f"is not a regular file ({'directory' if stat.S_ISDIR(kind) else 'special'})")
+            raise RefusedFile(
+                f"is not a regular file ({'a directory' if stat.S_ISDIR(kind) else 'special'})", path
+            )
         chunks: list[bytes] = []
         size = 0
         while size <= cap:
@@ -122,7 +133,7 @@ def read_regular(path: Path, cap: int) -> bytes | None:
     finally:
         os.close(fd)
     if size > cap:
-        raise ValueError(f"larger than {cap >> 10} KiB")
+        raise RefusedFile(f"larger than {cap >> 10} KiB", path)
     return b"".join(chunks)
 
 

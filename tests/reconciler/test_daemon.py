@@ -31,6 +31,11 @@ def _accept(vm: Vm, wait: str = "20") -> None:
 THE_BUNDLE = bundle(stable="2.0.0.15", beta="2.0.0.16", gate=True)
 
 
+def _gate_sync(vm: Vm) -> str | None:
+    status = vm.status()
+    return None if status is None else str(status["resources"]["gate"]["sync"])
+
+
 def _drift_alerts(daemon: Daemon, resource: str, status: str = "firing") -> list[dict[str, str]]:
     return [
         a
@@ -110,8 +115,11 @@ def test_observe_mode_alerts_and_leaves_alone(tmp_path: Path) -> None:
         # A person fixes the gate by hand: the drift is resolved, nothing else is written.
         vm.env.write_bytes(before.replace(b"UPDATE_BETA_ENABLED=false", b"UPDATE_BETA_ENABLED=true"))
         wait_for(lambda: _drift_alerts(daemon, "gate", "resolved"), 20, "resolved alert")
+        # The resolved alert is logged during the pass, before that pass writes status.json:
+        # wait for the state checked, not for the log line (issue 11).
+        wait_for(lambda: _gate_sync(vm) == "in_sync", 20, "status.json showing the gate in sync")
         status = vm.status()
-        assert status is not None and status["resources"]["gate"]["sync"] == "in_sync"
+        assert status is not None
         assert status["resources"]["stable"]["sync"] == "drifted"
     finally:
         assert daemon.stop() == 0
