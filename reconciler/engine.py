@@ -9,8 +9,16 @@ Rules:
 - Actions run once per pass in which their resource was written, after the pass, and their exit
   status is logged (and alerted when not 0). They are recorded as owed before the write and
   forgotten after they ran, so a kill in between makes the next pass run them (at-least-once).
-- A pass that fails (I/O after its retries) raises its own ``pass_error`` condition, which leaves
-  the drift conditions alone: an I/O error does not "resolve" drift nobody healed.
+- A pass that fails (I/O after its retries, or any unexpected exception) raises its own
+  ``pass_error`` condition, which leaves the drift conditions alone: an I/O error does not
+  "resolve" drift nobody healed. While it fails, status shows every resource as ``error`` with the
+  reason, and the last desired digest a pass read.
+- Writes go in groups (``WRITE_GROUPS``): the stable pair, the legacy copy and the config version
+  move together, config last, and a group with a member in error is held back. When a write fails,
+  what the group already wrote gets its old bytes back, so the feed (which reads the version from
+  the config, then that version's manifest) never sees them disagree; each is ``write_failed``.
+- A failed write or an unreadable runtime file is that resource's error and alert; the other
+  groups are still applied. A status file that cannot be written is a ``state`` alert.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Bundle, atomic_write
+from schemas.fileio import atomic_stream
 
 from .config import Config
 from .desired import MAX_BUNDLE_BYTES, bundle_bytes, parse_bundle_bytes, read_regular, write_bundle
@@ -62,7 +63,14 @@ def hand_over(
     inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
     request_id = f"{os.getpid()}-{secrets.token_hex(6)}"
     request, answer = inbox / f"{request_id}.json", inbox / f"{request_id}.result"
-    atomic_write(request, bundle_bytes(bundle), mode=0o600)
+    owner = os.stat(inbox)
+    with atomic_stream(request, mode=0o600) as handle:
+        handle.write(bundle_bytes(bundle))
+        if (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+            # Run as root (a Run Command script that did not drop privileges): the daemon, which
+            # owns the inbox, must still be able to read and remove the request.
+            with contextlib.suppress(PermissionError):
+                os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)
     withdrawn_at: float | None = None
     while True:
         document = _read_answer(answer)

@@ -191,17 +191,23 @@ def test_a_failing_pass_says_so_per_resource_and_keeps_the_digest(tmp_path: Path
 
 
 def test_periodic_resync_catches_what_no_watch_sees(tmp_path: Path) -> None:
-    vm = make_vm(tmp_path, legacy=False, extra="resync_seconds: 1\nresync_jitter: 0.5\n")
+    vm = make_vm(tmp_path, extra="resync_seconds: 1\nresync_jitter: 0.5\n")
     vm.config.write_text(vm.config.read_text().replace("resync_seconds: 300\n", ""))
+    assert apply(vm, THE_BUNDLE) == 0
     daemon = Daemon(vm)
     try:
         daemon.wait_ready()
-        _accept_via_daemon(vm, THE_BUNDLE)
-        assert not vm.legacy.exists()  # managed only where it exists: never created
-        # The legacy directory appears after start, so no watch covers it: only a resync can.
-        vm.legacy.parent.mkdir(parents=True)
-        vm.legacy.write_text("{}\n")
-        wait_for(lambda: vm.runtime_matches(THE_BUNDLE), 20, "legacy copy healed by a resync")
+        # An edit through a hard link in another directory: file events name the directory the
+        # file was opened through, so no watch sees it, and only a resync can.
+        outside = vm.root / "outside"
+        outside.mkdir()
+        os.link(vm.env, outside / "env-link")
+        with (outside / "env-link").open("r+b") as handle:
+            data = handle.read()
+            handle.seek(0)
+            handle.write(data.replace(b"UPDATE_BETA_ENABLED=true", b"UPDATE_BETA_ENABLED=fals"))
+        assert not vm.runtime_matches(THE_BUNDLE)
+        wait_for(lambda: vm.runtime_matches(THE_BUNDLE), 20, "gate healed by a resync")
     finally:
         assert daemon.stop() == 0
 
