@@ -98,7 +98,7 @@ def read_bytes(path: Path) -> bytes | None:
 def failure_text(exc: BaseException) -> str:
     """What may be said about a failure: the kind, never bytes read from the file."""
     if isinstance(exc, RefusedFile):
-        return f"{exc.path} {exc}"
+        return f"{exc}: {exc.path}"
     if isinstance(exc, OSError):
         return exc.strerror or exc.__class__.__name__
     if isinstance(exc, RecursionError):

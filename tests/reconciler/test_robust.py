@@ -36,7 +36,7 @@ class PipedDaemon:
     """The daemon with stderr on a pipe (a log file would itself hit RLIMIT_FSIZE), optionally
     under a file-size limit set in the child before exec."""
 
-    def __init__(self, vm: Vm, fsize: int | None = None) -> None:
+    def __init__(self, vm: Vm, fsize: int | None = None, env: dict[str, str] | None = None) -> None:
         def limit() -> None:
             if fsize is not None:
                 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
@@ -47,6 +47,7 @@ class PipedDaemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd=REPO,
+            env={**os.environ, **(env or {})},
             preexec_fn=limit,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -73,9 +74,13 @@ class PipedDaemon:
         return code
 
 
-def test_a_full_state_directory_is_an_alert_not_an_exit(vm: Vm) -> None:
+def test_a_full_state_directory_is_an_alert_not_an_exit(
+    vm: Vm, notify_socket: tuple[socket.socket, str]
+) -> None:
+    sock, path = notify_socket
     assert run_cli(vm, "accept", stdin=THE_BUNDLE.model_dump_json().encode()).returncode == 0
-    daemon = PipedDaemon(vm, fsize=64)  # every file write past 64 bytes fails (EFBIG), as on a full disk
+    # Every file write past 64 bytes fails (EFBIG), as on a full disk.
+    daemon = PipedDaemon(vm, fsize=64, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     try:
         wait_for(lambda: [a for a in daemon.alerts() if a["resource"] == "state"], 20, "state alert")
         state = next(a for a in daemon.alerts() if a["resource"] == "state")
@@ -90,6 +95,11 @@ def test_a_full_state_directory_is_an_alert_not_an_exit(vm: Vm) -> None:
         for _ in range(3):
             daemon.proc.send_signal(signal.SIGHUP)
             time.sleep(0.3)
+        # READY was sent and the watchdog keeps being fed while every write fails.
+        messages = []
+        while sum("WATCHDOG=1" in m for m in messages) < 3:
+            messages.append(sock.recv(4096).decode())
+        assert any("READY=1" in m for m in messages)
         assert daemon.proc.poll() is None, "".join(daemon.lines[-20:])
         assert not any("Traceback" in line for line in daemon.lines)
         assert daemon.stop(within_s=10) == 0
