@@ -7,7 +7,8 @@ Rules:
   between create and rename leaves one behind. Only temp files of names we own are removed.
 - In the runtime and desired directories every writer (a pass, ``accept``) holds the VM lock, so a
   sweep under that lock cannot remove a live temp file. The state directory's files (status,
-  alert memory) are written without it, so there only temp files older than a minute go.
+  alert memory) and the inbox's requests are written without it, so there only temp files older
+  than a minute go.
 """
 
 from __future__ import annotations
@@ -69,4 +70,6 @@ def sweep_temp_files(config: Config, now: float | None = None) -> list[Path]:
     for directory, patterns in by_directory.items():
         removed += _sweep(directory, patterns, 0.0, now)
     removed += _sweep(config.state_dir, set(_STATE_FILES), STATE_TEMP_AGE_S, now)
+    # Requests are written by ``accept --wait`` without the VM lock, so only old temp files go.
+    removed += _sweep(config.state_dir / "inbox", {"*.json"}, STATE_TEMP_AGE_S, now)
     return removed

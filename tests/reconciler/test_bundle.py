@@ -11,7 +11,7 @@ import pytest
 from reconciler.faults import KILL_AT_ENV
 from schemas import dump_model
 
-from .helpers import Vm, apply, bundle, run_cli
+from .helpers import Daemon, Vm, apply, bundle, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,3 +74,21 @@ def test_a_bundle_that_omits_a_field_changes_nothing(vm: Vm) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout.split(b"RESULT ")[1])["changed"] == [
         "manifest_beta.json"
     ]
+
+
+def test_the_daemon_migrates_an_old_layout_it_finds(vm: Vm) -> None:
+    vm.desired.mkdir(parents=True)
+    for name, model in (("manifest.json", A.stable), ("beta_gate.json", A.gate)):
+        (vm.desired / name).write_bytes(dump_model(model))  # type: ignore[arg-type]
+    daemon = Daemon(vm)
+    try:
+        daemon.wait_ready()
+        assert [p.name for p in vm.desired.iterdir()] == ["bundle.json"]
+        committed = json.loads((vm.desired / "bundle.json").read_bytes())
+        assert committed["beta"] is None and committed["stable"]["version"] == "2.0.0.15"
+        assert '"event":"desired_migrated"' in daemon.log.read_text()
+        status = vm.status()
+        assert status is not None and status["resources"]["beta"]["sync"] == "absent"
+        assert status["resources"]["stable"]["sync"] in ("in_sync", "healed")
+    finally:
+        assert daemon.stop() == 0

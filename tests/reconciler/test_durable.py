@@ -116,7 +116,11 @@ def _touch(path: Path, age_s: float = 0.0) -> Path:
 
 def test_temp_files_left_by_a_kill_are_swept(vm: Vm) -> None:
     vm.desired.mkdir(parents=True)
+    (vm.state / "inbox").mkdir()
     swept = [
+        _touch(
+            vm.state / "inbox" / ".123-abcdef012345.json.k9j8h7g6.tmp", age_s=120
+        ),  # a killed accept --wait
         _touch(vm.manifests / ".manifest.json.a1b2c3d4.tmp"),
         _touch(vm.manifests / ".manifest_2.0.0.15.json.zz_9y8x7.tmp"),
         _touch(vm.root / ".config.env.q1w2e3r4.tmp"),
@@ -128,6 +132,7 @@ def test_temp_files_left_by_a_kill_are_swept(vm: Vm) -> None:
         _touch(vm.manifests / ".notes.txt.a1b2c3d4.tmp"),  # not a name the reconciler owns
         _touch(vm.root / ".bashrc.a1b2c3d4.tmp"),
         _touch(vm.state / ".status.json.newnewne.tmp"),  # maybe a live writer's: too young
+        _touch(vm.state / "inbox" / ".124-abcdef012345.json.newnewne.tmp"),  # an accept writing now
         _touch(vm.manifests / "manifest.json.tmp"),  # not the atomic writer's pattern
     ]
     proc = run_cli(vm, "once")
