@@ -9,7 +9,10 @@ Rules:
 - Nothing here blocks a pass: webhooks are posted by ``Deliverer``'s thread.
 - With a store, the de-duplication and rate-limit state outlives the process (``once``, ``accept
   --wait`` and a restarted daemon do not re-alert what was already alerted). The rate limit runs on
-  the monotonic clock in memory and is stored as wall-clock time, so a restart keeps its window.
+  the monotonic clock, in memory and on disk: each entry is stored with both clocks, and a later
+  process on the same boot measures its age on the monotonic clock, so a wall clock stepped back
+  after a jump forward suppresses nothing. After a reboot (the monotonic clock restarted) the
+  wall-clock age is used, never less than zero: a suppression never outlasts one rate window.
 """
 
 from __future__ import annotations
@@ -84,10 +87,10 @@ Key = tuple[str, str]
 @dataclass
 class AlertState:
     """What de-duplication and the rate limit remember: active conditions per scope, and when each
-    (resource, kind) last fired, as wall-clock epoch seconds."""
+    (resource, kind) last fired, as (wall-clock epoch seconds, monotonic seconds or None)."""
 
     active: dict[str, dict[Key, Condition]]
-    last_fired: dict[Key, float]
+    last_fired: dict[Key, tuple[float, float | None]]
 
 
 class AlertStore(Protocol):
@@ -119,9 +122,14 @@ class AlertManager:
         self._recent: deque[AlertRecord] = deque(maxlen=5)
         if store is not None:
             state = store.load()
-            offset = self._monotonic() - self._wall().timestamp()
+            now, wall_now = self._monotonic(), self._wall().timestamp()
             self._active = state.active
-            self._last_fired = {key: at + offset for key, at in state.last_fired.items()}
+            for key, (wall_at, mono_at) in state.last_fired.items():
+                if mono_at is not None and mono_at <= now:
+                    age = now - mono_at  # same boot: wall-clock steps do not move this
+                else:
+                    age = max(0.0, wall_now - wall_at)
+                self._last_fired[key] = now - age
 
     def update(self, scope: str, current: list[Alert]) -> list[Alert]:
         """Report the full set of conditions now true in ``scope``; returns the alerts emitted."""
@@ -159,7 +167,9 @@ class AlertManager:
         now = self._monotonic()
         offset = self._wall().timestamp() - now
         # Entries past the rate window no longer suppress anything: they need not be kept.
-        last = {k: at + offset for k, at in self._last_fired.items() if now - at < self._rate_limit_s}
+        last: dict[Key, tuple[float, float | None]] = {
+            k: (at + offset, at) for k, at in self._last_fired.items() if now - at < self._rate_limit_s
+        }
         self._store.save(AlertState({s: dict(c) for s, c in self._active.items() if c}, last))
 
     def recent(self) -> tuple[AlertRecord, ...]:

@@ -45,7 +45,12 @@ def _parse(document: Any) -> AlertState:
         for item in conditions:
             alert = _alert(item["alert"])
             active[str(scope)][(alert.resource, alert.kind)] = Condition(alert, bool(item["delivered"]))
-    last_fired = {(str(r), str(k)): float(at) for r, k, at in document["last_fired"]}
+    last_fired: dict[tuple[str, str], tuple[float, float | None]] = {}
+    for entry in document["last_fired"]:
+        # [resource, kind, wall] (version 1 files) or [resource, kind, wall, monotonic]
+        resource, kind, wall = entry[:3]
+        mono = float(entry[3]) if len(entry) > 3 and entry[3] is not None else None
+        last_fired[(str(resource), str(kind))] = (float(wall), mono)
     return AlertState(active, last_fired)
 
 
@@ -69,7 +74,10 @@ class FileAlertStore:
                 scope: [{"alert": asdict(c.alert), "delivered": c.delivered} for c in conditions.values()]
                 for scope, conditions in state.active.items()
             },
-            "last_fired": [[r, k, round(at, 3)] for (r, k), at in sorted(state.last_fired.items())],
+            "last_fired": [
+                [r, k, round(wall, 3), None if mono is None else round(mono, 3)]
+                for (r, k), (wall, mono) in sorted(state.last_fired.items())
+            ],
         }
         try:
             atomic_write(self.path, (json.dumps(document, separators=(",", ":")) + "\n").encode(), mode=0o600)

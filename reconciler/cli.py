@@ -15,9 +15,10 @@ from pathlib import Path
 
 from schemas import Status, utcnow
 
-from .accept import AcceptError, accept, parse_bundle
+from .accept import NO_DAEMON, AcceptError, accept, parse_bundle
 from .config import Config, ConfigError, load_config
 from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
+from .desired import MAX_BUNDLE_BYTES
 from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .statusfile import fit, is_fresh, read_status, render_table
@@ -42,8 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--json", action="store_true", help="one JSON object on one line")
-    sub = commands.add_parser("accept", help="write a desired-state bundle (stdin or --base64)")
-    sub.add_argument("--base64", dest="b64", help="the bundle JSON, base64-encoded")
+    sub = commands.add_parser("accept", help="commit a desired-state bundle read from stdin")
+    sub.add_argument(
+        "--base64",
+        dest="b64",
+        help="the bundle JSON, base64-encoded (old workstations; stdin has no size limit)",
+    )
     sub.add_argument("--wait", type=float, default=0.0, help="seconds to wait for convergence")
     return parser
 
@@ -87,18 +92,18 @@ def _status(config: Config, as_json: bool) -> int:
 
 def _accept(config: Config, b64: str | None, wait_s: float) -> int:
     try:
-        bundle = parse_bundle(None if b64 is not None else sys.stdin.buffer.read(), b64)
+        bundle = parse_bundle(None if b64 is not None else sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1), b64)
     except AcceptError as exc:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
         print("RESULT " + json.dumps({"ok": False, "error": str(exc)}, separators=(",", ":")))
         return 2
-
-    def run_pass() -> Status:
-        return _one_pass(config)[1]
-
-    result = accept(config, bundle, wait_s, run_pass)
+    result = accept(config, bundle, wait_s)
+    if result.extra.get("daemon") == "not running":
+        print(f"nexy-reconciler accept: {NO_DAEMON}", file=sys.stderr)
+    elif not result.ok:
+        print(f"nexy-reconciler accept: {result.extra.get('error')}", file=sys.stderr)
     print("RESULT " + json.dumps(result.document(), separators=(",", ":")))
-    return 1 if wait_s > 0 and not result.extra.get("converged") else 0
+    return result.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

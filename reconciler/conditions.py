@@ -5,7 +5,8 @@ Rules:
   resolved alerts, so this module only describes the present, it never remembers.
 - A difference that a rollout (a new desired digest) is about to write in ``enforce`` mode is not
   drift; the same difference in ``observe`` mode is, since nobody will write it.
-- An invalid desired file is one condition per file; the resources it drives report no second one.
+- An invalid desired file (the bundle, or an old-layout file) is one condition; the resources it
+  drives report no second one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Collection
 from schemas import HealthState
 
 from .alerts import Alert
-from .desired import DESIRED_FILES, Desired
+from .desired import Desired, desired_file
 from .plan import Plan
 
 __all__ = ["health_conditions", "pass_conditions"]
@@ -34,7 +35,7 @@ def pass_conditions(
         Alert(
             "desired",
             f"invalid_{name}",
-            expected=f"a valid {DESIRED_FILES[name]}",
+            expected=f"a valid {desired_file(name)}",
             found=error,
             done="nothing written; waiting for the desired state to change",
         )

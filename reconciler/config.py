@@ -77,6 +77,7 @@ class Config(_Strict):
     required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
     actions: dict[ResourceName, tuple[str, ...]] = {}
     action_timeout_s: float = Field(default=120.0, gt=0)
+    lock_timeout_s: float = Field(default=10.0, gt=0, le=600)
     probes: dict[Literal["production", "staging"], ProbeConfig] = {}
     alerts: AlertsConfig = AlertsConfig()
     watch: WatchConfig = WatchConfig()

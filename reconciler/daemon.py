@@ -2,7 +2,14 @@
 
 Rules:
 - Reasons: a file event (watch thread), SIGHUP (now), the periodic resync (with jitter), a retry
-  after an error. SIGTERM/SIGINT stop cleanly after the current pass.
+  after an error. SIGTERM/SIGINT stop cleanly after the current pass; a pass stuck on a file gets
+  ``STOP_GRACE_S`` and is then cut short, so a stop is always prompt.
+- No file can stop it: every parse or I/O failure is a resource's error or a pass error with an
+  alert, an unexpected exception is logged (where, not what was read) and the loop goes on; a
+  full state directory (ENOSPC, or EFBIG under RLIMIT_FSIZE, whose SIGXFSZ is ignored) is an
+  alert. Watchdog pings come from this loop, so they stop only if a pass really hangs.
+- READY is sent once the watcher is watching (``Watcher.start`` returns with the watch set up).
+- A bundle ``accept --wait`` left in the inbox is committed before each pass (``inbox``).
 - The main thread waits on a ``queue.SimpleQueue``: signal handlers and the watch thread only put
   a word in it (SimpleQueue.put is safe in a signal handler), so no lock is taken in a handler.
 - systemd: READY=1 after the first full pass, WATCHDOG=1 from this loop at half of WATCHDOG_USEC,
@@ -13,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import queue
 import random
 import signal
@@ -29,6 +37,7 @@ from .alerts import AlertManager, AlertSink, LogSink
 from .alertstate import FileAlertStore
 from .config import Config
 from .engine import PassOutcome, Reconciler
+from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .owned import owned_files, sweep_temp_files
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["build_alerts", "new_deliverer", "run_daemon", "summary", "sweep"]
 
 ERROR_RETRY_S = 10.0
+STOP_GRACE_S = 3
 
 
 def build_alerts(config: Config, deliverer: Deliverer | None) -> AlertManager:
@@ -53,7 +63,9 @@ def build_alerts(config: Config, deliverer: Deliverer | None) -> AlertManager:
     return AlertManager(sinks, config.alerts.rate_limit_seconds, config.mode, time.monotonic, utcnow, store)
 
 
-def summary(outcome: PassOutcome) -> str:
+def summary(outcome: PassOutcome | None) -> str:
+    if outcome is None:
+        return "starting"
     if outcome.plan is None:
         return f"error: {outcome.error}"[:200]
     states = " ".join(f"{r.name}={r.state}" for r in outcome.plan.resources)
@@ -86,19 +98,52 @@ def _probes(config: Config, report: Callable[[dict[str, HealthState]], None]) ->
     return ProbeRunner({str(name): probe for name, probe in config.probes.items()}, report)
 
 
+class _Stop(BaseException):
+    """SIGTERM arrived and the pass did not end within STOP_GRACE_S: unwind it. Atomic writes
+    remove their temp file on the way out, and the VM lock is released by its context manager."""
+
+
+def _guarded(what: str, step: Callable[[], object]) -> None:
+    """Run one housekeeping step; a failure is a log line, never the end of the daemon."""
+    try:
+        step()
+    except Exception as exc:
+        log_event({"event": f"{what}_failed", "error": exc.__class__.__name__})
+
+
 def run_daemon(
     config: Config, rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic
 ) -> int:
     rng = rng or random.Random()
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    config.desired_dir.mkdir(parents=True, exist_ok=True)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    busy = [False]  # a pass is running (read by the signal handlers, which run in this thread)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGALRM:
+            if busy[0]:
+                raise _Stop
+            return
         events.put("hup" if signum == signal.SIGHUP else "term")
+        if signum != signal.SIGHUP and busy[0]:
+            # A pass stuck on a file (a FIFO, a hung mount) gets a short grace, then is cut short.
+            signal.alarm(STOP_GRACE_S)
 
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
         signal.signal(signum, on_signal)
+    # A write past RLIMIT_FSIZE must fail with EFBIG (an alert), not kill the daemon with SIGXFSZ.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    def reconcile(**kwargs: bool) -> PassOutcome | None:
+        busy[0] = True
+        try:
+            _guarded("inbox", lambda: serve_requests(config, log_event))
+            return reconciler.run_pass(**kwargs)
+        except Exception as exc:  # run_pass reports its own failures; this is the last net
+            log_event({"event": "pass_crashed", "error": exc.__class__.__name__})
+            return None
+        finally:
+            busy[0] = False
+            signal.alarm(0)
 
     notifier = Notifier()
     deliverer = new_deliverer() if config.alerts.webhooks else None
@@ -107,12 +152,15 @@ def run_daemon(
     reconciler = Reconciler(config, alerts, request_probe=probes.request if probes else None)
     watcher: Watcher | None = None
     try:
-        sweep(config)
-        outcome = reconciler.run_pass(probe=True)
-        watcher = Watcher(owned_files(config), lambda: events.put("fs"), config.watch)
-        watcher.start()
+        for directory in (config.state_dir, config.desired_dir, inbox_dir(config)):
+            _guarded("mkdir", functools.partial(directory.mkdir, mode=0o700, parents=True, exist_ok=True))
+        _guarded("sweep", lambda: sweep(config))
+        outcome = reconcile(probe=True)
+        watched = [*owned_files(config), (inbox_dir(config), "*.json")]
+        watcher = Watcher(watched, lambda: events.put("fs"), config.watch)
+        watcher.start()  # watching when it returns: READY below means no edit can be missed
         # Writes between the first pass and the watch start would be missed without this pass.
-        outcome = reconciler.run_pass()
+        outcome = reconcile()
         notifier.send(READY="1", STATUS=summary(outcome))
         ping = watchdog_interval()
 
@@ -120,7 +168,7 @@ def run_daemon(
             return config.resync_seconds * (1 + rng.uniform(-config.resync_jitter, config.resync_jitter))
 
         now = clock()
-        next_resync = now + (ERROR_RETRY_S if outcome.result == "error" else resync_delay())
+        next_resync = now + (ERROR_RETRY_S if _failed(outcome) else resync_delay())
         next_ping = now + ping if ping else float("inf")
         while True:
             timeout = max(0.0, min(next_resync, next_ping) - clock())
@@ -139,19 +187,28 @@ def run_daemon(
                 next_ping = now + ping
             resync = now >= next_resync
             if resync:
-                sweep(config)
+                _guarded("sweep", lambda: sweep(config))
             if words or resync:
                 watcher.touch()
-                outcome = reconciler.run_pass(probe=resync or "hup" in words)
+                outcome = reconcile(probe=resync or "hup" in words)
                 notifier.send(STATUS=summary(outcome))
-                if resync or outcome.result == "error":
-                    next_resync = clock() + (ERROR_RETRY_S if outcome.result == "error" else resync_delay())
+                if resync or _failed(outcome):
+                    next_resync = clock() + (ERROR_RETRY_S if _failed(outcome) else resync_delay())
+        notifier.send(STOPPING="1", STATUS="stopping")
+        return 0
+    except _Stop:
+        log_event({"event": "stopped", "detail": f"a pass did not end within {STOP_GRACE_S} s of SIGTERM"})
         notifier.send(STOPPING="1", STATUS="stopping")
         return 0
     finally:
+        signal.alarm(0)
         if watcher is not None:
             watcher.stop()
         if probes is not None:
             probes.close()
         if deliverer is not None:
             deliverer.close()
+
+
+def _failed(outcome: PassOutcome | None) -> bool:
+    return outcome is None or outcome.result == "error"

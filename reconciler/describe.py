@@ -27,7 +27,7 @@ def describe_manifest(data: bytes | None, wanted: bytes) -> str:
     try:
         document = json.loads(data)
         head = f"version {document['version']} ({str(document.get('fingerprint', ''))[:12]})"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return "unparseable content"
     have, want = _flatten(document), _flatten(json.loads(wanted))
     changed = [key for key in sorted(have.keys() | want.keys()) if have.get(key) != want.get(key)]

@@ -9,19 +9,30 @@ Rules:
 - Actions run once per pass in which their resource was written, after the pass, and their exit
   status is logged (and alerted when not 0). They are recorded as owed before the write and
   forgotten after they ran, so a kill in between makes the next pass run them (at-least-once).
-- A pass that fails (I/O after its retries) raises its own ``pass_error`` condition, which leaves
-  the drift conditions alone: an I/O error does not "resolve" drift nobody healed.
+- A pass that fails (I/O after its retries, or any unexpected exception) raises its own
+  ``pass_error`` condition, which leaves the drift conditions alone: an I/O error does not
+  "resolve" drift nobody healed. While it fails, status shows every resource as ``error`` with the
+  reason, and the last desired digest a pass read.
+- Writes go in groups (``WRITE_GROUPS``): the stable pair, the legacy copy and the config version
+  move together, config last, and a group with a member in error is held back. When a write fails,
+  what the group already wrote gets its old bytes back, so the feed (which reads the version from
+  the config, then that version's manifest) never sees them disagree; each is ``write_failed``.
+- A failed write or an unreadable runtime file is that resource's error and alert; the other
+  groups are still applied. A status file that cannot be written is a ``state`` alert.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -30,17 +41,43 @@ from schemas import HealthState, PassRecord, ResourceState, Status, atomic_write
 from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
 from .conditions import health_conditions, pass_conditions
-from .config import Config
-from .desired import Desired, read_desired
+from .config import RESOURCES, Config
+from .desired import Desired, migrate_legacy, read_desired
+from .dirs import ensure_directory
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .pending import PendingActions
-from .plan import Plan, compute_plan
+from .plan import Plan, compute_plan, failure_text, read_bytes
 from .statusfile import read_status, write_status
 from .view import build_status, resource_states
 
-__all__ = ["PassOutcome", "Reconciler"]
+__all__ = ["WRITE_GROUPS", "PassOutcome", "Reconciler"]
+
+# Resources written together, in this order; a failure in a group rolls back what it wrote.
+WRITE_GROUPS = (("stable", "legacy", "config_version"), ("beta",), ("gate",))
+
+
+def _trace(exc: BaseException) -> str:
+    """Where an unexpected exception came from (file:line of each frame), without its message,
+    which could quote bytes of a file."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-6:]))
+
+
+def _undo(undo: list[tuple[Path, bytes | None]]) -> bool:
+    """Put back the old bytes of files a failed group wrote, newest first; False if any failed."""
+    ok = True
+    for path, old in reversed(undo):
+        try:
+            if old is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            else:
+                atomic_write(path, old)
+        except OSError:
+            ok = False
+    return ok
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,7 @@ class Reconciler:
         self._passes: deque[PassRecord] = deque(maxlen=5)
         self._health: dict[str, HealthState] = {}
         self._last: PassOutcome | None = None
+        self._last_good: PassOutcome | None = None
         self._resource_states: dict[str, ResourceState] = {}
         self._log = log or log_event
         configured = [name for name, argv in config.actions.items() if argv]
@@ -98,12 +136,24 @@ class Reconciler:
         try:
             outcome = retrying(self._pass_body)
             self.alerts.update("pass_error", [])
-        except (OSError, LockTimeout) as exc:
-            message = f"{exc.__class__.__name__}: {exc}"[:150]
+        except Exception as exc:  # I/O after its retries, or a bug: an alert, never the end of the daemon
+            if isinstance(exc, (OSError, LockTimeout)):
+                message = f"{exc.__class__.__name__}: {exc}"[:150]
+            else:
+                message = f"internal error {exc.__class__.__name__} (details in the journal)"
+                self._log({"event": "pass_exception", "error": exc.__class__.__name__, "trace": _trace(exc)})
             self.alerts.update("pass_error", [Alert("pass", "error", found=message, done="will retry")])
             outcome = PassOutcome("error", (), None, None, message)
+            # Honest status: nothing is known to be in sync while passes fail.
+            self._resource_states = {
+                name: ResourceState(sync="error", detail=f"pass failed: {message}"[:160])
+                for name in RESOURCES
+            }
         if outcome.owed:
-            run_owed_actions(self.config, outcome.owed, self._pending, self.alerts, self._log)
+            try:
+                run_owed_actions(self.config, outcome.owed, self._pending, self.alerts, self._log)
+            except Exception as exc:  # an action's bookkeeping failed: it stays owed for the next pass
+                self._log({"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]})
         duration_ms = round((self._monotonic() - start) * 1000, 2)
         record = PassRecord(
             at=self._wall(), duration_ms=duration_ms, result=outcome.result, changed=outcome.changed
@@ -111,6 +161,8 @@ class Reconciler:
         with self._lock:
             self._passes.append(record)
             self._last = outcome
+            if outcome.plan is not None:
+                self._last_good = outcome
             self._write_status_locked()
         desired = outcome.desired
         if self._request_probe is not None and desired is not None and (probe or outcome.changed):
@@ -124,22 +176,69 @@ class Reconciler:
             self._health = dict(health)
             self._write_status_locked()
 
+    def _apply(self, plan: Plan) -> tuple[list[str], dict[str, str]]:
+        """Write every drifted resource; returns (resources written, resources failed: why).
+
+        The stable pair, the legacy copy and the config version move together: the feed takes the
+        version from the config and then reads that version's manifest, so the config is written
+        last, and when any of the group fails the ones already written get their old bytes back.
+        """
+        by_name = plan.by_name()
+        changed: list[str] = []
+        failed: dict[str, str] = {}
+        for group in WRITE_GROUPS:
+            undo: list[tuple[Path, bytes | None]] = []
+            written: list[str] = []
+            broken = [n for n in group if n in by_name and by_name[n].state == "error"]
+            if broken:
+                # Half a group is worse than none: a config version whose pair cannot be written
+                # would make the feed look for a manifest that is not there.
+                for name in group:
+                    if name in by_name and by_name[name].state == "drift" and by_name[name].writes:
+                        failed[name] = f"held back: {broken[0]} is in error"
+                continue
+            for name in group:
+                resource = by_name.get(name)
+                if resource is None or resource.state != "drift" or not resource.writes:
+                    continue
+                try:
+                    for write in resource.writes:
+                        old = read_bytes(write.path)
+                        ensure_directory(write.path.parent)
+                        atomic_write(write.path, write.data, mode=write.mode)
+                        undo.append((write.path, old))
+                    written.append(name)
+                except Exception as exc:  # one resource's failure is its own error, and the group's
+                    reason = failure_text(exc)
+                    restored = _undo(undo)
+                    note = f"; rolled back {', '.join(written)}" if written and restored else ""
+                    note += "" if restored else "; ROLLBACK FAILED"
+                    failed[name] = f"write failed: {reason}{note}"[:160]
+                    for other in written:
+                        failed.setdefault(other, f"rolled back: {name} could not be written"[:160])
+                    written = []
+                    break
+            changed += written
+        return changed, failed
+
     def _pass_body(self) -> PassOutcome:
         config = self.config
-        with vm_lock(config.lock_path, timeout_s=10.0):
+        with vm_lock(config.lock_path, timeout_s=config.lock_timeout_s):
+            migrated = migrate_legacy(config.desired_dir)
+            if migrated:
+                self._log({"event": "desired_migrated", "to": "bundle.json", "removed": migrated})
             desired = read_desired(config.desired_dir)
             plan = compute_plan(desired, config.layout)
             changed: list[str] = []
+            failed: dict[str, str] = {}
             owed: frozenset[str] = frozenset()
             if config.mode == "enforce":
                 to_write = [r for r in plan.resources if r.state == "drift" and r.writes]
                 # Owed before written: a kill between the write and the action must not lose it.
                 owed = self._pending.add(r.name for r in to_write) if to_write else self._pending.load()
-                for resource in to_write:
-                    for write in resource.writes:
-                        atomic_write(write.path, write.data, mode=write.mode)
-                    changed.append(resource.name)
-            after = compute_plan(desired, config.layout) if changed else plan
+                if to_write:
+                    changed, failed = self._apply(plan)
+            after = compute_plan(desired, config.layout) if changed or failed else plan
         rollout = plan.digest != self._seen_digest
         self._seen_digest = plan.digest
         if rollout and changed:
@@ -147,16 +246,34 @@ class Reconciler:
                 {"event": "applied", "desired_digest": plan.digest, "changed": changed, "mode": config.mode}
             )
         mode = config.mode
-        self.alerts.update("pass", pass_conditions(desired, plan, changed, rollout=rollout, mode=mode))
-        if changed:
-            self.alerts.update("pass", pass_conditions(desired, after, (), rollout=False, mode=mode))
-        if after.has_error:
+        write_alerts = [
+            Alert(
+                name,
+                "write_failed",
+                expected=by.expected,
+                found=why,
+                done="served state kept consistent; will retry",
+            )
+            for name, why in failed.items()
+            for by in (plan.by_name()[name],)
+        ]
+        self.alerts.update(
+            "pass", pass_conditions(desired, plan, changed, rollout=rollout, mode=mode) + write_alerts
+        )
+        if changed or failed:
+            self.alerts.update(
+                "pass", pass_conditions(desired, after, (), rollout=False, mode=mode) + write_alerts
+            )
+        if after.has_error or failed:
             result = "error"
         elif not after.in_sync:
             result = "drift"
         else:
             result = "healed" if changed else "in_sync"
-        self._resource_states = resource_states(after, tuple(changed))
+        states = resource_states(after, tuple(changed))
+        for name, why in failed.items():
+            states[name] = ResourceState(sync="error", detail=why)
+        self._resource_states = states
         return PassOutcome(result, tuple(changed), after, desired, owed=owed)
 
     def status(self) -> Status:
@@ -164,16 +281,25 @@ class Reconciler:
             return self._build_status()
 
     def _write_status_locked(self) -> None:
-        write_status(self.config.status_path, self._build_status())
+        problems: list[Alert] = []
+        try:
+            write_status(self.config.status_path, self._build_status())
+        except Exception as exc:  # a full or read-only state directory: an alert, never an exit
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+            expected = f"{self.config.status_path} written"
+            problems.append(Alert("state", "write_failed", expected=expected, found=why, done="will retry"))
+        self.alerts.update("state", problems)
 
     def _build_status(self) -> Status:
         outcome = self._last
+        # While passes fail, the last digest a pass read stays the one reported (not "unknown").
+        known = outcome if outcome is not None and outcome.plan is not None else self._last_good
         return build_status(
             self.config,
             at=self._wall(),
             pid=self._pid,
-            desired=outcome.desired if outcome else None,
-            digest=outcome.plan.digest if outcome and outcome.plan else "unknown",
+            desired=known.desired if known else None,
+            digest=known.plan.digest if known and known.plan else "unknown",
             resources=dict(self._resource_states),
             health=self._health,
             passes=tuple(self._passes),

@@ -7,7 +7,8 @@ Rules:
   between create and rename leaves one behind. Only temp files of names we own are removed.
 - In the runtime and desired directories every writer (a pass, ``accept``) holds the VM lock, so a
   sweep under that lock cannot remove a live temp file. The state directory's files (status,
-  alert memory) are written without it, so there only temp files older than a minute go.
+  alert memory) and the inbox's requests are written without it, so there only temp files older
+  than a minute go.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from .config import Config
-from .desired import DESIRED_FILES
+from .desired import BUNDLE_FILE, DESIRED_FILES
 
 __all__ = ["STATE_TEMP_AGE_S", "owned_files", "sweep_temp_files"]
 
@@ -31,7 +32,8 @@ _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 def owned_files(config: Config) -> list[tuple[Path, str]]:
     """(directory, name pattern) of every desired and runtime file a pass reads or writes."""
     layout = config.layout
-    pairs = [(config.desired_dir, name) for name in DESIRED_FILES.values()]
+    # The old layout's names too: writing one of them is how an old tree asks for its migration.
+    pairs = [(config.desired_dir, name) for name in (BUNDLE_FILE, *DESIRED_FILES.values())]
     pairs += [(layout.stable_manifest.parent, "manifest*.json")]
     for path in (layout.unified_config_path, layout.legacy_manifest_path, layout.config_env_path):
         pairs.append((path.parent, path.name))
@@ -68,4 +70,6 @@ def sweep_temp_files(config: Config, now: float | None = None) -> list[Path]:
     for directory, patterns in by_directory.items():
         removed += _sweep(directory, patterns, 0.0, now)
     removed += _sweep(config.state_dir, set(_STATE_FILES), STATE_TEMP_AGE_S, now)
+    # Requests are written by ``accept --wait`` without the VM lock, so only old temp files go.
+    removed += _sweep(config.state_dir / "inbox", {"*.json"}, STATE_TEMP_AGE_S, now)
     return removed

@@ -8,7 +8,8 @@ Rules:
 - Order matters for readers: the versioned stable manifest is written before ``manifest.json``
   (which never names a version whose file is missing), the stable pair before the legacy copy and
   the YAML version.
-- A resource whose desired file is invalid is an error and gets no writes.
+- A resource whose desired file is invalid is an error and gets no writes; so is one whose runtime
+  file cannot be read (a link, a FIFO, a directory, too big, too deep): the others still plan.
 - In-place edits (YAML, config.env) are computed from the file's current bytes, so a file that
   cannot be such a base (missing, empty, not a mapping) is an error, never rebuilt from nothing.
 """
@@ -22,11 +23,11 @@ from typing import Any, Literal
 from schemas import Manifest, RuntimeLayout, dump_model
 
 from .describe import describe_manifest
-from .desired import Desired
+from .desired import Desired, RefusedFile, read_regular
 from .envfile import gate_value, set_gate
 from .yamledit import YamlEditError, read_update_version, set_update_version
 
-__all__ = ["FileWrite", "Plan", "ResourcePlan", "compute_plan", "read_bytes"]
+__all__ = ["FileWrite", "Plan", "ResourcePlan", "compute_plan", "failure_text", "read_bytes"]
 
 PlanState = Literal["in_sync", "drift", "error", "unmanaged"]
 
@@ -85,11 +86,24 @@ class Plan:
         }
 
 
+# A runtime document is small; a bigger one is refused rather than read into memory.
+MAX_RUNTIME_BYTES = 4 << 20
+
+
 def read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+    """A runtime file's bytes (None when missing): bounded, no-follow, never blocking on a FIFO."""
+    return read_regular(path, MAX_RUNTIME_BYTES)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What may be said about a failure: the kind, never bytes read from the file."""
+    if isinstance(exc, RefusedFile):
+        return f"{exc}: {exc.path}"
+    if isinstance(exc, OSError):
+        return exc.strerror or exc.__class__.__name__
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"unreadable ({exc.__class__.__name__})"
 
 
 def _manifest_files(name: str, manifest: Manifest, paths: list[Path]) -> ResourcePlan:
@@ -176,10 +190,14 @@ def compute_plan(desired: Desired, layout: RuntimeLayout) -> Plan:
         (_config_version, "stable"),
         (_gate, "gate"),
     ):
-        if depends_on in desired.errors:
+        if desired.blocks(depends_on):
             name = builder.__name__.lstrip("_")
-            found = f"desired {desired.errors[depends_on]}"
+            found = f"desired {desired.errors.get(depends_on) or desired.errors['bundle']}"
             resources.append(ResourcePlan(name, "error", found=found, from_desired=True))
         else:
-            resources.append(builder(desired, layout))
+            try:
+                resources.append(builder(desired, layout))
+            except Exception as exc:  # any file, however hostile, is this resource's error only
+                name = builder.__name__.lstrip("_")
+                resources.append(ResourcePlan(name, "error", found=f"cannot read: {failure_text(exc)}"[:160]))
     return Plan(tuple(resources), desired.digest())

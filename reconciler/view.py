@@ -56,7 +56,10 @@ def build_status(
     passes: tuple[PassRecord, ...] = (),
     alerts: tuple[AlertRecord, ...] = (),
 ) -> Status:
-    env_data = read_bytes(config.layout.config_env_path) or b""
+    try:
+        env_data = read_bytes(config.layout.config_env_path) or b""
+    except (OSError, ValueError):  # not a readable file: every key is reported missing
+        env_data = b""
     return Status(
         updated_at=at,
         mode=config.mode,

@@ -1,8 +1,11 @@
 """The shell scripts Azure Run Command runs on the VM, and reading their answer back.
 
 Rules:
-- Scripts are POSIX sh, carry their payload base64-encoded in the script text, write nothing of
-  their own and only call the reconciler CLI, so running one twice (a re-sent POST) is harmless.
+- Scripts are POSIX sh, write nothing of their own and only call the reconciler CLI, so running one
+  twice (a re-sent POST) is harmless.
+- A payload (the bundle) travels in the script text as a quoted here-document fed to the CLI's
+  stdin, never as an argument: one argument is limited to 128 KiB (MAX_ARG_STRLEN), which long
+  release notes pass. The payload is one line of JSON, so it can never equal the delimiter line.
 - Each script ends with exactly one ``RESULT {json}`` line on stdout: ``accept`` prints its own,
   ``status``/``diff`` have their one JSON line wrapped; a CLI that dies without its answer still
   yields ``RESULT {"ok": false, "script": "nexy-release", "error": ...}`` with its exit code
@@ -19,9 +22,10 @@ from typing import Any
 from ..errors import CHECK_FAILED, ReleaseError
 from .base import parse_result_line
 
-__all__ = ["WRAPPER", "build_script", "read_answer", "split_output"]
+__all__ = ["PAYLOAD_END", "WRAPPER", "build_script", "read_answer", "split_output"]
 
 WRAPPER = "nexy-release"
+PAYLOAD_END = "NEXY_RELEASE_PAYLOAD_END"
 
 # RESULT lines are built by the script itself only when the CLI gave no usable answer.
 _WRAP_JSON = """\
@@ -39,15 +43,25 @@ case "$(printf '%s\\n' "$answer" | tail -n 1)" in
 esac"""
 
 
-def build_script(cli: str, config: str, command: str, args: list[str]) -> list[str]:
-    """The Run Command script (one list item per line) that runs ``cli --config config command args``."""
+def _run_line(argv: list[str], stdin: str | None) -> list[str]:
+    if stdin is None:
+        return [f"answer=$({shlex.join(argv)})"]
+    if "\n" in stdin or "\r" in stdin:
+        raise ValueError("a Run Command payload is one line of JSON")
+    # Quoted delimiter: the shell expands nothing in the payload ($, `, \ stay as they are).
+    return [f"answer=$({shlex.join(argv)} <<'{PAYLOAD_END}'", stdin, PAYLOAD_END, ")"]
+
+
+def build_script(cli: str, config: str, command: str, args: list[str], stdin: str | None = None) -> list[str]:
+    """The Run Command script (one list item per line) that runs ``cli --config config command args``,
+    with ``stdin`` (one line) as the CLI's standard input when given."""
     argv = [*shlex.split(cli), "--config", config, command, *args]
     tail = _PASS_RESULT if command == "accept" else _WRAP_JSON
     return [
         "#!/bin/sh",
         f"# nexy-release: reconciler {command} (idempotent; the answer is the last RESULT line)",
         "set -u",
-        f"answer=$({shlex.join(argv)})",
+        *_run_line(argv, stdin),
         "code=$?",
         *tail.replace("{command}", command).splitlines(),
     ]

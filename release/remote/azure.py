@@ -22,7 +22,6 @@ Rules (on top of the ``Remote`` protocol's):
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -176,11 +175,15 @@ class AzureRemote:
             return identity.ManagedIdentityCredential()
         return identity.DefaultAzureCredential()
 
-    def _run(self, command: str, args: list[str], extra_s: float = 0.0) -> dict[str, Any]:
+    def _run(
+        self, command: str, args: list[str], extra_s: float = 0.0, stdin: str | None = None
+    ) -> dict[str, Any]:
         """One Run Command; the RESULT document the script printed."""
         from azure.mgmt.compute.models import RunCommandInput
 
-        script = build_script(self._config.reconciler_cli, self._config.reconciler_config, command, args)
+        script = build_script(
+            self._config.reconciler_cli, self._config.reconciler_config, command, args, stdin
+        )
         parameters = RunCommandInput(command_id="RunShellScript", script=script)
         deadline = self._clock() + self._config.deadline_s + extra_s
 
@@ -249,9 +252,9 @@ class AzureRemote:
         return ReleaseError(f"Run Command {command} on VM {where} failed: {_first_line(exc)}", CHECK_FAILED)
 
     def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
-        payload = base64.b64encode(bundle.model_dump_json().encode()).decode("ascii")
-        args = ["--base64", payload] + (["--wait", f"{wait_s:g}"] if wait_s > 0 else [])
-        document = self._run("accept", args, extra_s=wait_s)
+        # On stdin (a here-document in the script), every field present: a null removes a desired file.
+        args = ["--wait", f"{wait_s:g}"] if wait_s > 0 else []
+        document = self._run("accept", args, extra_s=wait_s, stdin=bundle.model_dump_json())
         try:
             return AcceptResult.model_validate(document)
         except ValidationError:

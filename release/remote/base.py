@@ -5,7 +5,8 @@ Rules every backend keeps:
   time per VM), and the command it runs is idempotent, because a call may be delivered twice.
 - The VM answers with one ``RESULT {json}`` line (the last one in the output wins); anything
   else in the output is diagnostics. A missing or unparsable result is a ``ReleaseError``.
-- Payloads travel base64-encoded; nothing secret is ever part of a payload or a result.
+- Payloads travel on the CLI's stdin, never in an argument; nothing secret is ever part of a
+  payload or a result.
 """
 
 from __future__ import annotations

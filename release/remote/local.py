@@ -7,12 +7,12 @@ Rules (on top of the ``Remote`` protocol's):
 - ``accept`` answers with the last ``RESULT {json}`` line; ``status --json`` and ``diff --json`` with
   one JSON line. A command that exits non-zero without its answer is a ReleaseError naming the
   command and its last stderr line; stderr is otherwise diagnostics and is never parsed.
-- The bundle travels base64-encoded on the command line, as it does through Run Command.
+- The bundle travels on the CLI's stdin, as it does through Run Command (a here-document there):
+  never in an argument, which the kernel limits to 128 KiB.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -72,12 +72,20 @@ class LocalRemote:
         finally:
             os.close(fd)
 
-    def _run(self, method: str, args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, method: str, args: list[str], timeout_s: float, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         self._record(method)
         argv = [self._python, "-m", "reconciler", "--config", str(self.config), *args]
         try:
             return subprocess.run(
-                argv, capture_output=True, text=True, env=self._env, timeout=timeout_s, check=False
+                argv,
+                input=stdin if stdin is not None else "",
+                capture_output=True,
+                text=True,
+                env=self._env,
+                timeout=timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise ReleaseError(
@@ -106,11 +114,9 @@ class LocalRemote:
         return None
 
     def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
-        payload = base64.b64encode(bundle.model_dump_json(exclude_none=True).encode()).decode("ascii")
-        args = ["accept", "--base64", payload]
-        if wait_s > 0:
-            args += ["--wait", f"{wait_s:g}"]
-        done = self._run("accept", args, self._timeout_s + wait_s)
+        # Every field present, nulls included: the VM refuses a bundle that omits one.
+        args = ["accept"] + (["--wait", f"{wait_s:g}"] if wait_s > 0 else [])
+        done = self._run("accept", args, self._timeout_s + wait_s, stdin=bundle.model_dump_json())
         if "RESULT " not in done.stdout and done.returncode != 0:
             raise self._failure("accept", done)
         try:

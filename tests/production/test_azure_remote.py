@@ -42,18 +42,34 @@ def test_status_reads_env_key_names_in_one_call(make_remote: MakeRemote, azure: 
     assert "placeholder-not-a-real-key" not in azure.scripts[0]
 
 
-def test_accept_sends_the_bundle_base64_and_is_idempotent(make_remote: MakeRemote, azure: FakeAzure) -> None:
+def test_accept_sends_the_bundle_on_stdin_and_is_idempotent(
+    make_remote: MakeRemote, azure: FakeAzure
+) -> None:
     remote = make_remote()
     bundle = _bundle()
     first = remote.accept(bundle, wait_s=20)
     assert first.ok and first.desired_digest == bundle.digest()
-    assert base64.b64encode(bundle.model_dump_json().encode()).decode() in azure.scripts[0]
-    assert (azure.vm_root / "state/desired/beta_gate.json").read_bytes() == dump_model(bundle.gate)  # type: ignore[arg-type]
-    assert "\nUPDATE_BETA_ENABLED=true\n" in (azure.vm_root / "config.env").read_text()
+    # A here-document on the CLI's stdin, not an argument (one argument is limited to 128 KiB).
+    script = azure.scripts[0].splitlines()
+    assert bundle.model_dump_json() in script
+    assert base64.b64encode(bundle.model_dump_json().encode()).decode() not in azure.scripts[0]
+    committed = json.loads((azure.vm_root / "state/desired/bundle.json").read_bytes())
+    assert committed["gate"] == json.loads(dump_model(bundle.gate)) and committed["stable"] is None  # type: ignore[arg-type]
+    # No daemon runs on this fake VM: accept says so instead of running a pass of its own as root.
+    assert first.converged is False and first.model_extra == {"waited_for": "none", "daemon": "not running"}
     azure.deliver_twice = True  # a re-sent POST runs the same script again: same outcome
     again = remote.accept(bundle, wait_s=20)
     assert again.ok and again.changed == [] and again.desired_digest == first.desired_digest
     assert len(azure.scripts) == 3
+
+
+def test_accept_carries_long_release_notes(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    from tests.reconciler.test_remote_payload import long_notes_bundle
+
+    bundle = long_notes_bundle()
+    assert len(base64.b64encode(bundle.model_dump_json().encode())) > 128 << 10
+    result = make_remote().accept(bundle)
+    assert result.ok and result.desired_digest == bundle.digest()
 
 
 def test_diff_answers_the_plan(make_remote: MakeRemote) -> None:

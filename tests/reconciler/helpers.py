@@ -25,6 +25,7 @@ __all__ = [
     "FIXTURES",
     "Daemon",
     "Vm",
+    "apply",
     "bundle",
     "make_manifest",
     "make_vm",
@@ -163,6 +164,13 @@ def run_cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def apply(vm: Vm, b: Bundle) -> int:
+    """Commit ``b`` with ``accept`` and apply it with ``once``, as when no daemon runs; once's exit."""
+    accepted = run_cli(vm, "accept", stdin=b.model_dump_json().encode())
+    assert accepted.returncode == 0, accepted.stderr
+    return run_cli(vm, "once").returncode
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> None:

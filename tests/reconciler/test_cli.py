@@ -12,7 +12,7 @@ import pytest
 
 from schemas import dump_model
 
-from .helpers import FIXTURES, Vm, bundle, make_manifest, run_cli
+from .helpers import FIXTURES, Daemon, Vm, apply, bundle, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,30 +32,65 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_accept_converges_and_second_accept_is_a_noop(vm: Vm) -> None:
+def test_accept_wait_hands_the_bundle_to_the_daemon_and_second_accept_is_a_noop(vm: Vm) -> None:
     b = bundle()
-    first = run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode())
-    assert first.returncode == 0, first.stderr
-    result = _result(first.stdout)
-    assert result["ok"] is True and result["converged"] is True
-    assert result["desired_digest"] == b.digest()
-    assert sorted(result["changed"]) == ["beta_gate.json", "manifest.json", "manifest_beta.json"]  # type: ignore[arg-type]
-    assert vm.runtime_matches(b)
-    assert stat.S_IMODE(vm.env.stat().st_mode) == 0o600
-    before = _snapshot(vm.root / "server") | {"config.env": vm.env.read_bytes()}
-    second = run_cli(
-        vm, "accept", "--base64", base64.b64encode(b.model_dump_json().encode()).decode(), "--wait", "20"
+    daemon = Daemon(vm)
+    try:
+        daemon.wait_ready()
+        first = run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode())
+        assert first.returncode == 0, first.stderr
+        result = _result(first.stdout)
+        assert result["ok"] is True and result["converged"] is True and result["waited_for"] == "daemon"
+        assert result["desired_digest"] == b.digest()
+        assert sorted(result["changed"]) == ["beta_gate.json", "manifest.json", "manifest_beta.json"]  # type: ignore[arg-type]
+        assert vm.runtime_matches(b)
+        assert stat.S_IMODE(vm.env.stat().st_mode) == 0o600
+        # The daemon committed it (its log says so) and the inbox is empty again.
+        assert '"event":"inbox_served"' in daemon.log.read_text()
+        assert list((vm.state / "inbox").iterdir()) == []
+        before = _snapshot(vm.root / "server") | {"config.env": vm.env.read_bytes()}
+        second = run_cli(
+            vm, "accept", "--base64", base64.b64encode(b.model_dump_json().encode()).decode(), "--wait", "20"
+        )
+        assert second.returncode == 0, second.stderr
+        assert _result(second.stdout)["changed"] == []
+        assert _snapshot(vm.root / "server") | {"config.env": vm.env.read_bytes()} == before
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_accept_wait_without_a_daemon_commits_and_says_so(vm: Vm) -> None:
+    b = bundle()
+    proc = run_cli(vm, "accept", "--wait", "5", stdin=b.model_dump_json().encode())
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == (
+        "nexy-reconciler accept: no reconciler daemon is running: the bundle is committed and applies when it starts"
     )
-    assert second.returncode == 0, second.stderr
-    assert _result(second.stdout)["changed"] == []
-    assert _snapshot(vm.root / "server") | {"config.env": vm.env.read_bytes()} == before
+    result = _result(proc.stdout)
+    assert result["ok"] is True and result["converged"] is False and result["daemon"] == "not running"
+    assert result["resources"]["stable"] == "drifted"  # type: ignore[index]
+    # No pass ran here: the runtime is untouched until a daemon (or an operator's once) applies it.
+    assert not (vm.manifests / "manifest.json").exists()
+    assert run_cli(vm, "once").returncode == 0 and vm.runtime_matches(b)
+
+
+def test_long_release_notes_travel_on_stdin(vm: Vm) -> None:
+    b = bundle()
+    notes = {"release_notes": "x" * 65_000}  # the schema's cap; two of them pass 128 KiB in base64
+    long_notes = b.model_copy(
+        update={"stable": b.stable.model_copy(update=notes), "beta": b.beta.model_copy(update=notes)}  # type: ignore[union-attr]
+    )
+    assert len(base64.b64encode(long_notes.model_dump_json().encode())) > 128 << 10
+    proc = run_cli(vm, "accept", stdin=long_notes.model_dump_json().encode())
+    assert proc.returncode == 0, proc.stderr
+    assert _result(proc.stdout)["desired_digest"] == long_notes.digest()
 
 
 def test_config_env_and_yaml_keep_every_other_byte(vm: Vm) -> None:
     b = bundle(stable="2.0.0.20", gate=True)
     if os.geteuid() == 0:  # as on the VM: root edits azureuser's file and must give it back
         os.chown(vm.env, 1234, 1234)
-    assert run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode()).returncode == 0
+    assert apply(vm, b) == 0
     if os.geteuid() == 0:
         assert (vm.env.stat().st_uid, vm.env.stat().st_gid) == (1234, 1234)
     assert stat.S_IMODE(vm.env.stat().st_mode) == 0o600
@@ -78,9 +113,15 @@ def test_config_env_and_yaml_keep_every_other_byte(vm: Vm) -> None:
     ("payload", "needle"),
     [
         (b'{"stable": {', "not valid JSON"),
-        (b'{"stable": {"version": "2.0.0.15"}}', "stable"),
-        (b'{"gate": {"enabled": true, "updated_at": "2025-01-01T00:00:00Z", "extra": 1}}', "gate.extra"),
-        (b"", "empty input"),
+        (b'{"stable": {"version": "2.0.0.15"}, "beta": null, "gate": null}', "stable"),
+        (
+            b'{"stable": null, "beta": null, "gate": {"enabled": true, "updated_at": "2025-01-01T00:00:00Z", "extra": 1}}',
+            "gate.extra",
+        ),
+        (b"", "empty"),
+        (b"{}", "omits stable, beta, gate"),
+        (b'{"gate": {"enabled": true, "updated_at": "2025-01-01T00:00:00Z"}}', "omits stable, beta:"),
+        (b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_accept_refuses_invalid_input_and_writes_nothing(vm: Vm, payload: bytes, needle: str) -> None:
@@ -110,11 +151,12 @@ def test_accept_refuses_bad_base64(vm: Vm) -> None:
 
 def test_null_field_unmanages_without_deleting_runtime(vm: Vm) -> None:
     b = bundle()
-    assert run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode()).returncode == 0
+    assert apply(vm, b) == 0
     partial = bundle(beta=None).model_copy(update={"stable": b.stable, "gate": b.gate})
-    proc = run_cli(vm, "accept", "--wait", "20", stdin=partial.model_dump_json().encode())
+    proc = run_cli(vm, "accept", stdin=partial.model_dump_json().encode())
     assert _result(proc.stdout)["changed"] == ["manifest_beta.json"]
-    assert not (vm.desired / "manifest_beta.json").exists()
+    assert json.loads((vm.desired / "bundle.json").read_bytes())["beta"] is None
+    assert run_cli(vm, "once").returncode == 0
     assert (vm.manifests / "manifest_beta.json").read_bytes() == dump_model(b.beta)  # type: ignore[arg-type]
     status = json.loads(run_cli(vm, "status", "--json").stdout)
     assert status["resources"]["beta"]["sync"] == "absent"
@@ -143,6 +185,9 @@ def test_diff_status_once_exit_codes(vm: Vm) -> None:
     assert b"placeholder-not-a-real-key" not in status.stdout
     assert run_cli(vm, "once").returncode == 0
     assert vm.runtime_matches(b)
+    # That once found the old layout and migrated it: one bundle, the per-resource files gone.
+    assert sorted(p.name for p in vm.desired.iterdir()) == ["bundle.json"]
+    assert json.loads(run_cli(vm, "diff", "--json").stdout)["desired_digest"] == b.digest()
     assert run_cli(vm, "diff").returncode == 0
     table = run_cli(vm, "status").stdout.decode()
     assert "GEMINI_API_KEY=set" in table and "placeholder" not in table
@@ -162,14 +207,14 @@ def test_once_in_observe_mode_reports_drift_and_writes_nothing(tmp_path: Path) -
 
 def test_invalid_desired_file_is_an_error_and_touches_nothing(vm: Vm) -> None:
     b = bundle()
-    assert run_cli(vm, "accept", "--wait", "20", stdin=b.model_dump_json().encode()).returncode == 0
+    assert apply(vm, b) == 0
     before = _snapshot(vm.root / "server")
-    good = dump_model(make_manifest("2.0.0.30"))
-    (vm.desired / "manifest.json").write_bytes(good[: len(good) // 2])
+    good = (vm.desired / "bundle.json").read_bytes()
+    (vm.desired / "bundle.json").write_bytes(good[: len(good) // 2])
     proc = run_cli(vm, "once")
     assert proc.returncode == 2
     alerts = [json.loads(line) for line in proc.stderr.decode().splitlines() if '"event":"alert"' in line]
-    assert [(a["resource"], a["kind"]) for a in alerts] == [("desired", "invalid_stable")]
+    assert [(a["resource"], a["kind"]) for a in alerts] == [("desired", "invalid_bundle")]
     assert _snapshot(vm.root / "server") == before
     assert run_cli(vm, "diff").returncode == 2
 

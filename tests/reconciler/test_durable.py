@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Daemon, Vm, bundle, make_vm, run_cli, wait_for
+from .helpers import Daemon, Vm, apply, bundle, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,7 +47,7 @@ def test_once_remembers_what_was_alerted(tmp_path: Path) -> None:
 
 
 def test_rate_window_survives_the_process(vm: Vm) -> None:
-    assert run_cli(vm, "accept", "--wait", "20", stdin=bundle().model_dump_json().encode()).returncode == 0
+    assert apply(vm, bundle()) == 0
     _flip_gate(vm, "false")
     first = run_cli(vm, "once")
     assert first.returncode == 0
@@ -116,7 +116,11 @@ def _touch(path: Path, age_s: float = 0.0) -> Path:
 
 def test_temp_files_left_by_a_kill_are_swept(vm: Vm) -> None:
     vm.desired.mkdir(parents=True)
+    (vm.state / "inbox").mkdir()
     swept = [
+        _touch(
+            vm.state / "inbox" / ".123-abcdef012345.json.k9j8h7g6.tmp", age_s=120
+        ),  # a killed accept --wait
         _touch(vm.manifests / ".manifest.json.a1b2c3d4.tmp"),
         _touch(vm.manifests / ".manifest_2.0.0.15.json.zz_9y8x7.tmp"),
         _touch(vm.root / ".config.env.q1w2e3r4.tmp"),
@@ -128,6 +132,7 @@ def test_temp_files_left_by_a_kill_are_swept(vm: Vm) -> None:
         _touch(vm.manifests / ".notes.txt.a1b2c3d4.tmp"),  # not a name the reconciler owns
         _touch(vm.root / ".bashrc.a1b2c3d4.tmp"),
         _touch(vm.state / ".status.json.newnewne.tmp"),  # maybe a live writer's: too young
+        _touch(vm.state / "inbox" / ".124-abcdef012345.json.newnewne.tmp"),  # an accept writing now
         _touch(vm.manifests / "manifest.json.tmp"),  # not the atomic writer's pattern
     ]
     proc = run_cli(vm, "once")
