@@ -30,6 +30,7 @@ from schemas import Target
 from schemas.target import GithubStore as GithubStoreConfig
 
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from ..probes import ssl_context
 from . import _replace
 from ._retry import RetryPolicy, call, describe, http_status, is_transient
 from .base import Asset, FixedRelease, Progress, UploadResult
@@ -109,7 +110,11 @@ class GithubStore:
 
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(self._config.timeout_s), follow_redirects=True)
+            self._http = httpx.Client(
+                verify=ssl_context(self._target),
+                timeout=httpx.Timeout(self._config.timeout_s),
+                follow_redirects=True,
+            )
         return self._http
 
     def policy(self) -> RetryPolicy:
