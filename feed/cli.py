@@ -10,7 +10,7 @@ Rules:
 - SIGTERM/SIGINT stop cleanly with exit 0; SIGHUP forces a reload.
 - ``--pid-file`` is written (atomically: ``{"pid": N}``) only once the server listens and its SIGHUP
   handler is installed, and removed before that handler goes: whoever finds it may send SIGHUP
-  without killing the feed, on any system (no /proc needed to ask whether SIGHUP is caught).
+  without killing the feed, on any system (no procfs needed to ask whether SIGHUP is caught).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ Rules:
   arguments after argv[0] are the ones we launched, and it is not a zombie: a reused pid or a foreign
   process named by a stale or fake pid file is never signalled. argv[0] is not compared, because a
   framework Python on macOS re-executes itself through Python.app under another name.
-- Processes are seen through psutil only (sysctl on macOS, /proc on Linux, inside psutil): nothing
-  here reads /proc itself.
+- Processes are seen through psutil only (sysctl on macOS, procfs on Linux, inside psutil): nothing
+  here reads the process file system itself.
 - ``start`` waits for readiness with a deadline; a process that exits first is one error line quoting
   the end of its log. ``stop`` sends SIGTERM, then SIGKILL after a deadline, then removes the pid file.
 """
