@@ -102,6 +102,24 @@ def is_alive(record: PidRecord) -> bool:
     return abs(created - record.create_time) <= CREATE_TIME_TOLERANCE_S and cmdline[1:] == record.argv[1:]
 
 
+def _gone(record: PidRecord) -> bool:
+    """True once the recorded process has exited (or is a zombie), not merely unreadable for a moment.
+
+    A process re-executing itself (a framework Python on macOS) can briefly refuse to show its
+    arguments; taking that for an exit would report a failed start and leave the process running.
+    """
+    try:
+        process = psutil.Process(record.pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return True
+        created = process.create_time()
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+    return record.create_time is None or abs(created - record.create_time) > CREATE_TIME_TOLERANCE_S
+
+
 def running(pid_file: Path) -> PidRecord | None:
     record = read_pid_file(pid_file)
     return record if record is not None and is_alive(record) else None
@@ -139,12 +157,15 @@ def start(
         last = (launched.stderr.strip().splitlines() or ["no output"])[-1]
         raise ReleaseError(f"sandbox: could not start {name}: {last}", code=1)
     pid = int(launched.stdout.strip())
-    seen = _identity(pid)
-    if seen is None:
-        raise ReleaseError(f"sandbox: {name} exited while starting: {_log_tail(log)} (log: {log})", code=1)
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        raise ReleaseError(
+            f"sandbox: {name} exited while starting: {_log_tail(log)} (log: {log})", code=1
+        ) from None
     # The argv we launched (what runs may have another argv[0]) and the creation time, which tells
     # this process from any later one given the same pid.
-    record = PidRecord(pid, tuple(argv), datetime.now(UTC).isoformat(), seen[1])
+    record = PidRecord(pid, tuple(argv), datetime.now(UTC).isoformat(), created)
     payload = {
         "pid": record.pid,
         "argv": list(record.argv),
@@ -154,7 +175,7 @@ def start(
     atomic_write(pid_file, dump_json(payload))
     end = time.monotonic() + deadline_s
     while True:
-        if not is_alive(record):
+        if not is_alive(record) and _gone(record):
             raise ReleaseError(
                 f"sandbox: {name} exited while starting: {_log_tail(log)} (log: {log})", code=1
             )
