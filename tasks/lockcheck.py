@@ -13,8 +13,9 @@ Rules:
   platform and what to do (pin it back in ``requirements-pins.in``).
 - ``./inv lock`` runs this file as a script, never through the tasks package: when pyproject.toml
   names a dependency the current lock lacks, the tasks cannot be imported, and re-locking must still
-  work. Re-locking compiles with uv (from a throwaway directory), then checks the new lock through
-  ``./inv lock --check``, so the check runs in a venv installed from the very lock it checks.
+  work. Re-locking compiles with uv (from a throwaway directory), keeping the current pins where it
+  can (none when a merge left the lock unreadable), writes the lock atomically, then checks it
+  through ``./inv lock --check``, so the check runs in a venv installed from the very lock it checks.
 """
 
 from __future__ import annotations
