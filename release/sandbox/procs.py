@@ -53,6 +53,7 @@ _LAUNCHER = (
 # (NTP): within this much it is the same process. A recycled pid is new within a second only when
 # pids wrap that fast, and it must also carry our exact arguments.
 CREATE_TIME_TOLERANCE_S = 1.0
+EMPTY_CMDLINE_RETRIES = 100
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,19 @@ def _identity(pid: int) -> tuple[tuple[str, ...], float] | None:
     """(command line, creation time) of a live, non-zombie ``pid``; None otherwise."""
     try:
         process = psutil.Process(pid)
-        with process.oneshot():
+        # A process in the middle of exec shows an empty command line for a moment (the new image's
+        # arguments are not in place yet, though whoever forked it has already moved on); only
+        # kernel threads, never ours, keep it empty.
+        for _ in range(EMPTY_CMDLINE_RETRIES):
             if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
                 return None
-            return tuple(process.cmdline()), process.create_time()
+            cmdline = tuple(process.cmdline())
+            if cmdline:
+                return cmdline, process.create_time()
+            time.sleep(0.01)
     except (psutil.Error, ValueError):
         return None
+    return None
 
 
 def is_alive(record: PidRecord) -> bool:
