@@ -7,7 +7,7 @@ Runs the real daemon (``python -m reconciler run``) on a temporary VM tree and m
   100 ms apart (the watcher is in its short-step mode); ``heal_cold_ms``: the same after the daemon
   has been idle past its hot window (long-step mode);
 - ``idle_cpu_s_per_min``: the daemon's CPU time while idle (after the hot window), per minute;
-- ``rss_mb``: the daemon's peak resident memory (VmHWM).
+- ``rss_mb``: the daemon's peak resident memory (``ru_maxrss`` when it is reaped; see ``procstat``).
 
 Figures are printed; the last stdout line is one JSON object, also written to
 ``bench/results/convergence.json``. ``--quick`` keeps the run under a minute.
@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import cpu_seconds, stop_and_reap  # noqa: E402
 from reconciler.desired import write_bundle  # noqa: E402
 from reconciler.lock import vm_lock  # noqa: E402
 from schemas import BetaGate, Bundle, Manifest, atomic_write, dump_model, utcnow  # noqa: E402
@@ -106,22 +106,6 @@ def wait_until(condition: object, timeout: float = 10.0) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of ``pid`` (the watcher runs on its own thread), in seconds."""
-    tasks = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
-    if tasks:
-        return sum(int(task.read_text().split()[0]) for task in tasks) / 1e9
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -170,10 +154,8 @@ def main() -> None:
                 if n:
                     time.sleep(HOT_SECONDS + 1)
                 cold_heal.append(heal_once())
-            rss = peak_rss_mb(daemon.pid)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(20)
+            rss = stop_and_reap(daemon)
     result = {
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(pct(latencies, 99), 2),

@@ -5,8 +5,9 @@ Rules:
   installed, else a bounded Python load generator (this script with ``--loadgen``), and the result
   says which. This script never installs anything.
 - The server is the real ``nexy-feed`` console script on a temporary runtime tree; its RSS is the
-  peak (VmHWM) after the load. When ``nginx`` is installed the same bytes are served by nginx (one
-  worker, a static file) under the same load, for the ratio.
+  peak (``ru_maxrss`` when it is reaped after the load; see ``procstat``). When ``nginx`` is
+  installed the same bytes are served by nginx (one worker, a static file) under the same load, for
+  the ratio.
 - Figures are printed, written to ``bench/results/feed.json`` (atomically), and the last stdout line
   is one JSON object with ``rps``, ``p99_ms``, ``rss_mb`` and ``nginx_rps`` when nginx ran.
 """
@@ -32,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import stop_and_reap  # noqa: E402
 from schemas import Manifest, RuntimeLayout, atomic_write, dump_json, dump_model  # noqa: E402
 
 PATH = "/updates/appcast.xml"
@@ -187,11 +189,6 @@ def load(url: str, tool: str, connections: int, duration: int) -> dict[str, Any]
     )
 
 
-def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -217,9 +214,9 @@ def bench_feed(tmp: Path, tool: str, connections: int, duration: int) -> tuple[d
         body = raw.split(b"\r\n\r\n", 1)[1]
         load(url, tool, connections, 1)  # warm-up
         result = load(url, tool, connections, duration)
-        result["rss_mb"] = round(peak_rss_mb(process.pid), 1)
     finally:
-        stop(process)
+        peak = stop_and_reap(process)
+    result["rss_mb"] = round(peak, 1)
     return result, body
 
 

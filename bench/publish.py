@@ -37,6 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.procstat import maxrss_mb  # noqa: E402
 from release.hashing import hash_file  # noqa: E402
 from schemas import atomic_write, dump_json  # noqa: E402
 from tests.conftest import start_sandbox, stop_sandbox  # noqa: E402
@@ -85,7 +86,7 @@ def run_measured(argv: list[str], cwd: Path, env: dict[str, str], logs: Path) ->
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024, seconds
+    return process.returncode, maxrss_mb(usage.ru_maxrss), seconds
 
 
 def publish_rss(artifact: Path, sha256: str, workdir: Path) -> dict[str, Any]:

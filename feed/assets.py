@@ -5,6 +5,9 @@ Rules:
   names, separators and NUL are refused with 400 before the file system is touched.
 - The resolved path (symlinks followed) must stay inside the assets directory, else 404: a link
   pointing outside is treated as absent, never served.
+- Names match exactly, as on GitHub: the tag and the file name must each be an entry of their
+  directory's listing, byte for byte. On a case-insensitive disk (macOS's default) the file system
+  alone would serve ``/releases/download/updatebeta/nexy.dmg``; GitHub answers that with 404.
 - Starlette's FileResponse gives ``Content-Length``, ``Accept-Ranges``, single and multiple ranges
   (206/416) and HEAD; a matching ``If-None-Match`` gives 304.
 """
@@ -26,6 +29,12 @@ def _is_plain_segment(segment: str) -> bool:
     return bool(segment) and not segment.startswith(".") and not any(ch in segment for ch in "/\\\0")
 
 
+def _listed(directory: Path, name: str) -> bool:
+    """True when ``name`` is exactly one of the entries of ``directory`` (no case folding)."""
+    with os.scandir(directory) as entries:
+        return any(entry.name == name for entry in entries)
+
+
 class AssetStore:
     """Serves ``<directory>/<tag>/<name>`` and nothing outside ``directory``."""
 
@@ -34,6 +43,8 @@ class AssetStore:
 
     def locate(self, tag: str, name: str) -> Path | None:
         try:
+            if not (_listed(self.directory, tag) and _listed(self.directory / tag, name)):
+                return None
             candidate = (self.directory / tag / name).resolve()
             if not candidate.is_relative_to(self.directory) or not candidate.is_file():
                 return None

@@ -11,6 +11,9 @@ Rules:
   default; a bad value is exit 2. The descriptor soft limit is raised (up to the hard limit) to fit
   ``--max-connections``; when the hard limit is lower, the cap is lowered to fit, with a warning.
 - SIGTERM/SIGINT stop cleanly with exit 0; SIGHUP forces a reload.
+- ``--pid-file`` is written (atomically: ``{"pid": N}``) only once the server listens and its SIGHUP
+  handler is installed, and removed before that handler goes: whoever finds it may send SIGHUP
+  without killing the feed, on any system (no procfs needed to ask whether SIGHUP is caught).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import os
 import re
 import resource
 import signal
@@ -31,7 +35,7 @@ from typing import NoReturn
 
 import uvicorn
 
-from schemas import RuntimeLayout
+from schemas import RuntimeLayout, atomic_write, dump_json
 
 from .app import create_app
 from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
@@ -69,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", help="appcast title (default: update.appcast_title, else 'Nexy Updates')")
     parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS)
     parser.add_argument("--resync-seconds", type=float, default=60.0, help="periodic re-read of the files")
+    parser.add_argument(
+        "--pid-file", type=Path, help="written once serving with SIGHUP handled; removed on exit"
+    )
     _add_limit_args(parser)
     for name in ("manifests_dir", "unified_config", "legacy_manifest", "config_env"):
         default = RuntimeLayout.model_fields[name].default
@@ -176,6 +183,29 @@ def _layout(args: argparse.Namespace) -> RuntimeLayout:
     )
 
 
+class _PidFileServer(FeedServer):
+    """Announces the pid only while SIGHUP is handled (the lifespan installs the handler first)."""
+
+    def __init__(
+        self, config: uvicorn.Config, pid_file: Path | None, *, limits: Limits, service: FeedService
+    ) -> None:
+        super().__init__(config, limits=limits, service=service)
+        self.pid_file = pid_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        # SIG_DFL would mean no handler (the lifespan could not install one): SIGHUP would kill us.
+        handled = signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        if self.started and handled and self.pid_file is not None:
+            atomic_write(self.pid_file, dump_json({"pid": os.getpid()}))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.pid_file is not None:
+            with contextlib.suppress(OSError):
+                self.pid_file.unlink()
+        await super().shutdown(sockets=sockets)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -205,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=limits.keep_alive_timeout,
         ws="none",
     )
-    server = FeedServer(config, limits=limits, service=service)
+    server = _PidFileServer(config, args.pid_file, limits=limits, service=service)
     # uvicorn re-raises the stop signal after a graceful shutdown; a no-op handler turns that into
     # a clean exit 0 instead of death by signal.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

@@ -6,6 +6,10 @@ Rules:
 - TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
   target's CA bundle and checks the host name, exactly as a client would.
 - Downloads stream through the one hasher's writer into nothing: memory stays flat.
+- HTTPS trust is decided here and nowhere else (``trust_context``): the target's ``ca_bundle`` when
+  it names one (and then only that bundle), else the operating system's trust store through
+  truststore (the macOS keychain, Linux's OpenSSL store), so a python.org Python on a Mac, whose
+  OpenSSL store is empty until "Install Certificates" runs, verifies like the system does.
 """
 
 from __future__ import annotations
@@ -14,18 +18,43 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import truststore
 
-from schemas import AppcastError, SparkleItem, parse_appcast
+from schemas import AppcastError, SparkleItem, Target, parse_appcast
 from schemas.sparkle_reader import MAX_APPCAST_BYTES
 
 from .hashing import CHUNK, HashingWriter
 from .store.base import Progress
 
-__all__ = ["download_hash", "fetch_appcast", "get_json", "stream_to", "tls_handshake", "wait_until"]
+__all__ = [
+    "download_hash",
+    "fetch_appcast",
+    "get_json",
+    "ssl_context",
+    "stream_to",
+    "tls_handshake",
+    "trust_context",
+    "wait_until",
+]
+
+
+def trust_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The one client-side TLS trust decision: ``ca_bundle`` alone when given, else the OS store."""
+    if ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    # truststore verifies through the platform's own API (Security.framework on macOS), so neither
+    # certifi's snapshot nor an empty OpenSSL store decides; host names are checked as usual.
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def ssl_context(target: Target) -> ssl.SSLContext:
+    """The trust for every HTTPS client that talks to ``target`` (its ``ca_bundle`` wins)."""
+    return trust_context(target.path(target.ca_bundle) if target.ca_bundle else None)
 
 
 def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:

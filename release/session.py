@@ -10,7 +10,6 @@ Rules:
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,19 +30,12 @@ from rich.progress import (
 from schemas import Target, utcnow
 
 from .console import emit_json, err_console, out_console
+from .probes import ssl_context
 from .remote.base import Remote
 from .store.base import Progress as ProgressCallback
 from .store.base import Store
 
 __all__ = ["Session", "ssl_context"]
-
-
-def ssl_context(target: Target) -> ssl.SSLContext:
-    """Verify TLS against the target's CA bundle when it names one, else the system store."""
-    context = ssl.create_default_context()
-    if target.ca_bundle:
-        context.load_verify_locations(cafile=str(target.path(target.ca_bundle)))
-    return context
 
 
 @dataclass

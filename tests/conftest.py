@@ -24,9 +24,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +159,18 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_target(tmp_path: Path) -> tuple[Target, Path]:
     return write_sandbox_target(tmp_path / "box")
+
+
+@pytest.fixture
+def unix_socket_dir() -> Iterator[Path]:
+    """A short directory for Unix sockets (``/tmp/nexy-XXXXXXXX``).
+
+    A socket path must fit ``sun_path``: 104 bytes on macOS, 108 on Linux. pytest's temporary
+    directories on a Mac live under ``/private/var/folders/…/pytest-of-<user>/…``, which leaves too
+    little room for a test's own names, so every test that binds a socket takes its path from here.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="nexy-", dir="/tmp"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

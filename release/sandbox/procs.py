@@ -3,9 +3,13 @@
 Rules:
 - A process is started detached (its own session, reparented away from us through a short-lived
   launcher), so it outlives the task that started it and never becomes our zombie.
-- The pid file (JSON: pid, argv, started_at) is written atomically only after the launch. A process is
-  "ours" only while ``/proc/<pid>/cmdline`` is exactly the argv we recorded and it is not a zombie:
-  a reused pid or a foreign process named by a stale or fake pid file is never signalled.
+- The pid file (JSON: pid, argv, started_at, create_time) is written atomically only after the
+  launch. A process is "ours" only while the pid's creation time is the one recorded and its
+  arguments after argv[0] are the ones we launched, and it is not a zombie: a reused pid or a foreign
+  process named by a stale or fake pid file is never signalled. argv[0] is not compared, because a
+  framework Python on macOS re-executes itself through Python.app under another name.
+- Processes are seen through psutil only (sysctl on macOS, procfs on Linux, inside psutil): nothing
+  here reads the process file system itself.
 - ``start`` waits for readiness with a deadline; a process that exits first is one error line quoting
   the end of its log. ``stop`` sends SIGTERM, then SIGKILL after a deadline, then removes the pid file.
 """
@@ -22,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 from schemas import atomic_write, dump_json
 
@@ -43,37 +49,83 @@ _LAUNCHER = (
 )
 
 
+# psutil derives a creation time from the boot time on Linux, which moves when the clock is stepped
+# (NTP): within this much it is the same process. A recycled pid is new within a second only when
+# pids wrap that fast, and it must also carry our exact arguments.
+CREATE_TIME_TOLERANCE_S = 1.0
+EMPTY_CMDLINE_RETRIES = 100
+
+
 @dataclass(frozen=True)
 class PidRecord:
     pid: int
     argv: tuple[str, ...]
     started_at: str
+    create_time: float | None = None
 
 
 def read_pid_file(path: Path) -> PidRecord | None:
     """The record in ``path``; None when missing or not one we wrote (a bare number, garbage)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return PidRecord(int(raw["pid"]), tuple(str(a) for a in raw["argv"]), str(raw["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        created = raw.get("create_time")
+        return PidRecord(
+            int(raw["pid"]),
+            tuple(str(a) for a in raw["argv"]),
+            str(raw["started_at"]),
+            float(created) if created is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def _cmdline(pid: int) -> tuple[str, ...] | None:
+def _identity(pid: int) -> tuple[tuple[str, ...], float] | None:
+    """(command line, creation time) of a live, non-zombie ``pid``; None otherwise."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        # A process in the middle of exec shows an empty command line for a moment (the new image's
+        # arguments are not in place yet, though whoever forked it has already moved on); only
+        # kernel threads, never ours, keep it empty.
+        for _ in range(EMPTY_CMDLINE_RETRIES):
+            if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return None
+            cmdline = tuple(process.cmdline())
+            if cmdline:
+                return cmdline, process.create_time()
+            time.sleep(0.01)
+    except (psutil.Error, ValueError):
         return None
-    # The state letter follows the parenthesised command name, which may itself hold spaces.
-    if stat[stat.rfind(")") + 2 :].startswith(("Z", "X")):
-        return None
-    return tuple(part.decode(errors="replace") for part in raw.split(b"\0")[:-1])
+    return None
 
 
 def is_alive(record: PidRecord) -> bool:
-    """True while the recorded pid runs exactly the recorded argv."""
-    return _cmdline(record.pid) == record.argv
+    """True while the recorded pid is the very process we started, still running our arguments."""
+    seen = _identity(record.pid)
+    if seen is None:
+        return False
+    cmdline, created = seen
+    if record.create_time is None:
+        # A pid file from before creation times were recorded: the whole argv must match.
+        return cmdline == record.argv
+    return abs(created - record.create_time) <= CREATE_TIME_TOLERANCE_S and cmdline[1:] == record.argv[1:]
+
+
+def _gone(record: PidRecord) -> bool:
+    """True once the recorded process has exited (or is a zombie), not merely unreadable for a moment.
+
+    A process re-executing itself (a framework Python on macOS) can briefly refuse to show its
+    arguments; taking that for an exit would report a failed start and leave the process running.
+    """
+    try:
+        process = psutil.Process(record.pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return True
+        created = process.create_time()
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+    return record.create_time is None or abs(created - record.create_time) > CREATE_TIME_TOLERANCE_S
 
 
 def running(pid_file: Path) -> PidRecord | None:
@@ -112,14 +164,26 @@ def start(
     if launched.returncode != 0 or not launched.stdout.strip().isdigit():
         last = (launched.stderr.strip().splitlines() or ["no output"])[-1]
         raise ReleaseError(f"sandbox: could not start {name}: {last}", code=1)
-    record = PidRecord(int(launched.stdout.strip()), tuple(argv), datetime.now(UTC).isoformat())
-    # What /proc reports is what we launched; recording it lets down() recognise the process later.
-    record = PidRecord(record.pid, _cmdline(record.pid) or record.argv, record.started_at)
-    payload = {"pid": record.pid, "argv": list(record.argv), "started_at": record.started_at}
+    pid = int(launched.stdout.strip())
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        raise ReleaseError(
+            f"sandbox: {name} exited while starting: {_log_tail(log)} (log: {log})", code=1
+        ) from None
+    # The argv we launched (what runs may have another argv[0]) and the creation time, which tells
+    # this process from any later one given the same pid.
+    record = PidRecord(pid, tuple(argv), datetime.now(UTC).isoformat(), created)
+    payload = {
+        "pid": record.pid,
+        "argv": list(record.argv),
+        "started_at": record.started_at,
+        "create_time": record.create_time,
+    }
     atomic_write(pid_file, dump_json(payload))
     end = time.monotonic() + deadline_s
     while True:
-        if not is_alive(record):
+        if not is_alive(record) and _gone(record):
             raise ReleaseError(
                 f"sandbox: {name} exited while starting: {_log_tail(log)} (log: {log})", code=1
             )

@@ -127,6 +127,8 @@ def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executa
         host, port = endpoint_port(url)
         argv = [python, "-m", "feed", "--root", str(paths.vm_root), "--host", host, "--port", str(port)]
         argv += ["--certfile", str(paths.server_cert), "--keyfile", str(paths.server_key)]
+        # Written by the feed only while it handles SIGHUP: the gate action reads it, not procfs.
+        argv += ["--pid-file", str(paths.run_dir / f"{name}.serving.json")]
         if assets is not None:
             argv += ["--assets-dir", str(assets)]
         specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths)))

@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from schemas import atomic_write
 
+from ..probes import trust_context
 from .layout import SandboxPaths
 
 __all__ = ["ensure_certificates", "ssl_context"]
@@ -121,4 +122,4 @@ def ensure_certificates(paths: SandboxPaths, now: datetime | None = None) -> boo
 
 def ssl_context(ca_bundle: Path) -> ssl.SSLContext:
     """A client context that trusts exactly the given CA bundle (and checks the host name)."""
-    return ssl.create_default_context(cafile=str(ca_bundle))
+    return trust_context(ca_bundle)

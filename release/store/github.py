@@ -36,6 +36,7 @@ from schemas.target import GithubStore as GithubStoreConfig
 
 from ..console import err_console
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from ..probes import ssl_context
 from . import _replace
 from ._retry import RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
 from .base import Asset, FixedRelease, Progress, UploadResult
@@ -137,7 +138,11 @@ class GithubStore:
 
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(self._config.timeout_s), follow_redirects=True)
+            self._http = httpx.Client(
+                verify=ssl_context(self._target),
+                timeout=httpx.Timeout(self._config.timeout_s),
+                follow_redirects=True,
+            )
         return self._http
 
     def assets_repo(self) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from schemas.target import LocalStore as LocalStoreConfig
 
 from ..errors import CHECK_FAILED, ReleaseError
 from ..hashing import CHUNK, HashingWriter, hash_file
+from ..probes import ssl_context
 from ._transfer import hash_url
 from .base import Asset, FixedRelease, Progress, UploadResult
 
@@ -174,7 +174,7 @@ class LocalStore:
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         url = self.target.download_url(tag, name)
-        client = self._client or httpx.Client(verify=self._ssl_verify(), timeout=30.0)
+        client = self._client or httpx.Client(verify=ssl_context(self.target), timeout=30.0)
 
         def attempt() -> bool:
             try:
@@ -201,8 +201,3 @@ class LocalStore:
         finally:
             if self._client is None:
                 client.close()
-
-    def _ssl_verify(self) -> ssl.SSLContext | bool:
-        if self.target.ca_bundle is None:
-            return True
-        return ssl.create_default_context(cafile=str(self.target.path(self.target.ca_bundle)))

@@ -247,9 +247,9 @@ def test_layout_overrides_are_honoured(tmp_path: Path, start_feed: StartFeed, cl
 
 
 def test_systemd_readiness_and_stopping_are_notified(
-    tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed
+    tree: RuntimeTree, unix_socket_dir: Path, start_feed: StartFeed
 ) -> None:
-    address = tmp_path / "notify.sock"
+    address = unix_socket_dir / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(address))
         listener.settimeout(20)

@@ -189,8 +189,8 @@ def test_down_or_slow_webhook_does_not_delay_convergence(tmp_path: Path, slow_re
         assert daemon.stop() == 0
 
 
-def test_ready_and_watchdog_on_notify_socket(vm: Vm) -> None:
-    path = vm.root / "notify.sock"
+def test_ready_and_watchdog_on_notify_socket(vm: Vm, unix_socket_dir: Path) -> None:
+    path = unix_socket_dir / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
         sock.settimeout(20)
