@@ -5,6 +5,9 @@ Rules:
   resources from being enforced; a resource whose desired file is invalid is left alone.
 - A missing file means the resource is unmanaged (runtime files are never deleted for it).
 - Files are read whole and parsed with the shared schemas; a truncated file is simply invalid.
+- Reads go through ``schemas.fileio.read_regular`` (no links, no FIFOs, at most 1 MiB) and a
+  depth check before ``json.loads``; an error names the file and a schema field or byte offset,
+  never a value from the file.
 - ``write_bundle`` writes only the files whose bytes change and removes the ones a bundle nulls.
 """
 
@@ -20,7 +23,8 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from schemas import BetaGate, Bundle, Channel, Manifest, atomic_write, dump_model
-from schemas.errors import first_error
+from schemas.bounded import field_error, load_json
+from schemas.fileio import FileRefused, read_regular
 
 from .expectation import Expectation
 
@@ -58,22 +62,17 @@ class Desired:
 
 def _read(path: Path, model: type[BaseModel]) -> BaseModel | None:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
+        data = read_regular(path, max_bytes=_MAX_BYTES)
+    except FileRefused as exc:
+        # The message already names the path; the caller prefixes the file name again.
+        raise ValueError(str(exc).removeprefix(f"{path} ")) from None
+    if data is None:
         return None
-    if len(data) > _MAX_BYTES:
-        raise ValueError("larger than 1 MiB")
-    try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"not valid JSON ({exc.__class__.__name__} at byte {getattr(exc, 'pos', 0)})"
-        ) from None
+    document = load_json(data)
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise ValueError(first_error(exc)) from None
+        raise ValueError(field_error(exc)) from None
 
 
 def read_desired(directory: Path) -> Desired:

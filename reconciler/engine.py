@@ -25,7 +25,7 @@ from datetime import datetime
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from schemas import HealthState, PassRecord, ResourceState, Status, atomic_write, utcnow
+from schemas import HealthState, PassRecord, ResourceState, Status, utcnow
 
 from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
@@ -36,7 +36,7 @@ from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .pending import PendingActions
-from .plan import Plan, compute_plan
+from .plan import Plan, apply_write, compute_plan
 from .statusfile import read_status, write_status
 from .view import build_status, resource_states
 
@@ -128,7 +128,7 @@ class Reconciler:
         config = self.config
         with vm_lock(config.lock_path, timeout_s=10.0):
             desired = read_desired(config.desired_dir)
-            plan = compute_plan(desired, config.layout)
+            plan = compute_plan(desired, config)
             changed: list[str] = []
             owed: frozenset[str] = frozenset()
             if config.mode == "enforce":
@@ -137,9 +137,9 @@ class Reconciler:
                 owed = self._pending.add(r.name for r in to_write) if to_write else self._pending.load()
                 for resource in to_write:
                     for write in resource.writes:
-                        atomic_write(write.path, write.data, mode=write.mode)
+                        apply_write(write)
                     changed.append(resource.name)
-            after = compute_plan(desired, config.layout) if changed else plan
+            after = compute_plan(desired, config) if changed else plan
         rollout = plan.digest != self._seen_digest
         self._seen_digest = plan.digest
         if rollout and changed:

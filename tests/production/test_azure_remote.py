@@ -48,7 +48,7 @@ def test_accept_sends_the_bundle_base64_and_is_idempotent(make_remote: MakeRemot
     first = remote.accept(bundle, wait_s=20)
     assert first.ok and first.desired_digest == bundle.digest()
     assert base64.b64encode(bundle.model_dump_json().encode()).decode() in azure.scripts[0]
-    assert (azure.vm_root / "state/desired/beta_gate.json").read_bytes() == dump_model(bundle.gate)  # type: ignore[arg-type]
+    assert (azure.vm_root.parent / "vm-state/desired/beta_gate.json").read_bytes() == dump_model(bundle.gate)  # type: ignore[arg-type]
     assert "\nUPDATE_BETA_ENABLED=true\n" in (azure.vm_root / "config.env").read_text()
     azure.deliver_twice = True  # a re-sent POST runs the same script again: same outcome
     again = remote.accept(bundle, wait_s=20)
@@ -98,7 +98,7 @@ def test_failed_script_reported_as_success_is_caught(make_remote: MakeRemote, az
     azure.script_fails = True
     with pytest.raises(ReleaseError, match=r"gave no RESULT line .*: python3: error while loading shared"):
         make_remote().accept(_bundle())
-    assert not (azure.vm_root / "state/desired/beta_gate.json").exists()
+    assert not (azure.vm_root.parent / "vm-state/desired/beta_gate.json").exists()
 
 
 def test_missing_cli_on_the_vm_names_the_exit_code(make_remote: MakeRemote, azure: FakeAzure) -> None:

@@ -110,8 +110,15 @@ def test_observe_mode_alerts_and_leaves_alone(tmp_path: Path) -> None:
         # A person fixes the gate by hand: the drift is resolved, nothing else is written.
         vm.env.write_bytes(before.replace(b"UPDATE_BETA_ENABLED=false", b"UPDATE_BETA_ENABLED=true"))
         wait_for(lambda: _drift_alerts(daemon, "gate", "resolved"), 20, "resolved alert")
+
+        def gate_sync() -> str:
+            status = vm.status()
+            return status["resources"]["gate"]["sync"] if status else ""
+
+        # The write may first be seen in progress (the gate waits), then whole.
+        wait_for(lambda: gate_sync() == "in_sync", 20, "gate in sync in status.json")
         status = vm.status()
-        assert status is not None and status["resources"]["gate"]["sync"] == "in_sync"
+        assert status is not None
         assert status["resources"]["stable"]["sync"] == "drifted"
     finally:
         assert daemon.stop() == 0

@@ -56,7 +56,7 @@ def test_invalid_desired_file_raises_one_alert_and_writes_nothing(
     assert run_cli(vm, "once").stderr.count(b'"event":"alert"') == 0  # still one alert, not one per pass
 
 
-def test_transient_io_error_retries_then_recovers(vm: Vm) -> None:
+def test_directory_in_a_files_place_is_a_resource_error_then_recovers(vm: Vm) -> None:
     daemon = Daemon(vm)
     try:
         daemon.wait_ready()
@@ -66,20 +66,20 @@ def test_transient_io_error_retries_then_recovers(vm: Vm) -> None:
         before = {k: v for k, v in _runtime(vm).items() if not k.endswith("/manifest.json")}
         stable = vm.manifests / "manifest.json"
         stable.unlink()
-        stable.mkdir()  # reading and replacing it now fail with an OSError on every attempt
+        stable.mkdir()  # refused (not a regular file): an error of the stable resource, named
 
         def errors() -> list[dict[str, str]]:
-            return [a for a in daemon.alerts() if a["resource"] == "pass" and a["kind"] == "error"]
+            return [a for a in daemon.alerts() if a["resource"] == "stable" and a["kind"] == "error"]
 
-        wait_for(lambda: errors(), 20, "a pass error alert")
-        assert "IsADirectoryError" in errors()[0]["found"] and errors()[0]["done"] == "will retry"
+        wait_for(lambda: errors(), 20, "a stable error alert")
+        assert errors()[0]["found"] == f"{stable} is a directory; refused"
+        assert errors()[0]["done"] == "nothing written"
 
         def failed() -> list[dict[str, float]]:
             status = vm.status() or {"passes": []}
             return [p for p in status["passes"] if p["result"] == "error"]
 
         wait_for(failed, 20, "an error pass in status.json")  # written just after the alert line
-        assert failed()[-1]["duration_ms"] >= 350
         assert {k: v for k, v in _runtime(vm).items() if not k.endswith("/manifest.json")} == before
         assert not any(a["kind"] == "drift" and a["status"] == "resolved" for a in daemon.alerts())
         stable.rmdir()
