@@ -127,3 +127,17 @@ def test_owner_is_kept_through_the_fd(tmp_path: Path) -> None:
     atomic_write(path, b"new")
     st = path.stat()
     assert (st.st_uid, st.st_gid, path.read_bytes()) == (65534, 65534, b"new")
+
+
+def test_a_link_planted_at_the_temp_name_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"root only")
+    victim.chmod(0o600)
+    (tmp_path / ".f.deadbeef.tmp").symlink_to(victim)
+    names = iter(["deadbeef", "cafef00d"])
+    # The random source is the only thing replaced: it makes the planted name the first one tried.
+    monkeypatch.setattr("schemas.fileio.secrets.token_hex", lambda _n: next(names))
+    atomic_write(tmp_path / "f", b"new", mode=0o644)
+    assert (tmp_path / "f").read_bytes() == b"new"
+    assert victim.read_bytes() == b"root only" and victim.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / ".f.deadbeef.tmp").is_symlink()

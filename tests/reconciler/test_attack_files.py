@@ -326,3 +326,18 @@ def test_temp_file_swap_race_never_hands_a_file_over(hostile_vm: Vm, tmp_path: P
         inotify.close()
         assert daemon.stop() == 0
     _no_leak(daemon.log.read_bytes(), (vm.state / "status.json").read_bytes())
+
+
+def test_the_temp_file_sweep_does_not_follow_a_linked_directory(hostile_vm: Vm, tmp_path: Path) -> None:
+    vm = hostile_vm
+    elsewhere = tmp_path / "etc-standin"
+    elsewhere.mkdir()
+    planted = elsewhere / ".manifest.json.abcdefgh.tmp"  # the shape of our own temp files
+    planted.write_bytes(SECRET)
+    for child in vm.manifests.iterdir():
+        child.unlink()
+    vm.manifests.rmdir()
+    vm.manifests.symlink_to(elsewhere)
+    once = run_cli(vm, "once")  # sweeps first, as the daemon does on start and every resync
+    assert once.returncode == 2
+    assert planted.read_bytes() == SECRET
