@@ -16,6 +16,9 @@ Rules:
   went wrong: the gate is left alone and the error names the keys (never values) and the copy.
 - The last good copy (every byte, mode 0600) lives in the state directory, never in the runtime
   tree, and is refreshed after each edit that leaves every required key set.
+- A shrinking edit (true after false) is a write and then a truncate: it is noted first in
+  ``config.env.edit`` in the state directory, so a kill between the two leaves a file the next
+  pass recognises (exactly the noted length and digest plus the old tail) and cuts back.
 - A lease break is signalled to the holder; ``F_SETSIG`` makes that SIGURG, which by default is
   ignored, so no handler is needed in any thread.
 """
@@ -25,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
+import json
 import os
 import signal
 import time
@@ -37,7 +42,16 @@ from schemas.fileio import FileRefused, atomic_write, open_directory, open_regul
 
 from .envfile import set_gate
 
-__all__ = ["ENV_MAX_BYTES", "SETTLE_S", "EnvBusy", "GateEdit", "edit_gate", "missing_keys", "writer_present"]
+__all__ = [
+    "ENV_MAX_BYTES",
+    "SETTLE_S",
+    "EnvBusy",
+    "GateEdit",
+    "edit_gate",
+    "interrupted",
+    "missing_keys",
+    "writer_present",
+]
 
 ENV_MAX_BYTES = 256 * 1024
 SETTLE_S = 2.0
@@ -171,20 +185,66 @@ def edit_gate(edit: GateEdit) -> bool:
         data = _read_all(fd, edit.path)
         if not data.strip():
             raise EnvBusy(errno.EBUSY, f"{edit.path} is empty; the gate waits for its content")
+        meant = interrupted(data, edit)
+        if meant is not None:
+            os.ftruncate(fd, meant)
+            os.fsync(fd)
+            data = data[:meant]
+            _forget(edit)
         lost = missing_keys(data, edit)
         if lost:
             raise ValueError(lost_message(edit, lost))
         new = set_gate(data, edit.enabled)
         if new is not None:
             start = next((i for i, (a, b) in enumerate(zip(data, new, strict=False)) if a != b), len(data))
+            shrinks = len(new) < len(data)
+            if shrinks:
+                _note(edit, len(data), new)
             os.pwrite(fd, new[start:], start)
-            if len(new) < len(data):
+            if shrinks:
                 os.ftruncate(fd, len(new))
             os.fsync(fd)
+            if shrinks:
+                _forget(edit)
         result = data if new is None else new
     if edit.backup is not None:
         _keep_backup(edit.backup, result)
     return new is not None
+
+
+def _journal(edit: GateEdit) -> Path | None:
+    return edit.backup.with_name("config.env.edit") if edit.backup is not None else None
+
+
+def _note(edit: GateEdit, size_from: int, new: bytes) -> None:
+    """Record a shrinking edit before it starts: a kill between its write and its truncate
+    leaves the old file's last bytes after the new content, which the next pass then cuts."""
+    journal = _journal(edit)
+    if journal is not None:
+        digest = hashlib.sha256(new).hexdigest()
+        document = {"from": size_from, "to": len(new), "sha256": digest}
+        atomic_write(journal, (json.dumps(document) + "\n").encode(), mode=0o600)
+
+
+def _forget(edit: GateEdit) -> None:
+    journal = _journal(edit)
+    if journal is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(journal)
+
+
+def interrupted(data: bytes, edit: GateEdit) -> int | None:
+    """The length an interrupted shrinking edit meant ``data`` to have, or None."""
+    journal = _journal(edit)
+    try:
+        raw = read_regular(journal, max_bytes=4096) if journal is not None else None
+        document = json.loads(raw) if raw is not None else None
+        size_from, size_to, digest = document["from"], document["to"], document["sha256"]  # type: ignore[index]
+    except (FileRefused, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(size_to, int) or len(data) != size_from or size_to >= len(data):
+        return None
+    return size_to if hashlib.sha256(data[:size_to]).hexdigest() == digest else None
 
 
 def lost_message(edit: GateEdit, lost: list[str]) -> str:

@@ -32,7 +32,15 @@ from schemas.fileio import FileRefused, read_regular
 from .describe import describe_manifest
 from .desired import Desired
 from .envfile import gate_value, set_gate
-from .envgate import ENV_MAX_BYTES, GateEdit, edit_gate, lost_message, missing_keys, writer_present
+from .envgate import (
+    ENV_MAX_BYTES,
+    GateEdit,
+    edit_gate,
+    interrupted,
+    lost_message,
+    missing_keys,
+    writer_present,
+)
 from .yamledit import read_update_version, set_update_version
 
 if TYPE_CHECKING:
@@ -221,6 +229,12 @@ def _gate(desired: Desired, layout: RuntimeLayout, config: Config | None) -> Res
         )
     if busy:
         return ResourcePlan("gate", "error", expected, f"{path.name} is open for writing; the gate waits")
+    meant = interrupted(data, edit)
+    if meant is not None:
+        # A kill cut the last edit between its write and its truncate: finishing it is the heal.
+        found = f"{len(data) - meant} stray bytes after an interrupted gate edit"
+        write = FileWrite(path, data[:meant], mode=0o600, below=_root(layout), gate=edit)
+        return ResourcePlan("gate", "drift", expected, found, (write,))
     lost = missing_keys(data, edit)
     if lost:
         return ResourcePlan("gate", "error", expected, lost_message(edit, lost))

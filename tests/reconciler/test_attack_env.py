@@ -9,6 +9,7 @@ daemon, all at once, ten writes each.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -91,3 +92,21 @@ def test_slow_writer_never_loses_a_byte_and_the_gate_ends_right(tmp_path: Path) 
     ]
     assert waits, "no pass ever found the writer at work"
     assert "rotated-key" not in lines and "openai-" not in lines
+
+
+def test_a_kill_between_write_and_truncate_is_finished_by_the_next_pass(tmp_path: Path) -> None:
+    vm = make_vm(tmp_path)
+    accepted = run_cli(vm, "accept", stdin=GATE_ON.model_dump_json().encode())
+    assert accepted.returncode == 0
+    # What a SIGKILL between the in-place write and the truncate of a false -> true edit leaves:
+    # the journal the edit wrote first, and the new content followed by the old file's last byte.
+    old = (FIXTURES / "config.env").read_bytes()
+    new = old.replace(b"\nUPDATE_BETA_ENABLED=false\n", b"\nUPDATE_BETA_ENABLED=true\n")
+    vm.env.write_bytes(new + old[len(new) :])
+    journal = {"from": len(old), "to": len(new), "sha256": hashlib.sha256(new).hexdigest()}
+    (vm.state / "config.env.edit").write_text(json.dumps(journal) + "\n")
+    once = run_cli(vm, "once")
+    assert once.returncode == 0, once.stderr.decode()[-500:]
+    assert vm.env.read_bytes() == new
+    assert not (vm.state / "config.env.edit").exists()
+    assert (vm.state / "config.env.last-good").read_bytes() == new
