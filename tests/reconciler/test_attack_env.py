@@ -110,3 +110,31 @@ def test_a_kill_between_write_and_truncate_is_finished_by_the_next_pass(tmp_path
     assert vm.env.read_bytes() == new
     assert not (vm.state / "config.env.edit").exists()
     assert (vm.state / "config.env.last-good").read_bytes() == new
+
+
+def test_lost_required_keys_stop_the_gate_and_the_alert_says_where_the_copy_is(tmp_path: Path) -> None:
+    vm = make_vm(tmp_path)
+    accepted = run_cli(vm, "accept", stdin=GATE_ON.model_dump_json().encode())
+    assert accepted.returncode == 0
+    assert run_cli(vm, "once").returncode == 0  # sets the gate, keeps the last good copy
+    good = vm.state / "config.env.last-good"
+    assert good.read_bytes() == vm.env.read_bytes() and good.stat().st_mode & 0o777 == 0o600
+    # A botched rewrite: the secrets are gone and the gate is wrong.
+    truncated = b"LOG_LEVEL=info\nUPDATE_BETA_ENABLED=false\n"
+    vm.env.write_bytes(truncated)
+    once = run_cli(vm, "once")
+    assert once.returncode == 2
+    assert vm.env.read_bytes() == truncated
+    alerts = [json.loads(line) for line in once.stderr.decode().splitlines() if '"event":"alert"' in line]
+    gate = [a for a in alerts if a["resource"] == "gate"]
+    assert gate and gate[0]["found"] == (
+        f"config.env lacks GEMINI_API_KEY, set in the last good copy at {good}; "
+        "gate not changed (restore the file or the keys)"
+    )
+    assert b"placeholder-not-a-real-key" not in once.stderr + once.stdout
+    status = run_cli(vm, "status", "--json")
+    assert b"placeholder-not-a-real-key" not in status.stdout
+    # Restored: the next pass sets the gate again.
+    vm.env.write_bytes(good.read_bytes().replace(b"BETA_ENABLED=true", b"BETA_ENABLED=false"))
+    assert run_cli(vm, "once").returncode == 0
+    assert vm.env.read_bytes() == good.read_bytes()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import json
 import os
 import resource
+import select
 import struct
 import subprocess
 import sys
@@ -261,15 +261,14 @@ class _Inotify:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         if self._libc.inotify_add_watch(self.fd, str(directory).encode(), self.IN_CREATE) < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch")
+        self._stop_r, self._stop_w = os.pipe()
 
     def names(self) -> Iterator[str]:
         while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except OSError as exc:
-                if exc.errno == errno.EBADF:
-                    return
-                raise
+            readable, _, _ = select.select([self.fd, self._stop_r], [], [])
+            if self._stop_r in readable:
+                return
+            data = os.read(self.fd, 65536)
             offset = 0
             while offset < len(data):
                 _wd, _mask, _cookie, length = struct.unpack_from("iIII", data, offset)
@@ -277,8 +276,12 @@ class _Inotify:
                 yield raw.rstrip(b"\0").decode()
                 offset += 16 + length
 
+    def stop(self) -> None:
+        os.write(self._stop_w, b"x")
+
     def close(self) -> None:
-        os.close(self.fd)
+        for fd in (self.fd, self._stop_r, self._stop_w):
+            os.close(fd)
 
 
 def test_temp_file_swap_race_never_hands_a_file_over(hostile_vm: Vm, tmp_path: Path) -> None:
@@ -323,6 +326,8 @@ def test_temp_file_swap_race_never_hands_a_file_over(hostile_vm: Vm, tmp_path: P
         assert len(swaps) >= 50, f"the racer won only {len(swaps)} of 100 races"
         assert daemon.proc.poll() is None
     finally:
+        inotify.stop()
+        thread.join(10)
         inotify.close()
         assert daemon.stop() == 0
     _no_leak(daemon.log.read_bytes(), (vm.state / "status.json").read_bytes())
