@@ -15,9 +15,11 @@ import json
 import os
 import resource
 import select
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -346,3 +348,46 @@ def test_the_temp_file_sweep_does_not_follow_a_linked_directory(hostile_vm: Vm, 
     once = run_cli(vm, "once")  # sweeps first, as the daemon does on start and every resync
     assert once.returncode == 2
     assert planted.read_bytes() == SECRET
+
+
+def test_the_reconciler_works_as_the_trees_owner_without_privilege(tmp_path: Path) -> None:
+    # Least privilege, for real: the tree, the state directory and the process all belong to
+    # the app user. pytest's tmp_path is root-only, so this tree lives in a fresh /tmp directory.
+    if shutil.which("runuser") is None:
+        pytest.skip("util-linux's runuser is needed to run the reconciler as another user")
+    base = Path(tempfile.mkdtemp(prefix="nexy-unpriv-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        vm = make_vm(base)
+        vm.state.mkdir(mode=0o700)
+        for path in [base, *base.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+
+        def as_nobody(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+            argv = [
+                "runuser",
+                "-u",
+                "nobody",
+                "--",
+                sys.executable,
+                "-m",
+                "reconciler",
+                "--config",
+                str(vm.config),
+            ]
+            return subprocess.run(
+                [*argv, *args], input=stdin, capture_output=True, cwd=REPO, timeout=120, check=False
+            )
+
+        assert as_nobody("accept", stdin=THE_BUNDLE.model_dump_json().encode()).returncode == 0
+        once = as_nobody("once")
+        assert once.returncode == 0, once.stderr.decode()[-800:]
+        assert vm.runtime_matches(THE_BUNDLE)
+        good = vm.state / "config.env.last-good"
+        st = good.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (NOBODY, 0o600)
+        assert good.read_bytes() == vm.env.read_bytes()
+        for path in vm.manifests.iterdir():
+            assert path.stat().st_uid == NOBODY, path
+    finally:
+        shutil.rmtree(base)
