@@ -64,15 +64,17 @@ def release(stable: str, beta: str, gate: bool) -> Bundle:
 class Tree:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.manifests = root / "server/updates/manifests"
+        # The runtime tree is a sibling of the state directory: the config refuses one inside the other.
+        runtime = root / "tree"
+        self.manifests = runtime / "server/updates/manifests"
         self.manifests.mkdir(parents=True)
-        (root / "server/config").mkdir(parents=True)
-        shutil.copy(FIXTURES / "unified_config.yaml", root / "server/config/unified_config.yaml")
-        shutil.copy(FIXTURES / "config.env", root / "config.env")
-        os.chmod(root / "config.env", 0o600)
+        (runtime / "server/config").mkdir(parents=True)
+        shutil.copy(FIXTURES / "unified_config.yaml", runtime / "server/config/unified_config.yaml")
+        shutil.copy(FIXTURES / "config.env", runtime / "config.env")
+        os.chmod(runtime / "config.env", 0o600)
         self.config = root / "reconciler.yaml"
         self.config.write_text(
-            "layout: {root: .}\ndesired_dir: state/desired\nstate_dir: state\nresync_seconds: 300\n"
+            "layout: {root: tree}\ndesired_dir: state/desired\nstate_dir: state\nresync_seconds: 300\n"
             f"watch: {{hot_seconds: {HOT_SECONDS}}}\n"
         )
         self.desired = root / "state/desired"
@@ -89,9 +91,9 @@ class Tree:
                 and (self.manifests / f"manifest_{b.stable.version}.json").read_bytes() == stable
                 and (self.manifests / "manifest_beta.json").read_bytes() == dump_model(b.beta)
                 and f'default_version: "{b.stable.version}"'.encode()
-                in (self.root / "server/config/unified_config.yaml").read_bytes()
+                in (self.root / "tree/server/config/unified_config.yaml").read_bytes()
                 and f"\nUPDATE_BETA_ENABLED={'true' if b.gate.enabled else 'false'}\n".encode()
-                in (self.root / "config.env").read_bytes()
+                in (self.root / "tree/config.env").read_bytes()
             )
         except FileNotFoundError:
             return False

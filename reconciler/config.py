@@ -5,6 +5,8 @@ Rules:
 - Relative paths resolve against the config file's directory, so a config can live inside the
   VM tree it describes (the sandbox does this).
 - Secrets are never in the config: webhook secrets are named by environment variable only.
+- The state and desired directories never overlap the runtime root: the tree's owner (the app
+  server's user) must not be able to rename, link or replace the reconciler's own files.
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ class Config(_Strict):
     def pending_actions_path(self) -> Path:
         return self.state_dir / "pending_actions.json"
 
+    @property
+    def env_backup_path(self) -> Path:
+        """The last good config.env (secrets: mode 0600, in the state directory, never in the tree)."""
+        return self.state_dir / "config.env.last-good"
+
 
 def _resolve(base: Path, path: Path | None) -> Path | None:
     if path is None:
@@ -122,7 +129,7 @@ def load_config(path: Path) -> Config:
         name: probe.model_copy(update={"ca_bundle": _resolve(base, probe.ca_bundle)})
         for name, probe in config.probes.items()
     }
-    return config.model_copy(
+    resolved = config.model_copy(
         update={
             "layout": config.layout.model_copy(update={"root": root}),
             "desired_dir": _resolve(base, config.desired_dir),
@@ -130,3 +137,14 @@ def load_config(path: Path) -> Config:
             "probes": probes,
         }
     )
+    for field in ("state_dir", "desired_dir"):
+        inside = getattr(resolved, field)
+        if root is not None and (
+            inside == root or inside.is_relative_to(root) or root.is_relative_to(inside)
+        ):
+            raise ConfigError(
+                f"config {path}: {field} {inside} overlaps layout.root {root}: the reconciler's own state "
+                "(desired state, lock, config.env's last good copy) must live outside the runtime tree, "
+                "whose owner may not be trusted with it"
+            )
+    return resolved

@@ -17,21 +17,19 @@ Rules:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from schemas import BetaGate, Bundle, Channel, Manifest, dump_json
+from schemas.bounded import field_error, load_json
 from schemas.errors import first_error
-from schemas.fileio import atomic_stream
+from schemas.fileio import atomic_stream, read_regular
 
 from .expectation import Expectation
 from .faults import kill_point
@@ -42,13 +40,11 @@ __all__ = [
     "DESIRED_FILES",
     "MAX_BUNDLE_BYTES",
     "Desired",
-    "RefusedFile",
     "bundle_bytes",
     "desired_file",
     "migrate_legacy",
     "parse_bundle_bytes",
     "read_desired",
-    "read_regular",
     "write_bundle",
 ]
 
@@ -96,65 +92,13 @@ class Desired:
         return self.bundle().digest()
 
 
-class RefusedFile(ValueError):
-    """A path that is not a readable regular file; the message names the kind, never content."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-def read_regular(path: Path, cap: int) -> bytes | None:
-    """The bytes of regular file ``path`` (None when missing); RefusedFile for a link, a FIFO, a
-    device, a directory or a file larger than ``cap``."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RefusedFile("is a symbolic link (refused)", path) from None
-        raise
-    try:
-        kind = os.fstat(fd).st_mode
-        if not stat.S_ISREG(kind):
-            raise RefusedFile(
-                f"is not a regular file ({'a directory' if stat.S_ISDIR(kind) else 'special'})", path
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while size <= cap:
-            chunk = os.read(fd, min(1 << 16, cap + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > cap:
-        raise RefusedFile(f"larger than {cap >> 10} KiB", path)
-    return b"".join(chunks)
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"not valid JSON ({exc.__class__.__name__} at byte {getattr(exc, 'pos', 0)})"
-        ) from None
-    except RecursionError:
-        raise ValueError("not valid JSON (nested too deeply)") from None
-
-
 def parse_bundle_bytes(data: bytes) -> Bundle:
     """A whole bundle from JSON bytes, or ValueError with one line naming the problem."""
     if not data.strip():
         raise ValueError("empty: expected a desired-state bundle as JSON")
     if len(data) > MAX_BUNDLE_BYTES:
         raise ValueError(f"larger than {MAX_BUNDLE_BYTES >> 20} MiB")
-    document = _json(data)
+    document = load_json(data)
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     missing = [name for name in BUNDLE_FIELDS if name not in document]
@@ -166,6 +110,8 @@ def parse_bundle_bytes(data: bytes) -> Bundle:
     try:
         return Bundle.model_validate(document)
     except ValidationError as exc:
+        # The bundle is the operator's (accept's stdin, or the private state directory), never the
+        # app user's, so pydantic's own words, which may name an unexpected key, can be shown.
         raise ValueError(first_error(exc)) from None
 
 
@@ -185,13 +131,13 @@ def bundle_bytes(bundle: Bundle) -> bytes:
 
 
 def _read_legacy_file(path: Path, model: type[BaseModel]) -> BaseModel | None:
-    data = read_regular(path, _MAX_FILE_BYTES)
+    data = read_regular(path, max_bytes=_MAX_FILE_BYTES)
     if data is None:
         return None
     try:
-        return model.model_validate(_json(data))
+        return model.model_validate(load_json(data))
     except ValidationError as exc:
-        raise ValueError(first_error(exc)) from None
+        raise ValueError(field_error(exc)) from None
 
 
 def _legacy_present(directory: Path) -> list[str]:
@@ -225,7 +171,7 @@ def _read_legacy(directory: Path) -> Desired:
 def read_desired(directory: Path) -> Desired:
     """The committed bundle; the old layout's files while no bundle was ever committed."""
     try:
-        data = read_regular(directory / BUNDLE_FILE, MAX_BUNDLE_BYTES)
+        data = read_regular(directory / BUNDLE_FILE, max_bytes=MAX_BUNDLE_BYTES)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return Desired(errors={"bundle": f"{BUNDLE_FILE}: {reason}"[:150]})
@@ -257,7 +203,7 @@ def write_bundle(directory: Path, bundle: Bundle) -> list[str]:
     path = directory / BUNDLE_FILE
     kill_point("accept:locked")
     try:
-        current = read_regular(path, MAX_BUNDLE_BYTES)
+        current = read_regular(path, max_bytes=MAX_BUNDLE_BYTES)
     except ValueError:
         current = None
     if current != data:

@@ -43,12 +43,11 @@ from .alerts import Alert, AlertManager
 from .conditions import health_conditions, pass_conditions
 from .config import RESOURCES, Config
 from .desired import Desired, migrate_legacy, read_desired
-from .dirs import ensure_directory
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .pending import PendingActions
-from .plan import Plan, compute_plan, failure_text, read_bytes
+from .plan import FileWrite, Plan, apply_write, compute_plan, failure_text, read_bytes
 from .statusfile import read_status, write_status
 from .view import build_status, resource_states
 
@@ -65,16 +64,16 @@ def _trace(exc: BaseException) -> str:
     return " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-6:]))
 
 
-def _undo(undo: list[tuple[Path, bytes | None]]) -> bool:
+def _undo(undo: list[tuple[FileWrite, bytes | None]]) -> bool:
     """Put back the old bytes of files a failed group wrote, newest first; False if any failed."""
     ok = True
-    for path, old in reversed(undo):
+    for write, old in reversed(undo):
         try:
             if old is None:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                    os.unlink(write.path)
             else:
-                atomic_write(path, old)
+                atomic_write(write.path, old, mode=write.mode, below=write.below)
         except OSError:
             ok = False
     return ok
@@ -187,7 +186,7 @@ class Reconciler:
         changed: list[str] = []
         failed: dict[str, str] = {}
         for group in WRITE_GROUPS:
-            undo: list[tuple[Path, bytes | None]] = []
+            undo: list[tuple[FileWrite, bytes | None]] = []
             written: list[str] = []
             broken = [n for n in group if n in by_name and by_name[n].state == "error"]
             if broken:
@@ -201,15 +200,19 @@ class Reconciler:
                 resource = by_name.get(name)
                 if resource is None or resource.state != "drift" or not resource.writes:
                     continue
+                write = None
                 try:
                     for write in resource.writes:
-                        old = read_bytes(write.path)
-                        ensure_directory(write.path.parent)
-                        atomic_write(write.path, write.data, mode=write.mode)
-                        undo.append((write.path, old))
+                        # config.env is edited in place, never replaced: nothing to put back.
+                        old = read_bytes(write.path, below=write.below) if write.gate is None else None
+                        apply_write(write)
+                        if write.gate is None:
+                            undo.append((write, old))
                     written.append(name)
                 except Exception as exc:  # one resource's failure is its own error, and the group's
                     reason = failure_text(exc)
+                    if write is not None and str(write.path) not in reason:
+                        reason = f"{write.path}: {reason}"  # which file, so which disk is full
                     restored = _undo(undo)
                     note = f"; rolled back {', '.join(written)}" if written and restored else ""
                     note += "" if restored else "; ROLLBACK FAILED"
@@ -228,7 +231,7 @@ class Reconciler:
             if migrated:
                 self._log({"event": "desired_migrated", "to": "bundle.json", "removed": migrated})
             desired = read_desired(config.desired_dir)
-            plan = compute_plan(desired, config.layout)
+            plan = compute_plan(desired, config)
             changed: list[str] = []
             failed: dict[str, str] = {}
             owed: frozenset[str] = frozenset()
@@ -238,7 +241,7 @@ class Reconciler:
                 owed = self._pending.add(r.name for r in to_write) if to_write else self._pending.load()
                 if to_write:
                     changed, failed = self._apply(plan)
-            after = compute_plan(desired, config.layout) if changed or failed else plan
+            after = compute_plan(desired, config) if changed or failed else plan
         rollout = plan.digest != self._seen_digest
         self._seen_digest = plan.digest
         if rollout and changed:

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Bundle, atomic_write
-from schemas.fileio import atomic_stream
+from schemas.fileio import atomic_stream, read_regular
 
 from .config import Config
-from .desired import MAX_BUNDLE_BYTES, bundle_bytes, parse_bundle_bytes, read_regular, write_bundle
+from .desired import MAX_BUNDLE_BYTES, bundle_bytes, parse_bundle_bytes, write_bundle
 from .lock import LockTimeout, vm_lock
 
 __all__ = ["STALE_S", "hand_over", "inbox_dir", "serve_requests"]
@@ -42,7 +42,7 @@ def inbox_dir(config: Config) -> Path:
 
 def _read_answer(path: Path) -> dict[str, Any] | None:
     try:
-        data = read_regular(path, _ANSWER_CAP)
+        data = read_regular(path, max_bytes=_ANSWER_CAP)
         document = json.loads(data) if data is not None else None
     except (OSError, ValueError):
         return {"ok": False, "error": "the daemon's answer is unreadable"}
@@ -130,7 +130,7 @@ def serve_requests(config: Config, log: Callable[[dict[str, object]], None], now
         except OSError:
             continue  # withdrawn by its accept, or not ours to take
         try:
-            answer = _answer(config, read_regular(taken, MAX_BUNDLE_BYTES))
+            answer = _answer(config, read_regular(taken, max_bytes=MAX_BUNDLE_BYTES))
         except ValueError as exc:
             answer = {"ok": False, "error": f"request refused: {exc}"}
         except (OSError, LockTimeout) as exc:

@@ -9,6 +9,8 @@ Rules:
   sweep under that lock cannot remove a live temp file. The state directory's files (status,
   alert memory) and the inbox's requests are written without it, so there only temp files older
   than a minute go.
+- Directories are opened as ``schemas.fileio`` opens them (no links below the runtime root) and
+  only regular files are removed, by name within that directory fd.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import time
 from pathlib import Path
+
+from schemas.fileio import FileRefused, open_directory
 
 from .config import Config
 from .desired import BUNDLE_FILE, DESIRED_FILES
@@ -40,23 +45,31 @@ def owned_files(config: Config) -> list[tuple[Path, str]]:
     return pairs
 
 
-def _sweep(directory: Path, patterns: set[str], min_age_s: float, now: float) -> list[Path]:
+def _sweep(
+    directory: Path, patterns: set[str], min_age_s: float, now: float, below: Path | None = None
+) -> list[Path]:
     removed: list[Path] = []
     try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
+        # Through a directory fd opened without following links below the runtime root: a
+        # directory swapped for a link to /etc must not make root delete anything there.
+        dir_fd = open_directory(directory, below=below)
+    except (FileNotFoundError, NotADirectoryError, FileRefused):
         return removed
-    for entry in entries:
-        match = _TEMP.match(entry.name)
-        if not match or not any(fnmatch.fnmatchcase(match.group("name"), p) for p in patterns):
-            continue
-        try:
-            if not entry.is_file(follow_symlinks=False) or now - entry.stat().st_mtime < min_age_s:
+    try:
+        for entry in list(os.scandir(dir_fd)):
+            match = _TEMP.match(entry.name)
+            if not match or not any(fnmatch.fnmatchcase(match.group("name"), p) for p in patterns):
                 continue
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            continue
-        removed.append(Path(entry.path))
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < min_age_s:
+                    continue
+                os.unlink(entry.name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            removed.append(directory / entry.name)
+    finally:
+        os.close(dir_fd)
     return removed
 
 
@@ -67,8 +80,9 @@ def sweep_temp_files(config: Config, now: float | None = None) -> list[Path]:
     for directory, pattern in owned_files(config):
         by_directory.setdefault(directory, set()).add(pattern)
     removed: list[Path] = []
+    root = config.layout.root
     for directory, patterns in by_directory.items():
-        removed += _sweep(directory, patterns, 0.0, now)
+        removed += _sweep(directory, patterns, 0.0, now, root if directory.is_relative_to(root) else None)
     removed += _sweep(config.state_dir, set(_STATE_FILES), STATE_TEMP_AGE_S, now)
     # Requests are written by ``accept --wait`` without the VM lock, so only old temp files go.
     removed += _sweep(config.state_dir / "inbox", {"*.json"}, STATE_TEMP_AGE_S, now)

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from schemas import AlertRecord, HealthState, PassRecord, ResourceState, Status, utcnow
+from schemas.fileio import FileRefused
 from schemas.status import SyncState
 
 from .config import Config
 from .desired import Desired, read_desired
 from .envfile import present_keys
-from .plan import Plan, compute_plan, read_bytes
+from .envgate import ENV_MAX_BYTES
+from .plan import Plan, compute_plan, read_runtime
 
 __all__ = ["build_status", "dry_view", "max_status_age", "resource_states", "sync_state"]
 
@@ -57,9 +59,9 @@ def build_status(
     alerts: tuple[AlertRecord, ...] = (),
 ) -> Status:
     try:
-        env_data = read_bytes(config.layout.config_env_path) or b""
-    except (OSError, ValueError):  # not a readable file: every key is reported missing
-        env_data = b""
+        env_data = read_runtime(config.layout, config.layout.config_env_path, ENV_MAX_BYTES) or b""
+    except FileRefused:
+        env_data = b""  # the gate resource reports why; keys then read as not set
     return Status(
         updated_at=at,
         mode=config.mode,
@@ -79,7 +81,7 @@ def build_status(
 def dry_view(config: Config, wall: Callable[[], datetime] = utcnow) -> tuple[Plan, Status]:
     """The plan and a status document computed without writing anything (no daemon: pid 0)."""
     desired = read_desired(config.desired_dir)
-    plan = compute_plan(desired, config.layout)
+    plan = compute_plan(desired, config)
     status = build_status(
         config, at=wall(), pid=0, desired=desired, digest=plan.digest, resources=resource_states(plan)
     )

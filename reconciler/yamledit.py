@@ -9,6 +9,8 @@ Rules: the file belongs to the server team; only the two owned keys may change.
   document goes through ruamel's round-trip mode, which keeps comments, key order, anchors, merge
   keys, flow style and quoting; a new key gets double quotes.
 - Either way the result is parsed again and must hold exactly the wanted values.
+- Callers check the document's depth first (``schemas.bounded.check_yaml_depth``); errors here
+  name a key or an error type, never a value from the file.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def read_update_version(data: bytes) -> tuple[str | None, str | None]:
     if not isinstance(update, dict):
         return None, None
     values = [update.get(key) for key in OWNED_KEYS]
+    for key, value in zip(OWNED_KEYS, values, strict=True):
+        # A collection (or an alias to one) is not a version, and stringifying it could expand
+        # a billion aliases: say so without printing it.
+        if value is not None and not isinstance(value, str | int | float):
+            raise YamlEditError(f"update.{key} is not a scalar")
     return tuple(None if value is None else str(value) for value in values)  # type: ignore[return-value]
 
 

@@ -149,6 +149,9 @@ class AzureRemote(_Strict):
     credential: Literal["default", "cli", "environment", "managed_identity"] = "default"
     reconciler_cli: str = "/opt/nexy-release/.venv/bin/nexy-reconciler"
     reconciler_config: str = "/etc/nexy-reconciler/config.yaml"
+    # Run Command runs scripts as root; they drop to this user (the unit's User=, who owns the
+    # runtime tree) before calling the reconciler CLI. None: no drop (a VM where root is meant).
+    reconciler_user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     deadline_s: float = Field(default=600.0, gt=0)
 
 

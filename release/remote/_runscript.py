@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import CHECK_FAILED, ReleaseError
 from .base import parse_result_line
 
-__all__ = ["PAYLOAD_END", "WRAPPER", "build_script", "read_answer", "split_output"]
+__all__ = ["PAYLOAD_END", "WRAPPER", "build_script", "drop_to", "read_answer", "split_output"]
 
 WRAPPER = "nexy-release"
 PAYLOAD_END = "NEXY_RELEASE_PAYLOAD_END"
@@ -52,10 +52,27 @@ def _run_line(argv: list[str], stdin: str | None) -> list[str]:
     return [f"answer=$({shlex.join(argv)} <<'{PAYLOAD_END}'", stdin, PAYLOAD_END, ")"]
 
 
-def build_script(cli: str, config: str, command: str, args: list[str], stdin: str | None = None) -> list[str]:
-    """The Run Command script (one list item per line) that runs ``cli --config config command args``,
-    with ``stdin`` (one line) as the CLI's standard input when given."""
-    argv = [*shlex.split(cli), "--config", config, command, *args]
+def drop_to(user: str | None) -> list[str]:
+    """The prefix that runs a command as ``user`` instead of Run Command's root (none without a user).
+
+    runuser (util-linux, on every Ubuntu image) is root's own tool for this: no sudoers entry, no
+    password, no terminal. The reconciler then touches the runtime tree only as its owner.
+    """
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+def build_script(
+    cli: str,
+    config: str,
+    command: str,
+    args: list[str],
+    stdin: str | None = None,
+    *,
+    user: str | None = None,
+) -> list[str]:
+    """The Run Command script (one list item per line) that runs ``cli --config config command args``
+    as ``user`` when given, with ``stdin`` (one line) as the CLI's standard input when given."""
+    argv = [*drop_to(user), *shlex.split(cli), "--config", config, command, *args]
     tail = _PASS_RESULT if command == "accept" else _WRAP_JSON
     return [
         "#!/bin/sh",

@@ -181,8 +181,9 @@ class AzureRemote:
         """One Run Command; the RESULT document the script printed."""
         from azure.mgmt.compute.models import RunCommandInput
 
+        config = self._config
         script = build_script(
-            self._config.reconciler_cli, self._config.reconciler_config, command, args, stdin
+            config.reconciler_cli, config.reconciler_config, command, args, stdin, user=config.reconciler_user
         )
         parameters = RunCommandInput(command_id="RunShellScript", script=script)
         deadline = self._clock() + self._config.deadline_s + extra_s

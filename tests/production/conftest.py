@@ -143,7 +143,7 @@ def make_vm_tree(root: Path, *, noisy: bool = False) -> tuple[Path, Path]:
     config = root / "etc/reconciler.yaml"
     config.parent.mkdir()
     config.write_text(
-        "mode: enforce\nlayout:\n  root: ..\ndesired_dir: ../state/desired\nstate_dir: ../state\n"
+        "mode: enforce\nlayout:\n  root: ..\ndesired_dir: ../../vm-state/desired\nstate_dir: ../../vm-state\n"
         "resync_seconds: 300\nrequired_env_keys: [GEMINI_API_KEY]\n"
     )
     cli = root / "opt/bin/nexy-reconciler"

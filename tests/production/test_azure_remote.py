@@ -53,7 +53,7 @@ def test_accept_sends_the_bundle_on_stdin_and_is_idempotent(
     script = azure.scripts[0].splitlines()
     assert bundle.model_dump_json() in script
     assert base64.b64encode(bundle.model_dump_json().encode()).decode() not in azure.scripts[0]
-    committed = json.loads((azure.vm_root / "state/desired/bundle.json").read_bytes())
+    committed = json.loads((azure.vm_root.parent / "vm-state/desired/bundle.json").read_bytes())
     assert committed["gate"] == json.loads(dump_model(bundle.gate)) and committed["stable"] is None  # type: ignore[arg-type]
     # No daemon runs on this fake VM: accept says so instead of running a pass of its own as root.
     assert first.converged is False and first.model_extra == {"waited_for": "none", "daemon": "not running"}
@@ -114,7 +114,7 @@ def test_failed_script_reported_as_success_is_caught(make_remote: MakeRemote, az
     azure.script_fails = True
     with pytest.raises(ReleaseError, match=r"gave no RESULT line .*: python3: error while loading shared"):
         make_remote().accept(_bundle())
-    assert not (azure.vm_root / "state/desired/beta_gate.json").exists()
+    assert not (azure.vm_root.parent / "vm-state/desired/beta_gate.json").exists()
 
 
 def test_missing_cli_on_the_vm_names_the_exit_code(make_remote: MakeRemote, azure: FakeAzure) -> None:

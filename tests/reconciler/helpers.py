@@ -91,11 +91,12 @@ class Vm:
 
     @property
     def desired(self) -> Path:
-        return self.root / "state/desired"
+        return self.state / "desired"
 
     @property
     def state(self) -> Path:
-        return self.root / "state"
+        # Beside the runtime tree, never in it: the config refuses a state dir under layout.root.
+        return self.root.parent / "state"
 
     def status(self) -> dict[str, Any] | None:
         try:
@@ -143,8 +144,8 @@ def make_vm(tmp: Path, mode: str = "enforce", extra: str = "", legacy: bool = Tr
     config.write_text(
         f"mode: {mode}\n"
         "layout:\n  root: .\n"
-        "desired_dir: state/desired\n"
-        "state_dir: state\n"
+        "desired_dir: ../state/desired\n"
+        "state_dir: ../state\n"
         "resync_seconds: 300\n"
         "required_env_keys: [GEMINI_API_KEY, OPENAI_API_KEY]\n"
         "alerts:\n  rate_limit_seconds: 300\n" + extra

@@ -130,7 +130,7 @@ def test_hostile_runtime_files_are_errors_of_their_resource_only(vm: Vm) -> None
 
         wait_for(lambda: wanted <= seen(), 30, f"alerts {wanted}")
         found = {a["resource"]: a["found"] for a in daemon.alerts() if a["kind"] == "error"}
-        assert "not a regular file" in found["beta"] and "not a regular file" in found["gate"]
+        assert "is a FIFO; refused" in found["beta"] and "is a directory; refused" in found["gate"]
         # The config version is broken, so the stable group is held; nothing read leaks into alerts.
         assert not any("[[[" in line or "- - -" in line for line in daemon.lines)
         wait_for(
