@@ -5,7 +5,8 @@ Rules:
   verified as ``Autoupdate/SUSignatureVerifier.m`` does: Ed25519 over the whole file with the
   app's ``SUPublicEDKey`` (from the Info.plist the target names).
 - The dmg is checked with the signature the feed serves on its enclosure (what a client gets), which
-  must also be the manifest's; the pkg, which the feed does not list, with the manifest's.
+  must also be the manifest's; the pkg, which the feed does not list, with the manifest's. A feed
+  with no item for the build fails the row: there is no served signature to check.
 - A missing, malformed, wrong or stale signature fails the row naming the asset. An app without
   ``SUPublicEDKey`` passes only when the target does not require signing (Sparkle then falls back to
   Apple code signing, which it logs as deprecated).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from schemas import CheckResult, Manifest, SparkleItem
+from schemas import Artifact, CheckResult, Manifest, SparkleItem
 
 from .errors import ReleaseError
 from .hashing import HashingWriter
@@ -63,15 +64,18 @@ def signature_row(session: Session, manifest: Manifest, appcast_url: str) -> Che
     _, items, _ = fetch_appcast(session.http, appcast_url)
     item: SparkleItem | None = next((i for i in items if i.version == manifest.build), None)
     problems = []
-    if item is not None and item.ed_signature != manifest.artifact.ed_signature:
-        problems.append(f"{manifest.artifact.name}: the feed's sparkle:edSignature is not the manifest's")
+    checks: list[tuple[Artifact, str | None]] = [(manifest.installer, manifest.installer.ed_signature)]
+    if item is None:
+        # Checking the manifest's signature instead would pass without looking at what clients get.
+        problems.append(f"{manifest.artifact.name}: feed serves no item for build {manifest.build}")
+    else:
+        if item.ed_signature != manifest.artifact.ed_signature:
+            problems.append(f"{manifest.artifact.name}: the feed's sparkle:edSignature is not the manifest's")
+        checks.insert(0, (manifest.artifact, item.ed_signature))
     scratch = target.path(target.archive_dir) / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        for artifact, served in (
-            (manifest.artifact, item.ed_signature if item is not None else manifest.artifact.ed_signature),
-            (manifest.installer, manifest.installer.ed_signature),
-        ):
+        for artifact, served in checks:
             local = Path(folder) / artifact.name
             failed = _download(session, str(artifact.url), local)
             if failed is None:

@@ -368,7 +368,11 @@ def test_a_failed_validation_blocks_promote_until_forced_with_a_reason(sandbox: 
     assert "beta appcast: 404: the beta gate is closed" in done.stderr.strip().splitlines()[-1]
     recorded = json.loads((manifests(sandbox) / "validation_beta.json").read_text())
     assert recorded["ok"] is False and recorded["fingerprint"] == beta.fingerprint
-    assert one_json(done.stdout)["ok"] is False
+    document = one_json(done.stdout)
+    assert document["ok"] is False
+    signature = next(c for c in document["checks"] if c["name"] == "signature")
+    assert signature["ok"] is False
+    assert f"Nexy.dmg: feed serves no item for build {beta.build}" in signature["detail"]
 
     refused = sandbox.inv("promote", check=False)
     assert refused.returncode == 1 and f"the last validation of {V2} failed" in refused.stderr
