@@ -97,6 +97,13 @@ def test_not_serving_fails_preflight_naming_the_endpoint(sandbox: Any) -> None:
         assert rows["grpc"]["detail"] == f"production {endpoint} (TLS): the server is NOT_SERVING"
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("error: preflight failed: ") and f"grpc: production {endpoint}" in last
+        # A dry run names the call and does not make it: the NOT_SERVING answer is never seen.
+        planned = sandbox.inv("preflight", "--dry-run", "--json", check=False)
+        rows = {c["name"]: c for c in one_json(planned.stdout)["checks"]}
+        assert rows["grpc"]["ok"] is True and rows["grpc"]["detail"].startswith("not called (dry run): ")
+        assert "NOT_SERVING" not in planned.stdout + planned.stderr
+        plan = f"plan: grpc production: grpc.health.v1.Health/Check (the whole server) on {endpoint} (TLS)"
+        assert plan in planned.stderr
     finally:
         status_file.unlink()
     poll(lambda: check_row(sandbox.target, "production").ok, 20, "the stand-in SERVING again")
