@@ -15,11 +15,13 @@ Rules:
   the source (file path, variable, keychain item), never its content.
 - The public key is ``SUPublicEDKey`` in the app's Info.plist (base64 of 32 bytes, whitespace
   trimmed, as ``SUSignatures.m`` ``SUPublicKeys initWithEd:`` decodes it).
-- Publishing reads a large archive from disk once: the file is memory-mapped (as ``sign_update``
-  maps it: ``Data(contentsOf:options: .mappedIfSafe)``); sha256 and Ed25519's first hash share one
-  pass over the mapping, Ed25519's second hash a second pass over the same pages (pure Ed25519 hashes
-  the message twice; there is no one-pass form). Pages already hashed are released from the
-  process (``MADV_DONTNEED``), so peak memory does not grow with the archive.
+- Publishing hashes and signs a large archive from one mapping, in two passes: the file is
+  memory-mapped (as ``sign_update`` maps it: ``Data(contentsOf:options: .mappedIfSafe)``); sha256
+  and Ed25519's nonce hash share the first pass, H(R ‖ A ‖ M) is the second (Ed25519's
+  deterministic nonce needs the message twice, RFC 8032 §5.1.6; deterministic signatures keep a
+  re-publish idempotent). Pages already hashed are released from the process (``MADV_DONTNEED``;
+  the second pass usually finds them in the page cache), so peak memory does not grow with the
+  archive.
 - Signing follows orlp/ed25519 ``ed25519_sign`` (what ``sign_update`` runs) on libsodium's scalar
   and point primitives (PyNaCl), because the 96-byte format's expanded key cannot become a seed
   again and because the two hash passes must stream; verification is ``cryptography``'s Ed25519
@@ -339,11 +341,11 @@ def _release_pages(view: mmap.mmap, start: int, length: int) -> None:
 def hash_and_sign(
     path: Path, signer: Signer | None, progress: Progress | None = None
 ) -> tuple[str, int, str | None]:
-    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``.
+    """(sha256 hex, size, base64 signature or None) from one mapping of ``path``, two passes.
 
-    The file is read from disk once: the first pass over the mapping feeds sha256 and Ed25519's
-    nonce hash together, the second (Ed25519's H(R ‖ A ‖ M)) finds the pages in the page cache.
-    Nothing is copied: hashlib reads the mapping in place, one 1 MiB window at a time.
+    The first pass over the mapping feeds sha256 and Ed25519's nonce hash together, the second
+    (Ed25519's H(R ‖ A ‖ M)) usually finds the pages still in the page cache. Nothing is copied:
+    hashlib reads the mapping in place, one 1 MiB window at a time.
     """
     digest = hashlib.sha256()
     with mapped(path) as view, memoryview(view) as message:
