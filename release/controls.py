@@ -13,15 +13,23 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import CriticalUpdate, Manifest, compare_versions, parse_version
+from schemas import CriticalUpdate, Manifest, SparkleItem, compare_versions, parse_version
 from schemas.models import MAX_ROLLOUT_INTERVAL_S
 
 from .errors import ReleaseError
 
-__all__ = ["UpdateControls", "describe", "describe_manifest", "manifest_controls", "parse_controls"]
+__all__ = [
+    "UpdateControls",
+    "describe",
+    "describe_manifest",
+    "manifest_controls",
+    "parse_controls",
+    "served_controls",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +134,18 @@ def describe_manifest(manifest: Manifest) -> str:
         critical.below if critical is not None else None,
         manifest.minimum_autoupdate_version,
     )
+
+
+def served_controls(items: Iterable[SparkleItem], build: str) -> tuple[SparkleItem, str] | None:
+    """The feed's item for ``build`` and its update controls as ``describe`` words them; None when
+    the feed has no item for that build (``status`` and ``verify`` compare it with the manifest)."""
+    item = next((i for i in items if i.version == build), None)
+    if item is None:
+        return None
+    shown = describe(
+        item.phased_rollout_interval,
+        item.critical_update,
+        item.critical_version,
+        item.minimum_autoupdate_version,
+    )
+    return item, shown

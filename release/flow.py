@@ -35,6 +35,7 @@ from .store.base import UploadResult
 __all__ = [
     "SYNC_WAIT_S",
     "Change",
+    "appcast_url",
     "asset_map",
     "base_url",
     "beta_appcast_url",
@@ -169,8 +170,15 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
     return result
 
 
+def appcast_url(target: Target, channel: Channel) -> str:
+    """The appcast a client on ``channel`` reads: ``appcast.xml`` on production, ``appcast-beta.xml``
+    on staging."""
+    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
+    return f"{base_url(target, channel)}/updates/{feed}"
+
+
 def beta_appcast_url(target: Target) -> str:
-    return base_url(target, Channel.BETA) + "/updates/appcast-beta.xml"
+    return appcast_url(target, Channel.BETA)
 
 
 def served_version(session: Session, channel: Channel) -> tuple[str | None, str]:

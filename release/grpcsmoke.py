@@ -15,11 +15,13 @@ Rules:
   endpoint's fault, so a table shows every failure at once.
 - grpc is imported only here and only when a check runs, after ``GRPC_VERBOSITY`` defaults to
   ERROR: the C core would otherwise log every failed handshake to stderr, around our one line.
+  The variable is left alone when grpc was imported already (it would have no effect) or is set.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -50,7 +52,11 @@ class GrpcOutcome:
 
 
 def _grpc() -> tuple[ModuleType, ModuleType, ModuleType]:
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # grpc has no Python API for its log level: the C core reads GRPC_VERBOSITY once, when grpc is
+    # first imported (grpc/grpc TROUBLESHOOTING.md, src/core/util/log.cc). So it is set only before
+    # that import, and only as a default that an operator's own value (say DEBUG) overrides.
+    if "grpc" not in sys.modules:
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 

@@ -11,7 +11,9 @@ Rules:
   ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.grpcsmoke).
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
-- Read-only: nothing is written anywhere, so ``--dry-run`` is the same run.
+- Read-only: nothing is written anywhere, so ``--dry-run`` is the same run, with one exception:
+  the ``grpc`` row is not called; a ``plan:`` line names each gRPC endpoint it would call and the
+  row says "not called (dry run)" (it fails only when the target names no gRPC endpoint).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .artifacts import inbox_paths, missing_inbox
 from .desired import manifests_dir
 from .errors import ReleaseError
 from .grpcsmoke import check_row as grpc_row
+from .grpcsmoke import endpoint_of
+from .grpcsmoke import plan_line as grpc_plan
 from .probes import get_json
 from .secrets import scan_paths
 from .session import Session
@@ -136,7 +140,14 @@ def run_preflight(
     )
     credentials = _credentials(session)
     checks = [credentials, inbox, _server_health(session)]
-    checks.append(grpc_row(target, "production"))
+    if session.dry_run:
+        # Health/Check reaches the app's server; a dry run names the call instead of making it.
+        plan = grpc_plan(target, "production")
+        session.say(f"plan: {plan}")
+        named = endpoint_of(target, "production") is not None
+        checks.append(_check("grpc", named, f"not called (dry run): {plan}"))
+    else:
+        checks.append(grpc_row(target, "production"))
     if vm:
         checks += _vm_items(session)
     if credentials.ok:

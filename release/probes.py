@@ -19,7 +19,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import httpx
@@ -109,11 +109,11 @@ def stream_to(
 
 
 def download_hash(
-    http: httpx.Client, url: str, progress: Progress | None = None
+    http: httpx.Client, url: str, progress: Progress | None = None, into: BinaryIO | None = None
 ) -> tuple[str | None, int, str]:
-    """(sha256 or None, size, detail) of what ``url`` serves."""
+    """(sha256 or None, size, detail) of what ``url`` serves, also written to ``into`` when given."""
     try:
-        sha256, size = stream_to(http, url, HashingWriter(progress=progress))
+        sha256, size = stream_to(http, url, HashingWriter(into, progress=progress))
     except httpx.HTTPStatusError as exc:
         return None, 0, f"{url}: HTTP {exc.response.status_code}"
     except httpx.HTTPError as exc:

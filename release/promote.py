@@ -19,6 +19,9 @@ Rules:
 - Update controls: the beta's, with those given on the command line laid over them. A promote of
   the release stable already has, asking for other controls, is refused (exit 2): released
   history is never rewritten.
+- Promoting a release again after a rollback (``manifest_<version>.json`` exists with the same
+  fingerprint) restores that manifest unchanged (same bytes: its ``promoted_at`` and controls);
+  controls given that differ from it are refused (exit 2).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .desired import (
     read_beta,
     read_stable,
     read_validation,
+    read_versioned,
     refuse_rebuilt_release,
     stable_path,
     versioned_path,
@@ -130,6 +134,18 @@ def promote(
         raise ReleaseError("no manifest_beta.json: publish --channel beta first")
     stable = stable_manifest(session, beta, controls)
     refuse_rebuilt_release(target, stable)
+    released = read_versioned(target, beta.version)
+    if released is not None and released.fingerprint == stable.fingerprint:
+        if (
+            controls is not None
+            and controls.given
+            and describe_manifest(stable) != describe_manifest(released)
+        ):
+            raise ReleaseError(
+                f"{beta.version} was released with update controls '{describe_manifest(released)}', "
+                f"not '{describe_manifest(stable)}': released history is not rewritten; publish a new version"
+            )
+        stable = released
     current = read_stable(target)
     skip = current is not None and current.fingerprint == stable.fingerprint
     if skip and current is not None and describe_manifest(current) != describe_manifest(stable):
@@ -147,11 +163,18 @@ def promote(
         [f"skip: stable already is {beta.version} ({beta.fingerprint[:12]})"]
         if skip
         else [f"copy {tag}/{name} → stable" for _, tag, name in asset_map(target, Channel.BETA)]
-        + [f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"]
+        + [
+            f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"
+            if released is None
+            else f"write {stable_path(target).name} = {versioned_path(target, beta.version).name}"
+        ]
         + [
             f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
             f"pkg {_short(stable.installer.ed_signature)}",
-            f"update controls: {describe_manifest(stable)}; pubDate = the promote time",
+            f"update controls: {describe_manifest(stable)}; pubDate = the promote time"
+            if released is None
+            else f"restore {versioned_path(target, beta.version).name} unchanged "
+            f"(update controls: {describe_manifest(stable)}; pubDate {stable.promoted_at})",
         ]
     )
     steps.append(sync_step(session))
@@ -180,15 +203,22 @@ def promote(
                 change.result = "forced"
                 change.details.append(forced)
                 session.say(f"[yellow]warning:[/] {forced}")
-            stable = stable.model_copy(update={"promoted_at": session.clock()})
+            if released is None:
+                stable = stable.model_copy(update={"promoted_at": session.clock()})
             change.details.append(f"update controls: {describe_manifest(stable)}")
             scratch_root = target.path(target.archive_dir) / "tmp"
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
                 report["transfers"] = _copy(session, beta, Path(scratch))
-            write(versioned_path(target, beta.version), stable)
-            write(stable_path(target), stable)
-            session.say(f"wrote {stable_path(target).name} and {versioned_path(target, beta.version).name}")
+            if released is None:
+                write(versioned_path(target, beta.version), stable)
+                write(stable_path(target), stable)
+                session.say(
+                    f"wrote {stable_path(target).name} and {versioned_path(target, beta.version).name}"
+                )
+            else:
+                write(stable_path(target), stable)
+                session.say(f"wrote {stable_path(target).name} = {versioned_path(target, beta.version).name}")
         sync(session, wait_s)
         wait_served(session, Channel.STABLE, beta.version)
     session.say(f"{'already promoted' if skip else 'promoted'}: stable is {beta.version}")

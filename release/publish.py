@@ -11,8 +11,9 @@ Rules:
 - A version already released to stable (``manifest_<version>.json`` exists) with other bytes is
   refused (exit 2): clients that took it would never be offered the rebuild. Bump instead.
 - Signing: the signing key is loaded once and checked against the app's ``SUPublicEDKey`` as a
-  preflight row; the dmg and pkg are each hashed and signed from one read (``release.signing``), and
-  the signatures go into the manifest (Sparkle requires EdDSA for pkg updates: SUUpdateValidator.m).
+  preflight row; the dmg and pkg are each hashed and signed from one mapping in two passes
+  (``release.signing``), and the signatures go into the manifest (Sparkle requires EdDSA for pkg
+  updates: SUUpdateValidator.m).
 - Update controls (``--phased-rollout-interval``, ``--critical [--critical-below]``,
   ``--minimum-autoupdate-version``) go into the beta manifest, the plan and the journal line.
 - ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.

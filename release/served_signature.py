@@ -3,9 +3,12 @@
 Rules:
 - The bytes are downloaded from the public URL (the one clients use), to a temporary file, and
   verified as ``Autoupdate/SUSignatureVerifier.m`` does: Ed25519 over the whole file with the
-  app's ``SUPublicEDKey`` (from the Info.plist the target names).
+  app's ``SUPublicEDKey`` (from the Info.plist the target names). Each asset is downloaded once:
+  ``downloads`` streams it into the file while hashing it, so ``staging.validate`` checks the
+  sha256 (its ``download`` rows) and the signature of the same bytes.
 - The dmg is checked with the signature the feed serves on its enclosure (what a client gets), which
-  must also be the manifest's; the pkg, which the feed does not list, with the manifest's.
+  must also be the manifest's; the pkg, which the feed does not list, with the manifest's. A feed
+  with no item for the build fails the row: there is no served signature to check.
 - A missing, malformed, wrong or stale signature fails the row naming the asset. An app without
   ``SUPublicEDKey`` passes only when the target does not require signing (Sparkle then falls back to
   Apple code signing, which it logs as deprecated).
@@ -14,37 +17,66 @@ Rules:
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from schemas import CheckResult, Manifest, SparkleItem
+from schemas import Artifact, CheckResult, Manifest, SparkleItem
 
 from .errors import ReleaseError
-from .hashing import HashingWriter
-from .probes import fetch_appcast, stream_to
+from .probes import download_hash
 from .session import Session
 from .signing import decode_public_key, plist_public_key, verify_file
 
-__all__ = ["signature_row"]
+__all__ = ["Download", "Feed", "downloads", "signature_row"]
+
+Feed = tuple[int | None, list[SparkleItem], str]
+"""What ``probes.fetch_appcast`` returns: (status code or None, items, detail)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """One asset as served: the file it was streamed into, its sha256 (None when the download
+    failed, ``detail`` then says why) and size."""
+
+    artifact: Artifact
+    path: Path
+    sha256: str | None
+    size: int
+    detail: str
+
+
+@contextmanager
+def downloads(session: Session, manifest: Manifest, *, progress: bool = False) -> Iterator[list[Download]]:
+    """Download the manifest's dmg and pkg from their public URLs into a scratch folder (removed on exit)."""
+    target = session.target
+    scratch = target.path(target.archive_dir) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        done = []
+        for artifact in (manifest.artifact, manifest.installer):
+            local = Path(folder) / artifact.name
+            url = str(artifact.url)
+            with local.open("wb") as handle:
+                if progress:
+                    with session.progress(f"download {artifact.name}", artifact.size) as advance:
+                        sha256, size, detail = download_hash(session.http, url, advance, handle)
+                else:
+                    sha256, size, detail = download_hash(session.http, url, into=handle)
+            done.append(Download(artifact, local, sha256, size, detail))
+        yield done
 
 
 def _row(ok: bool, detail: str) -> CheckResult:
     return CheckResult(name="signature", ok=ok, detail=detail[:300])
 
 
-def _download(session: Session, url: str, dest: Path) -> str | None:
-    try:
-        with dest.open("wb") as handle:
-            stream_to(session.http, url, HashingWriter(handle))
-    except httpx.HTTPStatusError as exc:
-        return f"{url}: HTTP {exc.response.status_code}"
-    except httpx.HTTPError as exc:
-        return f"{url}: {type(exc).__name__}"
-    return None
-
-
-def signature_row(session: Session, manifest: Manifest, appcast_url: str) -> CheckResult:
+def signature_row(
+    session: Session, manifest: Manifest, feed: Feed, files: Sequence[Download] | None = None
+) -> CheckResult:
+    """The row for ``manifest`` as ``feed`` serves it; ``files`` are the downloads already made
+    (``downloads``), else the assets are downloaded here when there is a key to check them with."""
     target = session.target
     try:
         plist, public = plist_public_key(target)
@@ -60,27 +92,31 @@ def signature_row(session: Session, manifest: Manifest, appcast_url: str) -> Che
         return _row(
             False, f"SUPublicEDKey {public.strip()!r} is not base64 of 32 bytes: Sparkle rejects every update"
         )
-    _, items, _ = fetch_appcast(session.http, appcast_url)
+    if files is None:
+        with downloads(session, manifest) as made:
+            return signature_row(session, manifest, feed, made)
+    _, items, _ = feed
     item: SparkleItem | None = next((i for i in items if i.version == manifest.build), None)
     problems = []
-    if item is not None and item.ed_signature != manifest.artifact.ed_signature:
-        problems.append(f"{manifest.artifact.name}: the feed's sparkle:edSignature is not the manifest's")
-    scratch = target.path(target.archive_dir) / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
-        for artifact, served in (
-            (manifest.artifact, item.ed_signature if item is not None else manifest.artifact.ed_signature),
-            (manifest.installer, manifest.installer.ed_signature),
-        ):
-            local = Path(folder) / artifact.name
-            failed = _download(session, str(artifact.url), local)
-            if failed is None:
-                try:
-                    failed = verify_file(key, served, local)
-                except ReleaseError as exc:
-                    failed = str(exc)
-            if failed is not None:
-                problems.append(f"{artifact.name}: {failed}")
+    checks: list[tuple[Artifact, str | None]] = [(manifest.installer, manifest.installer.ed_signature)]
+    if item is None:
+        # Checking the manifest's signature instead would pass without looking at what clients get.
+        problems.append(f"{manifest.artifact.name}: feed serves no item for build {manifest.build}")
+    else:
+        if item.ed_signature != manifest.artifact.ed_signature:
+            problems.append(f"{manifest.artifact.name}: the feed's sparkle:edSignature is not the manifest's")
+        checks.insert(0, (manifest.artifact, item.ed_signature))
+    by_name = {download.artifact.name: download for download in files}
+    for artifact, served in checks:
+        download = by_name[artifact.name]
+        failed = download.detail if download.sha256 is None else None
+        if failed is None:
+            try:
+                failed = verify_file(key, served, download.path)
+            except ReleaseError as exc:
+                failed = str(exc)
+        if failed is not None:
+            problems.append(f"{artifact.name}: {failed}")
     if problems:
         return _row(False, "; ".join(problems))
     names = f"{manifest.artifact.name}, {manifest.installer.name}"

@@ -27,8 +27,8 @@ from .errors import CHECK_FAILED, ReleaseError
 from .flow import base_url, beta_appcast_url, dry_run_done, state_change, sync, sync_step
 from .grpcsmoke import check_row as grpc_row
 from .grpcsmoke import plan_line as grpc_plan
-from .probes import download_hash, fetch_appcast, get_json, tls_handshake, wait_until
-from .served_signature import signature_row
+from .probes import fetch_appcast, get_json, tls_handshake, wait_until
+from .served_signature import Download, Feed, downloads, signature_row
 from .session import Session, ssl_context
 
 __all__ = ["set_gate", "validate"]
@@ -73,8 +73,8 @@ def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 
     return report
 
 
-def _appcast(session: Session, beta: Manifest) -> CheckResult:
-    code, items, detail = fetch_appcast(session.http, _beta_url(session))
+def _appcast(session: Session, beta: Manifest, feed: Feed) -> CheckResult:
+    code, items, detail = feed
     if code == 404:
         return CheckResult(
             name="beta appcast", ok=False, detail="404: the beta gate is closed; run staging.open"
@@ -94,15 +94,11 @@ def _appcast(session: Session, beta: Manifest) -> CheckResult:
     return CheckResult(name="beta appcast", ok=not problems, detail="; ".join(problems) or ok_detail)
 
 
-def _download(session: Session, beta: Manifest) -> list[CheckResult]:
-    results = []
-    for artifact in (beta.artifact, beta.installer):
-        with session.progress(f"download {artifact.name}", artifact.size) as advance:
-            sha256, size, detail = download_hash(session.http, str(artifact.url), advance)
-        ok = sha256 == artifact.sha256 and size == artifact.size
-        shown = f"{size} bytes, sha256 {sha256[:12]}…" if sha256 else detail
-        results.append(CheckResult(name=f"download {artifact.name}", ok=ok, detail=shown))
-    return results
+def _download(download: Download) -> CheckResult:
+    artifact, sha256, size = download.artifact, download.sha256, download.size
+    ok = sha256 == artifact.sha256 and size == artifact.size
+    shown = f"{size} bytes, sha256 {sha256[:12]}…" if sha256 else download.detail
+    return CheckResult(name=f"download {artifact.name}", ok=ok, detail=shown)
 
 
 def validate(session: Session) -> Validation | None:
@@ -142,9 +138,12 @@ def validate(session: Session) -> Validation | None:
             else detail,
         )
     )
-    checks.append(_appcast(session, beta))
-    checks += _download(session, beta)
-    checks.append(signature_row(session, beta, _beta_url(session)))
+    feed = fetch_appcast(session.http, _beta_url(session))
+    checks.append(_appcast(session, beta, feed))
+    # One download per asset: the download rows hash it and the signature row verifies the same file.
+    with downloads(session, beta, progress=True) as files:
+        checks += [_download(file) for file in files]
+        checks.append(signature_row(session, beta, feed, files))
     context = ssl_context(target)
     for name, endpoint in (
         ("production", target.endpoints.production),

@@ -16,10 +16,10 @@ from rich.table import Table
 
 from schemas import Channel, Status
 
-from .controls import describe, describe_manifest
+from .controls import describe_manifest, served_controls
 from .desired import read_beta, read_gate, read_stable, to_bundle
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import base_url, beta_appcast_url, served_version
+from .flow import appcast_url, beta_appcast_url, served_version
 from .probes import fetch_appcast
 from .session import Session
 
@@ -32,17 +32,9 @@ def _served_gate(session: Session) -> str | None:
 
 
 def _served_controls(session: Session, channel: Channel, build: str) -> str | None:
-    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
-    _, items, _ = fetch_appcast(session.http, f"{base_url(session.target, channel)}/updates/{feed}")
-    item = next((i for i in items if i.version == build), None)
-    if item is None:
-        return None
-    return describe(
-        item.phased_rollout_interval,
-        item.critical_update,
-        item.critical_version,
-        item.minimum_autoupdate_version,
-    )
+    _, items, _ = fetch_appcast(session.http, appcast_url(session.target, channel))
+    found = served_controls(items, build)
+    return None if found is None else found[1]
 
 
 def _word(gate: bool | None) -> str | None:

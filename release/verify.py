@@ -25,13 +25,14 @@ from schemas import Channel, CheckResult, Manifest
 
 from .client_view import offered_release
 from .console import check_table
-from .controls import describe, describe_manifest
+from .controls import describe_manifest, served_controls
 from .desired import read_beta, read_gate, read_stable, read_versioned
 from .errors import CHECK_FAILED, ReleaseError
+from .flow import appcast_url
 from .grpcsmoke import check_row as grpc_row
 from .grpcsmoke import plan_line as grpc_plan
 from .probes import fetch_appcast, get_json
-from .served_signature import signature_row
+from .served_signature import Feed, signature_row
 from .session import Session
 
 __all__ = ["CHECK_NAMES", "verify"]
@@ -146,7 +147,7 @@ def _drifted(plan: dict[str, Any]) -> set[str]:
     return out
 
 
-def _served(session: Session, manifest: Manifest, channel: Channel) -> list[CheckResult]:
+def _served(session: Session, manifest: Manifest, channel: Channel, feed: Feed) -> list[CheckResult]:
     base = str(session.target.endpoint(channel).url).rstrip("/")
     health, detail = get_json(session.http, f"{base}/health")
     ok = bool(health and health.get("status") == "ok")
@@ -167,22 +168,21 @@ def _served(session: Session, manifest: Manifest, channel: Channel) -> list[Chec
     reason = f" ({(updates or {}).get('reason')})" if state == "degraded" else ""
     shown = f"{channel.value} {served[0]} build {served[1]}, {state}{reason}" if updates else detail
     checks.append(_c("/updates/health", ok, shown))
-    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
-    _, items, detail = fetch_appcast(session.http, f"{base}/updates/{feed}")
+    _, items, detail = feed
     # Judged as a Sparkle client chooses (release/client_view.py), not by the feed's first item.
     item, shown = offered_release(session.target, manifest, items) if detail == "ok" else (None, detail)
     ok = item is not None and item.short_version == manifest.version and item.length == manifest.artifact.size
     if item is not None and not ok:
         shown += f", but as {item.short_version} with length {item.length}, not {manifest.artifact.size}"
-    checks.append(_c("appcast", ok, f"{feed}: {shown}"))
+    name = appcast_url(session.target, channel).rsplit("/", 1)[-1]
+    checks.append(_c("appcast", ok, f"{name}: {shown}"))
     return checks
 
 
 def _gate(session: Session) -> CheckResult:
     gate = read_gate(session.target)
     want_open = gate is not None and gate.enabled
-    url = str(session.target.endpoints.staging.url).rstrip("/") + "/updates/appcast-beta.xml"
-    code, _, detail = fetch_appcast(session.http, url)
+    code, _, detail = fetch_appcast(session.http, appcast_url(session.target, Channel.BETA))
     ok = code == (200 if want_open else 404)
     return _c(
         "beta gate",
@@ -191,23 +191,13 @@ def _gate(session: Session) -> CheckResult:
     )
 
 
-def _feed_url(session: Session, channel: Channel) -> str:
-    base = str(session.target.endpoint(channel).url).rstrip("/")
-    return f"{base}/updates/{'appcast.xml' if channel is Channel.STABLE else 'appcast-beta.xml'}"
-
-
-def _controls(session: Session, manifest: Manifest, channel: Channel) -> CheckResult:
-    _, items, detail = fetch_appcast(session.http, _feed_url(session, channel))
-    item = next((i for i in items if i.version == manifest.build), None)
+def _controls(manifest: Manifest, feed: Feed) -> CheckResult:
+    _, items, detail = feed
+    found = served_controls(items, manifest.build)
     want = describe_manifest(manifest)
-    if item is None:
+    if found is None:
         return _c("update controls", False, f"{want}; no item for build {manifest.build} ({detail})")
-    have = describe(
-        item.phased_rollout_interval,
-        item.critical_update,
-        item.critical_version,
-        item.minimum_autoupdate_version,
-    )
+    item, have = found
     problems = [] if have == want else [f"served '{have}', manifest '{want}'"]
     link = str(manifest.product_link) if manifest.product_link is not None else None
     if item.info_url != link:
@@ -242,10 +232,11 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
     if channel is Channel.STABLE:
         checks.append(_repo_pair(session, manifest))
     checks.append(_vm(session, manifest, channel))
-    checks += _served(session, manifest, channel)
+    feed = fetch_appcast(session.http, appcast_url(target, channel))  # once, for every row that reads it
+    checks += _served(session, manifest, channel, feed)
     checks.append(_gate(session))
-    checks.append(signature_row(session, manifest, _feed_url(session, channel)))
-    checks.append(_controls(session, manifest, channel))
+    checks.append(signature_row(session, manifest, feed))
+    checks.append(_controls(manifest, feed))
     checks.append(grpc_row(target, _grpc_side(channel)))
     session.show(
         check_table(f"verify {channel.value} {manifest.version}", [(c.name, c.ok, c.detail) for c in checks])

@@ -51,6 +51,11 @@ def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple
         ("✓", "staging", target.grpc.staging.endpoint),
         ("✓", "production", target.grpc.production.endpoint),
     ]
+    # The signature rows pass in validate and verify: the served dmg and pkg verify with the app's key.
+    signature_rows = re.findall(
+        r"│ signature +│ (\S) │ (Nexy\.dmg, Nexy\.pkg): served bytes verify with", out
+    )
+    assert signature_rows == [("✓", "Nexy.dmg, Nexy.pkg"), ("✓", "Nexy.dmg, Nexy.pkg")]
     assert re.search(r"healed in \d+ ms: manifest.json has its desired bytes again", out)
     firing = next(line for line in out.splitlines() if line.startswith("  [firing]"))
     assert "drift on stable" in firing

@@ -368,7 +368,11 @@ def test_a_failed_validation_blocks_promote_until_forced_with_a_reason(sandbox: 
     assert "beta appcast: 404: the beta gate is closed" in done.stderr.strip().splitlines()[-1]
     recorded = json.loads((manifests(sandbox) / "validation_beta.json").read_text())
     assert recorded["ok"] is False and recorded["fingerprint"] == beta.fingerprint
-    assert one_json(done.stdout)["ok"] is False
+    document = one_json(done.stdout)
+    assert document["ok"] is False
+    signature = next(c for c in document["checks"] if c["name"] == "signature")
+    assert signature["ok"] is False
+    assert f"Nexy.dmg: feed serves no item for build {beta.build}" in signature["detail"]
 
     refused = sandbox.inv("promote", check=False)
     assert refused.returncode == 1 and f"the last validation of {V2} failed" in refused.stderr
@@ -378,3 +382,19 @@ def test_a_failed_validation_blocks_promote_until_forced_with_a_reason(sandbox: 
     assert (last.task, last.result, last.version) == ("promote", "forced", V2)
     assert "hotfix approved by the owner" in last.detail
     assert sha256(store_file(sandbox, "Update", "Nexy.dmg")) == beta.artifact.sha256
+
+
+def test_promote_after_a_rollback_restores_the_released_manifest_unchanged(sandbox: Any) -> None:
+    released = manifests(sandbox) / f"manifest_{V2}.json"
+    history = released.read_bytes()
+    sandbox.inv("rollback", "--to", V1, "--yes")
+    before = snapshot(sandbox.root)
+    refused = sandbox.inv("promote", "--critical", "--force", "--reason", "roll forward", check=False)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert f"{V2} was released with update controls" in line and "not rewritten" in line
+    assert snapshot(sandbox.root) == before
+    done = sandbox.inv("promote", "--force", "--reason", "roll forward")
+    assert f"promoted: stable is {V2}" in done.stdout
+    assert released.read_bytes() == history
+    assert (manifests(sandbox) / "manifest.json").read_bytes() == history

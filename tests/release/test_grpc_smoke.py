@@ -7,6 +7,7 @@ process on its own free loopback port, for the outcomes the sandbox does not sho
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -97,6 +98,13 @@ def test_not_serving_fails_preflight_naming_the_endpoint(sandbox: Any) -> None:
         assert rows["grpc"]["detail"] == f"production {endpoint} (TLS): the server is NOT_SERVING"
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("error: preflight failed: ") and f"grpc: production {endpoint}" in last
+        # A dry run names the call and does not make it: the NOT_SERVING answer is never seen.
+        planned = sandbox.inv("preflight", "--dry-run", "--json", check=False)
+        rows = {c["name"]: c for c in one_json(planned.stdout)["checks"]}
+        assert rows["grpc"]["ok"] is True and rows["grpc"]["detail"].startswith("not called (dry run): ")
+        assert "NOT_SERVING" not in planned.stdout + planned.stderr
+        plan = f"plan: grpc production: grpc.health.v1.Health/Check (the whole server) on {endpoint} (TLS)"
+        assert plan in planned.stderr
     finally:
         status_file.unlink()
     poll(lambda: check_row(sandbox.target, "production").ok, 20, "the stand-in SERVING again")
@@ -262,3 +270,31 @@ def test_a_target_without_a_grpc_block_fails_the_row_and_says_so(sandbox_target:
         row = check_row(bare, which)
         assert (row.name, row.ok) == ("grpc", False)
         assert row.detail == f"the target names no grpc block ({which} endpoint)"
+
+
+def _verbosity_after_a_check(env: dict[str, str], first: str = "") -> str:
+    """GRPC_VERBOSITY in a fresh interpreter after one health_check (on a port nothing listens on)."""
+    (port,) = free_ports(1)
+    code = (
+        f"{first}\nimport os\nfrom release.grpcsmoke import health_check\n"
+        f"health_check('127.0.0.1:{port}', False, deadline_s=1)\n"
+        "print(os.environ.get('GRPC_VERBOSITY', '<unset>'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_grpc_verbosity_is_only_a_default_set_before_grpc_is_first_imported() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+    assert _verbosity_after_a_check(env) == "ERROR"
+    assert _verbosity_after_a_check(env | {"GRPC_VERBOSITY": "DEBUG"}) == "DEBUG"
+    # Set after grpc's import it would change nothing in grpc, only the environment of children.
+    assert _verbosity_after_a_check(env, first="import grpc") == "<unset>"

@@ -1,8 +1,10 @@
 """EdDSA signing and update controls end to end on a real sandbox (reconciler, TLS feeds, store).
 
-The tests share one sandbox and run in order, as a release engineer's week would: the sandbox key,
-refusals when the app's key disagrees, a signed beta with controls, validate, promote, verify, a
-tampered download, and finally a search of everything the tasks wrote or printed for the key.
+The tests share one sandbox, as a release engineer's week would: the sandbox key, refusals when the
+app's key disagrees, a signed beta with controls, validate, promote, verify, a tampered download, and
+finally a search of everything the tasks wrote or printed for the key. Each test brings the sandbox to
+the state it needs through module-scoped fixtures (``published``, ``promoted``), so any one of them
+runs alone; ``outputs`` collects every stdout and stderr a task printed in this module.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import plistlib
 import stat
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from release.journal import read_entries
 from release.sandbox.layout import sandbox_paths
 from release.session import ssl_context
 from release.signing import info_plist_path
+from release.versioning import current_version
 from schemas import Manifest, atomic_write, parse_appcast
 
 from .helpers import make_artifacts, one_json, snapshot
@@ -31,13 +35,59 @@ pytestmark = pytest.mark.timeout(600)
 
 MB = 1 << 20
 VERSION = "2.0.0.15"
-OUTPUTS: list[str] = []  # every stdout and stderr a task printed here, searched for the key at the end
 
 
-def inv(box: Any, *args: str, check: bool = True) -> Any:
-    done = box.inv(*args, check=check)
-    OUTPUTS.extend((done.stdout, done.stderr))
-    return done
+class Tasks:
+    """Runs tasks on the sandbox and keeps every stdout and stderr, searched for the key at the end."""
+
+    def __init__(self, box: Any) -> None:
+        self.box = box
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, check: bool = True) -> Any:
+        done = self.box.inv(*args, check=check)
+        self.outputs.extend((done.stdout, done.stderr))
+        return done
+
+
+@pytest.fixture(scope="module")
+def inv(sandbox: Any) -> Tasks:
+    return Tasks(sandbox)
+
+
+def ready_to_publish(box: Any, inv: Tasks) -> None:
+    """VERSION bumped and the beta inbox filled, once (a bump to the current version is refused)."""
+    if current_version(box.target.path(box.target.workspace)) != VERSION:
+        inv("bump", VERSION)
+        make_artifacts(box.root, 2 * MB, MB, f"# Nexy {VERSION}\n\n- Faster wake word\n")
+
+
+@pytest.fixture(scope="module")
+def published(sandbox: Any, inv: Tasks) -> Any:
+    """A signed beta with a phased rollout, the gate open; the ``staging.validate`` run."""
+    ready_to_publish(sandbox, inv)
+    inv("publish", "--channel", "beta", "--phased-rollout-interval", "3600")
+    inv("staging.open", "--reason", "signing test")
+    return inv("staging.validate")
+
+
+@dataclass(frozen=True)
+class Promoted:
+    started: datetime
+    bad: Any
+    plan: Any
+    again: Any
+
+
+@pytest.fixture(scope="module")
+def promoted(published: Any, inv: Tasks) -> Promoted:
+    """Stable promoted from the signed beta with ``--critical --critical-below 2.0.0.15``."""
+    bad = inv("promote", "--phased-rollout-interval", "1.5", check=False)
+    plan = inv("promote", "--critical", "--critical-below", "2.0.0.15", "--dry-run")
+    started = datetime.now().astimezone()
+    inv("promote", "--critical", "--critical-below", "2.0.0.15")
+    again = inv("promote", "--minimum-autoupdate-version", "2.0.0.1", check=False)
+    return Promoted(started, bad, plan, again)
 
 
 def key_file(box: Any) -> Path:
@@ -87,36 +137,35 @@ def table_row(output: str, name: str) -> str:
     return rows[0]
 
 
-def test_sandbox_up_made_a_key_and_put_its_public_key_in_the_app_plist(sandbox: Any) -> None:
+def test_sandbox_up_made_a_key_and_put_its_public_key_in_the_app_plist(sandbox: Any, inv: Tasks) -> None:
     path = key_file(sandbox)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(base64.b64decode(path.read_text(), validate=True)) == 32  # generate_keys' seed format
     want = base64.b64encode(bytes(public_key(sandbox))).decode()
     assert plistlib.loads(plist(sandbox).read_bytes())["SUPublicEDKey"] == want
     before = path.read_bytes()
-    inv(sandbox, "sandbox.up")
+    inv("sandbox.up")
     assert path.read_bytes() == before, "the key is made once"
 
 
-def test_publish_refuses_a_key_that_is_not_the_apps(sandbox: Any) -> None:
-    inv(sandbox, "bump", VERSION)
-    make_artifacts(sandbox.root, 2 * MB, MB, f"# Nexy {VERSION}\n\n- Faster wake word\n")
+def test_publish_refuses_a_key_that_is_not_the_apps(sandbox: Any, inv: Tasks) -> None:
+    ready_to_publish(sandbox, inv)
     mine = plistlib.loads(plist(sandbox).read_bytes())["SUPublicEDKey"]
     other = base64.b64encode(bytes(nacl.signing.SigningKey.generate().verify_key)).decode()
     set_plist_key(sandbox, other)
     try:
         before = snapshot(sandbox.root)
-        done = inv(sandbox, "publish", "--channel", "beta", check=False)
+        done = inv("publish", "--channel", "beta", check=False)
         assert done.returncode == 1
         (line,) = done.stderr.strip().splitlines()
         assert f"signing key {mine} does not match Info.plist SUPublicEDKey {other}" in line
         assert snapshot(sandbox.root) == before
-        preflight = inv(sandbox, "preflight", "--channel", "beta", check=False)
+        preflight = inv("preflight", "--channel", "beta", check=False)
         assert preflight.returncode == 1 and "✗" in table_row(preflight.stdout, "signing key")
         assert f"signing key: signing key {mine} does not match" in preflight.stderr
         set_plist_key(sandbox, None)
         before = snapshot(sandbox.root)
-        done = inv(sandbox, "publish", "--channel", "beta", check=False)
+        done = inv("publish", "--channel", "beta", check=False)
         assert done.returncode == 1
         assert "Info.plist has no SUPublicEDKey but signing is required" in done.stderr
         assert snapshot(sandbox.root) == before
@@ -124,7 +173,10 @@ def test_publish_refuses_a_key_that_is_not_the_apps(sandbox: Any) -> None:
         set_plist_key(sandbox, mine)
 
 
-def test_malformed_controls_are_refused_and_the_dry_run_shows_signing_and_controls(sandbox: Any) -> None:
+def test_malformed_controls_are_refused_and_the_dry_run_shows_signing_and_controls(
+    sandbox: Any, inv: Tasks
+) -> None:
+    ready_to_publish(sandbox, inv)
     before = snapshot(sandbox.root)
     for args, message in (
         (("--phased-rollout-interval", "soon"), "--phased-rollout-interval 'soon'"),
@@ -132,29 +184,27 @@ def test_malformed_controls_are_refused_and_the_dry_run_shows_signing_and_contro
         (("--minimum-autoupdate-version", "2.0"), "--minimum-autoupdate-version '2.0'"),
         (("--critical", "--critical-below", "9.0.0.0"), "newer than the release"),
     ):
-        done = inv(sandbox, "publish", "--channel", "beta", *args, check=False)
+        done = inv("publish", "--channel", "beta", *args, check=False)
         assert done.returncode == 2 and message in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
-    plan = inv(sandbox, "publish", "--phased-rollout-interval", "3600", "--dry-run").stdout
+    plan = inv("publish", "--phased-rollout-interval", "3600", "--dry-run").stdout
     assert "plan: update controls: phased rollout every 3600s" in plan
     assert "plan: sign Nexy.dmg: sparkle:edSignature" in plan and "plan: sign Nexy.pkg" in plan
     assert snapshot(sandbox.root) == before
 
 
-def test_publish_signs_both_archives_and_the_beta_feed_serves_the_signature(sandbox: Any) -> None:
-    inv(sandbox, "publish", "--channel", "beta", "--phased-rollout-interval", "3600")
+def test_publish_signs_both_archives_and_the_beta_feed_serves_the_signature(
+    sandbox: Any, published: Any
+) -> None:
     beta = Manifest.model_validate_json((sandbox.root / "manifests" / "manifest_beta.json").read_bytes())
     store = sandbox_paths(sandbox.target).store_root
     key = public_key(sandbox)
     assert verifies(key, beta.artifact.ed_signature, (store / "UpdateBeta" / "Nexy.dmg").read_bytes())
     assert verifies(key, beta.installer.ed_signature, (store / "AppBeta" / "Nexy.pkg").read_bytes())
     assert beta.phased_rollout_interval == 3600
-    entry = read_entries(sandbox.target)[-1]
-    assert (entry.task, entry.result) == ("publish", "ok")
+    (entry,) = [e for e in read_entries(sandbox.target) if e.task == "publish" and e.result == "ok"]
     assert "signed: yes" in entry.detail and "update controls: phased rollout every 3600s" in entry.detail
-    inv(sandbox, "staging.open", "--reason", "signing test")
-    validate = inv(sandbox, "staging.validate")
-    assert "✓" in table_row(validate.stdout, "signature")
+    assert "✓" in table_row(published.stdout, "signature")
     staging = str(sandbox.target.endpoints.staging.url).rstrip("/")
     (item,) = [
         i
@@ -166,21 +216,22 @@ def test_publish_signs_both_archives_and_the_beta_feed_serves_the_signature(sand
     assert verifies(key, item.ed_signature, served(sandbox, str(beta.artifact.url)))
 
 
-def test_promote_carries_signatures_and_dates_the_stable_item_at_promote(sandbox: Any) -> None:
+def test_promote_carries_signatures_and_dates_the_stable_item_at_promote(
+    sandbox: Any, inv: Tasks, promoted: Promoted
+) -> None:
     manifests = sandbox.root / "manifests"
     beta = Manifest.model_validate_json((manifests / "manifest_beta.json").read_bytes())
-    bad = inv(sandbox, "promote", "--phased-rollout-interval", "1.5", check=False)
+    bad = promoted.bad
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
-    plan = inv(sandbox, "promote", "--critical", "--critical-below", "2.0.0.15", "--dry-run").stdout
+    plan = promoted.plan.stdout
     assert (
         "plan: update controls: phased rollout every 3600s, critical below 2.0.0.15; pubDate = the promote time"
         in plan
     )
     assert f"plan: carry sparkle:edSignature unchanged: dmg {beta.artifact.ed_signature[:16]}" in plan
-    started = datetime.now().astimezone()
-    inv(sandbox, "promote", "--critical", "--critical-below", "2.0.0.15")
-    entry = read_entries(sandbox.target)[-1]
-    assert entry.task == "promote" and "update controls: phased rollout every 3600s, critical" in entry.detail
+    started = promoted.started
+    (entry,) = [e for e in read_entries(sandbox.target) if e.task == "promote"]
+    assert "update controls: phased rollout every 3600s, critical" in entry.detail
     stable = Manifest.model_validate_json((manifests / "manifest.json").read_bytes())
     assert stable.artifact.ed_signature == beta.artifact.ed_signature
     assert stable.installer.ed_signature == beta.installer.ed_signature
@@ -192,22 +243,24 @@ def test_promote_carries_signatures_and_dates_the_stable_item_at_promote(sandbox
     assert item.pub_date == stable.promoted_at
     assert (item.critical_update, item.critical_version) == (True, "2.0.0.15")
     assert verifies(public_key(sandbox), item.ed_signature, served(sandbox, str(stable.artifact.url)))
-    report = one_json(inv(sandbox, "verify", "--json").stdout)
+    report = one_json(inv("verify", "--json").stdout)
     rows = {check["name"]: check for check in report["checks"]}
     assert rows["signature"]["ok"] and "Nexy.dmg, Nexy.pkg" in rows["signature"]["detail"]
     assert rows["update controls"]["ok"], rows["update controls"]
     assert "critical below 2.0.0.15" in rows["update controls"]["detail"]
-    shown = inv(sandbox, "verify").stdout
+    shown = inv("verify").stdout
     assert "signature" in shown and "update controls" in shown
-    again = inv(sandbox, "promote", "--minimum-autoupdate-version", "2.0.0.1", check=False)
+    again = promoted.again
     assert again.returncode == 2 and "released history is not rewritten" in again.stderr
-    status = {row["item"]: row for row in one_json(inv(sandbox, "status", "--json").stdout)["rows"]}
+    status = {row["item"]: row for row in one_json(inv("status", "--json").stdout)["rows"]}
     controls = status["stable update controls"]
     assert controls["desired"] == controls["served"] and not controls["drift"]
     assert "critical below 2.0.0.15" in controls["served"]
 
 
-def test_a_one_byte_change_to_the_served_dmg_fails_the_signature_row(sandbox: Any) -> None:
+def test_a_one_byte_change_to_the_served_dmg_fails_the_signature_row(
+    sandbox: Any, inv: Tasks, promoted: Promoted
+) -> None:
     dmg = sandbox_paths(sandbox.target).store_root / "Update" / "Nexy.dmg"
     original = dmg.read_bytes()
     mode = stat.S_IMODE(dmg.stat().st_mode)
@@ -215,7 +268,7 @@ def test_a_one_byte_change_to_the_served_dmg_fails_the_signature_row(sandbox: An
     changed[1000] ^= 0x01
     atomic_write(dmg, bytes(changed), mode=mode)
     try:
-        done = inv(sandbox, "verify", "--json", check=False)
+        done = inv("verify", "--json", check=False)
         assert done.returncode == 1
         rows = {check["name"]: check for check in one_json(done.stdout)["checks"]}
         assert not rows["signature"]["ok"]
@@ -225,10 +278,14 @@ def test_a_one_byte_change_to_the_served_dmg_fails_the_signature_row(sandbox: An
         assert "Nexy.pkg" not in rows["signature"]["detail"]
     finally:
         atomic_write(dmg, original, mode=mode)
-    assert one_json(inv(sandbox, "verify", "--json").stdout)["ok"] is True
+    assert one_json(inv("verify", "--json").stdout)["ok"] is True
 
 
-def test_the_private_key_is_nowhere_but_its_file(sandbox: Any) -> None:
+def test_the_private_key_is_nowhere_but_its_file(sandbox: Any, inv: Tasks, promoted: Promoted) -> None:
+    # The week above ran (promoted); these print signing plans, tables and the journal's view.
+    inv("status", "--json", check=False)
+    inv("verify", "--channel", "beta")
+    inv("preflight", "--channel", "beta", check=False)
     seed = base64.b64decode(key_file(sandbox).read_text().strip())
     forms = [seed, base64.b64encode(seed), seed.hex().encode(), hashlib.sha512(seed).digest()[:32]]
     found = []
@@ -236,11 +293,11 @@ def test_the_private_key_is_nowhere_but_its_file(sandbox: Any) -> None:
         if path.is_file() and path != key_file(sandbox) and not path.is_symlink():
             data = path.read_bytes()
             found += [str(path) for form in forms if form in data]
-    for text in OUTPUTS:
+    for text in inv.outputs:
         found += ["task output" for form in forms if form.decode("latin-1") in text]
     # The journal, manifests, logs, the VM's desired and runtime files, the store and remote calls
     # all live under the root: each one was searched above.
     assert (sandbox.root / "manifests" / "release_log.jsonl").is_file()
     assert sandbox_paths(sandbox.target).remote_calls.is_file()
-    assert len(OUTPUTS) > 20
+    assert len(inv.outputs) > 20
     assert found == []
