@@ -3,9 +3,12 @@
 Rules:
 - TLS is the target's ``tls`` flag for that endpoint, never the port number (the rulebook's old
   smoke script did TLS only on 443, so staging on :4443 could not be checked).
-- A TLS channel trusts the target's ``ca_bundle`` when it names one and grpc's default roots (the
-  system store) otherwise, and always checks the host name: no ``ssl_target_name_override``. For an
-  IP endpoint the certificate must carry that IP address as a SAN.
+- A TLS channel trusts the target's ``ca_bundle`` when it names one; otherwise the operating
+  system's store where the OS keeps it as one PEM file (``ssl.get_default_verify_paths()``: Linux's
+  ``ca-certificates``, Homebrew's OpenSSL on a Mac), and grpcio's bundled Mozilla roots where it
+  does not (a python.org Python on macOS: the keychain has no file, and grpc cannot read it). The
+  host name is always checked: no ``ssl_target_name_override``. For an IP endpoint the certificate
+  must carry that IP address as a SAN.
 - Outcomes, from the health protocol (grpc/grpc doc/health-checking.md): SERVING passes;
   NOT_SERVING, UNKNOWN and SERVICE_UNKNOWN fail; UNIMPLEMENTED passes with a note (the server
   answered gRPC, on the transport the target states, but has no health service); NOT_FOUND (the
@@ -21,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +71,20 @@ def _label(endpoint: str, tls: bool) -> str:
     return f"{endpoint} ({'TLS' if tls else 'plain text'})"
 
 
-def _cause(details: str, endpoint: str, tls: bool, ca_bundle: Path | None) -> str:
+def system_roots() -> tuple[bytes | None, str]:
+    """(PEM roots, where from): the OS store's file when there is one, else grpcio's own roots."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in dict.fromkeys((paths.cafile, paths.openssl_cafile)):
+        if candidate and os.path.isfile(candidate):
+            try:
+                return Path(candidate).read_bytes(), f"the system store ({candidate})"
+            except OSError:
+                continue
+    return None, "grpcio's bundled roots"
+
+
+def _cause(details: str, endpoint: str, tls: bool, trust: str) -> str:
     host = endpoint.rsplit(":", 1)[0]
-    trust = str(ca_bundle) if ca_bundle is not None else "the system store"
     for marker, when_tls, hint in _HINTS:
         if marker in details and when_tls in (None, tls):
             return hint.format(host=host, trust=trust)
@@ -82,6 +97,7 @@ def health_check(
     """One ``Health/Check`` on ``endpoint`` (``host:port``) over TLS or plain text as told."""
     label = _label(endpoint, tls)
     roots: bytes | None = None
+    trust = str(ca_bundle)
     if tls and ca_bundle is not None:
         try:
             roots = ca_bundle.read_bytes()
@@ -89,6 +105,8 @@ def health_check(
             return GrpcOutcome(
                 False, "CA_BUNDLE", f"{label}: cannot read ca_bundle {ca_bundle}: {exc.strerror}"
             )
+    elif tls:
+        roots, trust = system_roots()
     grpc, health_pb2, health_pb2_grpc = _grpc()
     channel = (
         grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(root_certificates=roots))
@@ -111,7 +129,7 @@ def health_check(
             return GrpcOutcome(False, code.name, f"{label}: the health service does not know {asked}")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return GrpcOutcome(False, code.name, f"{label}: no answer within {deadline_s:g}s")
-        cause = _cause(details, endpoint, tls, ca_bundle)
+        cause = _cause(details, endpoint, tls, trust)
         shown = f"{cause} ({details})" if cause else details
         return GrpcOutcome(False, code.name, f"{label}: {code.name}: {shown}")
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -194,14 +193,12 @@ def test_watcher_is_watching_when_start_returns(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    short = tempfile.mkdtemp(prefix="nx", dir="/tmp")  # AF_UNIX paths are short on macOS
-    path = os.path.join(short, "n.sock")
+def notify_socket(unix_socket_dir: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(unix_socket_dir / "n.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
         sock.settimeout(30)
         yield sock, path
-    shutil.rmtree(short, ignore_errors=True)
 
 
 def test_an_edit_right_after_ready_is_healed_at_once(
@@ -243,7 +240,9 @@ def test_a_config_version_that_cannot_be_written_rolls_the_pair_back(vm: Vm) -> 
     assert proc.returncode == 2
     alerts = [json.loads(line) for line in proc.stderr.decode().splitlines() if '"event":"alert"' in line]
     failed = {a["resource"]: a["found"] for a in alerts if a["kind"] == "write_failed"}
-    assert failed["config_version"].startswith("write failed: File too large; rolled back stable, legacy")
+    assert failed["config_version"].startswith(
+        f"write failed: {vm.unified}: File too large; rolled back stable, legacy"
+    )
     # The feed reads the version from the config, then that version's manifest: both still agree.
     assert read_update_version(vm.unified.read_bytes()) == ("2.0.0.15", "2.0.0.15")
     assert {p: p.read_bytes() for p in pair} == pair

@@ -162,6 +162,18 @@ def test_without_the_ca_bundle_the_system_store_does_not_trust_the_sandbox(sandb
     assert "its certificate is not trusted by the system store" in outcome.detail
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="the keychain, not SSL_CERT_FILE, is macOS's store")
+def test_without_a_ca_bundle_the_system_store_is_what_is_trusted(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CA the OS store trusts (OpenSSL's SSL_CERT_FILE, what ssl.get_default_verify_paths() reads)
+    # and grpcio's bundled roots do not: the check passes only if it reads the system store.
+    monkeypatch.setenv("SSL_CERT_FILE", str(_ca(sandbox)))
+    endpoint = sandbox.target.grpc.production.endpoint
+    outcome = health_check(endpoint, True, ca_bundle=None, deadline_s=3)
+    assert outcome.ok, outcome.detail
+
+
 def test_a_named_service_is_asked_for_by_name(sandbox: Any, stub: Stub) -> None:
     endpoint = stub("--service", "nexy.Assistant", *_tls_options(sandbox))
     ok = health_check(endpoint, True, ca_bundle=_ca(sandbox), service="nexy.Assistant", deadline_s=3)

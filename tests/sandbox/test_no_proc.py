@@ -128,7 +128,9 @@ def test_up_status_gate_and_down_never_read_proc(hook_dir: Path, tmp_path: Path)
     assert not reads, f"/proc was read:\n{reads}"
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["up"] == dict.fromkeys(("reconciler", "production-feed", "staging-feed"), "started")
+    assert result["up"] == dict.fromkeys(
+        ("reconciler", "production-feed", "staging-feed", "production-grpc", "staging-grpc"), "started"
+    )
     assert result["status"]["all_alive"] is True
     staging_pid = result["status"]["processes"]["staging-feed"]["pid"]
     assert result["gate_exit"] == 0
