@@ -9,6 +9,7 @@ file: root must neither write through a link to it, nor read it into an alert, a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -293,6 +294,29 @@ class _Inotify:
             os.close(fd)
 
 
+def _plant_drift(path: Path, data: bytes) -> None:
+    """Write ``path`` as the app user's own file, never through a link.
+
+    A rename the daemon made in the previous round can still land (the racer's link taking the
+    file's name) after this test removed the file: writing or chowning by name would then go
+    through that link and hand over the victim ourselves, so the file is created O_EXCL|O_NOFOLLOW
+    and given away by descriptor, as the daemon does.
+    """
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue  # a late rename put something there again: remove it and retry
+        try:
+            os.write(fd, data)
+            os.fchown(fd, NOBODY, NOBODY)
+        finally:
+            os.close(fd)
+        return
+
+
 def test_temp_file_swap_race_never_hands_a_file_over(hostile_vm: Vm, tmp_path: Path) -> None:
     vm = hostile_vm
     victim = _secret(tmp_path)  # stands in for the state directory's files or /etc/shadow
@@ -318,10 +342,7 @@ def test_temp_file_swap_race_never_hands_a_file_over(hostile_vm: Vm, tmp_path: P
     try:
         daemon.wait_ready()
         for attempt in range(100):
-            if beta.is_symlink() or beta.exists():
-                beta.unlink()
-            beta.write_bytes(b'{"version": "9.9.9.%d"}\n' % attempt)  # drift: the daemon heals it
-            os.chown(beta, NOBODY, NOBODY)
+            _plant_drift(beta, b'{"version": "9.9.9.%d"}\n' % attempt)  # drift: the daemon heals it
             wait_for(
                 lambda n=attempt: len(swaps) > n or beta.read_bytes() == dump_model(THE_BUNDLE.beta),  # type: ignore[arg-type]
                 20,
