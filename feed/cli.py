@@ -5,7 +5,7 @@ Rules:
   line on stderr and exit 2, before anything listens. A listen failure (port taken) is uvicorn's
   logged error and its startup-failure exit status 3.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
-  reconciler takes. TLS is on when a certificate is given, whatever the port (design §2 rule 10).
+  reconciler takes. TLS is on when a certificate is given, whatever the port (docs/rules.md#r10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
 - It faces the internet: every limit of :class:`feed.limits.Limits` is an option with a safe
   default; a bad value is exit 2. The descriptor soft limit is raised (up to the hard limit) to fit
