@@ -7,6 +7,8 @@ Rules:
 - Secrets are never in the config: webhook secrets are named by environment variable only.
 - The state and desired directories never overlap the runtime root: the tree's owner (the app
   server's user) must not be able to rename, link or replace the reconciler's own files.
+- Every field carries a ``description``: docs/vm.md#config-reference is generated from them by
+  ``./inv schemas`` (a field without one stops the generator).
 """
 
 from __future__ import annotations
