@@ -30,13 +30,13 @@ def schemas(c: Context, check: bool = False) -> None:
             raise ReleaseError(f"stale JSON schemas: {', '.join(names)}; run ./inv schemas", code=1)
         pages = docref.stale()
         if pages:
-            raise ReleaseError(f"stale config reference in {', '.join(pages)}; run ./inv schemas", code=1)
+            raise ReleaseError(f"stale generated reference in {', '.join(pages)}; run ./inv schemas", code=1)
         out_console().print("JSON schemas are current")
         return
     changed = export()
     out_console().print(f"{len(changed)} schema file(s) written to {JSON_DIR.relative_to(ROOT)}")
     for page in docref.export():
-        out_console().print(f"config reference written to {page}")
+        out_console().print(f"generated reference written to {page}")
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff and mypy"})

@@ -1,15 +1,18 @@
 """The docs hold together: README is the short overview, every link and rule citation resolves, and
-the generated config reference is what the models give now."""
+the generated references (the reconciler's config, the feed's options, the target file) are what the
+models and the parser give now."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.reference import DocReferenceError, reference_table, splice
+from schemas.reference import DocReferenceError, options_table, reference_table, splice
 from tasks import docref
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,20 +134,76 @@ def test_no_comment_cites_a_section_that_is_not_in_the_repository() -> None:
     assert stale == [], "cite docs/rules.md#rN instead"
 
 
-def test_config_reference_in_the_docs_is_what_the_models_give() -> None:
+# A row each generated block must hold: proof the block is filled from the right source.
+EXPECTED_ROWS = {
+    ("docs/vm.md", "reconciler-config"): "| `alerts.webhooks[].secret_env` |",
+    ("docs/feed.md", "feed-options"): "| `--max-connections` | integer | `4096` | concurrent connections;",
+    ("docs/production.md", "target-file"): "| `remote.reconciler_user` | string or null | `null` |",
+}
+
+
+def _block(text: str, name: str) -> str:
+    begin = f"<!-- BEGIN GENERATED: {name} -->\n"
+    return text[text.index(begin) + len(begin) : text.index(f"<!-- END GENERATED: {name} -->")]
+
+
+def test_generated_references_in_the_docs_are_what_the_models_and_parsers_give() -> None:
     assert docref.stale() == [], "run ./inv schemas"
-    for page, text in docref.rendered().items():
+    rendered = docref.rendered()
+    named = {(str(page), name) for page, sources in docref.blocks().items() for name in sources}
+    assert named == set(EXPECTED_ROWS)
+    for page, text in rendered.items():
         assert (ROOT / page).read_text(encoding="utf-8") == text
-        assert "| `alerts.webhooks[].secret_env` |" in text
+    for (page, name), row in EXPECTED_ROWS.items():
+        assert row in _block(rendered[Path(page)], name)
+
+
+def test_the_feed_options_table_lists_every_flag_nexy_feed_takes() -> None:
+    from feed.cli import _build_parser
+
+    table = _block((ROOT / "docs/feed.md").read_text(encoding="utf-8"), "feed-options")
+    flags = [
+        option
+        for action in _build_parser()._actions
+        for option in action.option_strings
+        if option not in ("-h", "--help")
+    ]
+    assert len(flags) >= 20
+    assert [flag for flag in flags if f"| `{flag}` |" not in table] == []
+    # The table has its own default column: the help's "(default …)" for --help is not repeated.
+    assert "(default" not in table.replace("(default: update.appcast_title", "")
+
+
+def test_the_target_reference_has_one_table_per_variant_of_each_union() -> None:
+    table = _block((ROOT / "docs/production.md").read_text(encoding="utf-8"), "target-file")
+    for key, values in (
+        ("store", ("github", "local")),
+        ("remote", ("azure", "local")),
+        ("version_files[]", ("regex", "toml", "plist")),
+        ("signing.key", ("keychain", "file", "env")),
+    ):
+        for value in values:
+            assert f"**`{key}` with `kind: {value}`**" in table
+    assert "| `store.token_env` | string | `GITHUB_TOKEN` |" in table
+    assert (
+        "| `version_files[].keys` | list of string | `[CFBundleShortVersionString, CFBundleVersion]` |"
+        in table
+    )
+    assert "| `signing.key.var` | string | `SPARKLE_ED_KEY_FILE` |" in table
+
+
+def _empty_blocks(text: str) -> str:
+    return re.sub(
+        r"(<!-- BEGIN GENERATED: ([\w-]+) -->\n).*?(<!-- END GENERATED: \2 -->)", r"\1\3", text, flags=re.S
+    )
 
 
 def test_regenerating_a_page_changes_only_its_block_and_is_idempotent(tmp_path: Path) -> None:
     for page in docref.blocks():
         (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
         original = (ROOT / page).read_text(encoding="utf-8")
-        begin = original.index("<!-- BEGIN GENERATED:")
-        end = original.index("<!-- END GENERATED:")
-        emptied = original[: original.index("\n", begin) + 1] + original[end:]
+        emptied = _empty_blocks(original)
+        assert emptied != original
         (tmp_path / page).write_text(emptied, encoding="utf-8")
     assert docref.stale(tmp_path) == [str(page) for page in docref.blocks()]
     assert docref.export(tmp_path) == [str(page) for page in docref.blocks()]
@@ -185,3 +244,114 @@ def test_splice_replaces_only_the_marked_block_and_refuses_a_page_without_one() 
     )
     with pytest.raises(DocReferenceError):
         splice(page, "y", "new\n")
+
+
+class _Github(BaseModel):
+    kind: Literal["github"] = Field(description="GitHub.")
+    token_env: str = Field(default="GITHUB_TOKEN", description="The token's variable.")
+
+
+class _Local(BaseModel):
+    kind: Literal["local"] = Field(description="A directory.")
+    root: str = Field(description="Where.")
+
+
+class _Key(BaseModel):
+    kind: Literal["file"] = Field(description="A key file.")
+    path: str = Field(description="Its path.")
+
+
+class _Signing(BaseModel):
+    key: Annotated[_Key | _Local, Field(discriminator="kind", description="The key, by kind.")]
+
+
+class _WithUnions(BaseModel):
+    store: Annotated[_Github | _Local, Field(discriminator="kind", description="Where, by kind.")]
+    files: tuple[Annotated[_Github | _Local, Field(discriminator="kind")], ...] = Field(
+        default=(), description="Files, by kind."
+    )
+    signing: _Signing | None = Field(default=None, description="Optional signing.")
+    service: str = Field(default="", description="Empty means all.")
+
+
+class _Undiscriminated(BaseModel):
+    store: _Github | _Local = Field(description="No discriminator.")
+
+
+def test_a_discriminated_union_is_one_row_and_one_sub_table_per_variant() -> None:
+    table = reference_table(_WithUnions)
+    main, *subtables = table.split("\n\n")
+    assert "| `store` | mapping by `kind`: `github` \\| `local` | required | Where, by kind. |" in main
+    assert "| `files` | list of mappings by `kind`: `github` \\| `local` | `[]` | Files, by kind. |" in main
+    # An optional model is walked like a required one; the union inside it gets its sub-tables too.
+    assert "| `signing` | mapping or null | `null` | Optional signing. |" in main
+    assert "| `signing.key` | mapping by `kind`: `file` \\| `local` | required | The key, by kind. |" in main
+    # An empty default is shown as "", not as an empty code span (which would not render).
+    assert '| `service` | string | `""` | Empty means all. |' in main
+    headings = [part for part in subtables if part.startswith("**")]
+    assert headings == [
+        "**`store` with `kind: github`**",
+        "**`store` with `kind: local`**",
+        "**`files[]` with `kind: github`**",
+        "**`files[]` with `kind: local`**",
+        "**`signing.key` with `kind: file`**",
+        "**`signing.key` with `kind: local`**",
+    ]
+    by_heading = dict(zip(subtables[::2], subtables[1::2], strict=True))
+    assert by_heading["**`store` with `kind: github`**"].splitlines()[2:] == [
+        "| `store.kind` | `github` | required | GitHub. |",
+        "| `store.token_env` | string | `GITHUB_TOKEN` | The token's variable. |",
+    ]
+    assert "| `files[].root` | string | required | Where. |" in by_heading["**`files[]` with `kind: local`**"]
+    assert (
+        "| `signing.key.path` | string | required | Its path. |"
+        in by_heading["**`signing.key` with `kind: file`**"]
+    )
+
+
+def test_a_union_of_models_without_a_discriminator_is_refused() -> None:
+    with pytest.raises(DocReferenceError, match=r"union of _Github, _Local has no discriminator"):
+        reference_table(_Undiscriminated)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="demo-cli")
+    parser.add_argument("--root", type=Path, required=True, help="the tree")
+    parser.add_argument("--port", type=int, default=8080, help="where it listens (default %(default)s)")
+    parser.add_argument("--level", default="info", choices=("info", "debug"), help="one of %(choices)s")
+    parser.add_argument("--dry-run", action="store_true", help="change nothing")
+    parser.add_argument("--hidden", help=argparse.SUPPRESS)
+    return parser
+
+
+def test_the_options_table_reads_the_parser_as_help_does() -> None:
+    table = options_table(_parser())
+    assert table.splitlines() == [
+        "| option | value | default | what it is |",
+        "|---|---|---|---|",
+        "| `--root` | path | required | the tree |",
+        # The default column holds the default; the help's "(default …)" suffix is for --help.
+        "| `--port` | integer | `8080` | where it listens |",
+        "| `--level` | `info` \\| `debug` | `info` | one of info, debug |",
+        "| `--dry-run` | flag | – | change nothing |",
+    ]
+
+
+def test_a_flag_without_help_is_refused() -> None:
+    parser = _parser()
+    parser.add_argument("--bare", default=1)
+    with pytest.raises(DocReferenceError, match=r"demo-cli --bare has no help text"):
+        options_table(parser)
+
+
+class _Html(BaseModel):
+    link: str = Field(
+        default="<b>", description="Each item's <link>, as `<link>` in code; a bound < 1 stays."
+    )
+
+
+def test_text_that_reads_as_html_is_escaped_outside_code_spans() -> None:
+    # GitHub drops an unknown tag such as <link> from the page; inside a code span it is literal.
+    assert "| `link` | string | `<b>` | Each item's &lt;link>, as `<link>` in code; a bound < 1 stays. |" in (
+        reference_table(_Html)
+    )
