@@ -15,8 +15,8 @@ Rules:
   ``(default %(default)s)`` (there for ``--help``) is left out of it.
 - A page keeps its hand-written prose: only the text between ``<!-- BEGIN GENERATED: name -->`` and
   ``<!-- END GENERATED: name -->`` is replaced; missing markers are an error, never an append.
-- Pure: models in, text out. Which model goes to which page is the caller's table (``tasks``), because
-  ``schemas`` imports none of the three sides.
+- Pure: models and parsers in, text out. Which one goes to which page is the caller's table
+  (``tasks``), because ``schemas`` imports none of the three sides.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def _union(annotation: object, field: FieldInfo | None) -> tuple[str, list[type[
     return discriminator, variants
 
 
-def _variants(key: str, union: tuple[str, list[type[BaseModel]]], kind: str) -> tuple[str, list[_Variant]]:
+def _variants(key: str, union: tuple[str, list[type[BaseModel]]], shape: str) -> tuple[str, list[_Variant]]:
+    """The union's type cell (``shape`` by its discriminator's values) and its variants under ``key``."""
     discriminator, models = union
     out = []
     for model in models:
@@ -161,7 +162,7 @@ def _variants(key: str, union: tuple[str, list[type[BaseModel]]], kind: str) -> 
             raise DocReferenceError(f"{model.__name__}.{discriminator} is not a single Literal value")
         out.append(_Variant(key, discriminator, str(values[0]), model))
     kinds = _literal(tuple(variant.value for variant in out))
-    return f"{kind} by `{discriminator}`: {kinds}", out
+    return f"{shape} by `{discriminator}`: {kinds}", out
 
 
 def _optional_model(annotation: object) -> type[BaseModel] | None:

@@ -88,9 +88,9 @@ class GrpcSmoke(_Strict):
     """The gRPC smoke: ``grpc.health.v1.Health/Check`` on the production and staging endpoints."""
 
     production: GrpcEndpoint = Field(
-        description="Checked by `preflight` and `verify`; must equal `release_target.grpc` (endpoint and TLS)."
+        description="Checked by `preflight` and `verify` (stable); must equal `release_target.grpc` (endpoint and TLS)."
     )
-    staging: GrpcEndpoint = Field(description="Checked by `staging.validate`.")
+    staging: GrpcEndpoint = Field(description="Checked by `staging.validate` and `verify --channel beta`.")
     service: str = Field(default="", description="health service name; empty asks for the whole server")
     deadline_s: float = Field(default=5.0, gt=0, le=60, description="deadline of each Check call")
 
@@ -353,7 +353,7 @@ class Target(_Strict):
     ]
     workspace: RelPath = Field(
         default=".",
-        description="The app's checkout: its `VERSION` file and the `version_files` live there; only `bump` writes it.",
+        description="The app's checkout: its `VERSION` file and the `version_files` live there; of the release tasks only `bump` writes to it.",
     )
     version_files: tuple[VersionFile, ...] = Field(
         default=(),
