@@ -5,7 +5,7 @@ Rules:
   settings (no limit flag given), on a temporary runtime tree; the attackers and the probe are
   separate client code in this script (the probe in its own process, so the attackers' event loop
   never delays it). ``--server`` runs a candidate server on the same app instead, for the
-  comparison in README (see ``bench/feed_candidates.py``).
+  comparison in docs/performance.md (see ``bench/feed_candidates.py``).
 - Figures:
   - ``oversized_header_rss_mb``: the feed's peak RSS while one client sends up to 256 MB of request
     headers (many small fields, then one endless field), with how much it got to send;

@@ -5,7 +5,7 @@ Rules:
   line on stderr and exit 2, before anything listens. A listen failure (port taken) is uvicorn's
   logged error and its startup-failure exit status 3.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
-  reconciler takes. TLS is on when a certificate is given, whatever the port (design §2 rule 10).
+  reconciler takes. TLS is on when a certificate is given, whatever the port (docs/rules.md#r10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
 - It faces the internet: every limit of :class:`feed.limits.Limits` is an option with a safe
   default; a bad value is exit 2. The descriptor soft limit is raised (up to the hard limit) to fit
@@ -64,15 +64,37 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nexy-feed", description="Serve Sparkle appcasts and health from the runtime files."
     )
-    parser.add_argument("--root", type=Path, required=True, help="root the runtime layout is relative to")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--root", type=Path, required=True, help="the app's runtime tree; the layout paths are relative to it"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the IP address or host name to listen on (default %(default)s)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="the TCP port to listen on, 1-65535; TLS follows --certfile, never the port (default %(default)s)",
+    )
     parser.add_argument("--certfile", type=Path, help="TLS certificate chain (PEM); needs --keyfile")
     parser.add_argument("--keyfile", type=Path, help="TLS private key (PEM); needs --certfile")
     parser.add_argument("--assets-dir", type=Path, help="serve <dir>/<tag>/<name> at /releases/download/")
     parser.add_argument("--title", help="appcast title (default: update.appcast_title, else 'Nexy Updates')")
-    parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS)
-    parser.add_argument("--resync-seconds", type=float, default=60.0, help="periodic re-read of the files")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="the least severe log line written, in any letter case; there is no access log (default %(default)s)",
+    )
+    parser.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=60.0,
+        help="re-read every runtime file this often, catching what file events missed (default %(default)s)",
+    )
     parser.add_argument(
         "--pid-file", type=Path, help="written once serving with SIGHUP handled; removed on exit"
     )
@@ -80,10 +102,21 @@ def _build_parser() -> argparse.ArgumentParser:
     for name in ("manifests_dir", "unified_config", "legacy_manifest", "config_env"):
         default = RuntimeLayout.model_fields[name].default
         parser.add_argument(
-            f"--{name.replace('_', '-')}", type=Path, default=default, help=f"default {default}"
+            f"--{name.replace('_', '-')}",
+            type=Path,
+            default=default,
+            help=f"{_LAYOUT_HELP[name]}; relative to --root unless absolute (default %(default)s)",
         )
     return parser
 
+
+# What the feed does with each runtime path (RuntimeLayout describes them for the reconciler).
+_LAYOUT_HELP = {
+    "manifests_dir": "the runtime manifests: manifest.json, manifest_<version>.json, manifest_beta.json",
+    "unified_config": "the app's config: update.default_version/default_build decide the stable item",
+    "legacy_manifest": "the legacy manifest copy: taken as the reconciler takes it, never read by the feed",
+    "config_env": "the app's env file: UPDATE_BETA_ENABLED=true opens the beta appcast",
+}
 
 _LIMIT_HELP = {
     "max_request_line": "bytes in the request target; more is 414",
@@ -105,7 +138,7 @@ def _add_limit_args(parser: argparse.ArgumentParser) -> None:
             f"--{name.replace('_', '-')}",
             type=type(default),
             default=default,
-            help=f"{_LIMIT_HELP[name]} (default {default})",
+            help=f"{_LIMIT_HELP[name]} (default %(default)s)",
         )
 
 

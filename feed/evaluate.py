@@ -2,8 +2,8 @@
 
 Rules:
 - Stable: ``manifest_<default_version>.json``, else ``manifest.json`` when its version is the
-  default version. Anything that breaks design §2 rule 7 (pair missing or disagreeing, build not
-  ``default_build``) is a degraded reason; a stable slot holding a non-stable manifest is refused.
+  default version. Anything that breaks docs/rules.md#r7 (the pair missing or disagreeing, a build
+  not ``default_build``) is a degraded reason; a stable slot holding a non-stable manifest is refused.
 - Bad input never replaces good state: an unreadable config, a malformed manifest or an unreadable
   ``config.env`` keeps what was served before, and says why. An empty ``config.env`` (a writer
   caught halfway, or one that lost the file's secrets) is bad input too, never "gate closed".

@@ -3,8 +3,8 @@
 Rules:
 - Reading never raises: a missing file is ``data=None``, an unreadable one carries ``error``; the
   decision what that means belongs to :mod:`feed.evaluate`.
-- The stable version comes from ``unified_config.yaml`` ``update.default_version`` (design §2
-  rule 6), so the versioned manifest to read is known only after the config is parsed.
+- The stable version comes from ``unified_config.yaml`` ``update.default_version`` (docs/rules.md#r6),
+  so the versioned manifest to read is known only after the config is parsed.
 - :meth:`Inputs.digest` covers every byte read, so an unchanged set of files is not rebuilt.
 """
 

@@ -7,6 +7,8 @@ Rules:
 - Secrets are never in the config: webhook secrets are named by environment variable only.
 - The state and desired directories never overlap the runtime root: the tree's owner (the app
   server's user) must not be able to rename, link or replace the reconciler's own files.
+- Every field carries a ``description``: docs/vm.md#config-reference is generated from them by
+  ``./inv schemas`` (a field without one stops the generator).
 """
 
 from __future__ import annotations
@@ -43,46 +45,104 @@ class _Strict(BaseModel):
 
 
 class ProbeConfig(_Strict):
-    url: AnyHttpUrl
-    ca_bundle: Path | None = None
-    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    url: AnyHttpUrl = Field(
+        description="The feed's base URL; TLS is verified against its host, so on the VM use the name the "
+        "certificate was issued for, not 127.0.0.1."
+    )
+    ca_bundle: Path | None = Field(
+        default=None, description="A PEM file to trust instead of the system store (the sandbox's own CA)."
+    )
+    timeout_s: float = Field(
+        default=5.0, gt=0, le=120, description="Seconds before a probe counts as failed."
+    )
 
 
 class Webhook(_Strict):
-    url: AnyHttpUrl
-    format: Literal["json", "slack"] = "json"
-    secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    url: AnyHttpUrl = Field(description="Where each alert is POSTed.")
+    format: Literal["json", "slack"] = Field(
+        default="json", description='`json`: the alert document; `slack`: `{"text": ...}`.'
+    )
+    secret_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The name of the environment variable holding the HMAC secret; when set, each post "
+        "carries `X-Nexy-Signature: sha256=<HMAC-SHA256 of the body>`. Never the secret itself.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds per delivery attempt.")
 
 
 class AlertsConfig(_Strict):
-    rate_limit_seconds: float = Field(default=300.0, ge=0)
-    webhooks: tuple[Webhook, ...] = ()
+    rate_limit_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="A condition (resource, kind) that keeps on is alerted again only after this many "
+        "seconds; repeats inside the window are logged as `suppressed`.",
+    )
+    webhooks: tuple[Webhook, ...] = Field(
+        default=(), description="Webhooks that receive every alert besides the journal."
+    )
 
 
 class WatchConfig(_Strict):
     """How file events are polled from watchfiles: a short step while busy, a long one when idle."""
 
-    debounce_ms: int = Field(default=40, ge=1, le=5000)
-    step_ms: int = Field(default=2, ge=1, le=1000)
-    idle_step_ms: int = Field(default=50, ge=1, le=5000)
-    hot_seconds: float = Field(default=10.0, ge=0)
+    debounce_ms: int = Field(
+        default=40, ge=1, le=5000, description="How long watchfiles groups events into one batch."
+    )
+    step_ms: int = Field(
+        default=2, ge=1, le=1000, description="The poll step while busy (within `hot_seconds` of activity)."
+    )
+    idle_step_ms: int = Field(
+        default=50, ge=1, le=5000, description="The poll step when idle; each wake-up costs CPU."
+    )
+    hot_seconds: float = Field(
+        default=10.0, ge=0, description="How long after an event the short `step_ms` is kept."
+    )
 
 
 class Config(_Strict):
-    mode: Literal["enforce", "observe"] = "enforce"
-    layout: RuntimeLayout
-    desired_dir: Path
-    state_dir: Path
-    resync_seconds: float = Field(default=300.0, gt=0)
-    resync_jitter: float = Field(default=0.2, ge=0, lt=1)
-    required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
-    actions: dict[ResourceName, tuple[str, ...]] = {}
-    action_timeout_s: float = Field(default=120.0, gt=0)
-    lock_timeout_s: float = Field(default=10.0, gt=0, le=600)
-    probes: dict[Literal["production", "staging"], ProbeConfig] = {}
-    alerts: AlertsConfig = AlertsConfig()
-    watch: WatchConfig = WatchConfig()
+    mode: Literal["enforce", "observe"] = Field(
+        default="enforce",
+        description="`enforce` heals and alerts; `observe` only alerts and writes nothing "
+        "(like `puppet --noop`).",
+    )
+    layout: RuntimeLayout = Field(
+        description="Where the runtime files live; only `root` is required, the rest default to the "
+        "rulebook's layout."
+    )
+    desired_dir: Path = Field(
+        description="The desired state (`bundle.json`), written only by `accept`; outside `layout.root`."
+    )
+    state_dir: Path = Field(
+        description="`status.json`, the alert memory, owed actions, the VM lock and `config.env`'s last "
+        "good copy; outside `layout.root`."
+    )
+    resync_seconds: float = Field(
+        default=300.0, gt=0, description="A full pass this often catches what the file watcher misses."
+    )
+    resync_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each resync period varies by up to this fraction."
+    )
+    required_env_keys: tuple[str, ...] = Field(
+        default=("GEMINI_API_KEY",),
+        description="`config.env` keys reported as present or missing by `status`, never their values.",
+    )
+    actions: dict[ResourceName, tuple[str, ...]] = Field(
+        default={},
+        description="An argv per resource, run once after that resource changed (at least once, possibly "
+        "twice, never zero times); e.g. `gate: [touch, /var/lib/nexy-reconciler/restart-staging.trigger]`.",
+    )
+    action_timeout_s: float = Field(
+        default=120.0, gt=0, description="An action still running after this many seconds fails."
+    )
+    lock_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="How long a pass waits for the VM lock held by `accept`."
+    )
+    probes: dict[Literal["production", "staging"], ProbeConfig] = Field(
+        default={}, description="Health probes of the feeds; a failing probe is an `unhealthy` alert."
+    )
+    alerts: AlertsConfig = Field(default=AlertsConfig(), description="Rate limit and webhooks.")
+    watch: WatchConfig = Field(default=WatchConfig(), description="File-watch tuning.")
 
     @property
     def status_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""``preflight``: the rulebook's pre-release checklist (§2) as a table.
+"""``preflight``: the pre-release checklist (docs/rules.md#r11) as a table.
 
 Rules:
 - Every item runs even when an earlier one failed, so one run names every problem (exit 1).

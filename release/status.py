@@ -2,7 +2,7 @@
 
 Rules:
 - Exactly one remote call (``reconciler status --json``); the served column comes from the feeds.
-- A row drifts when runtime or served differs from desired; any drift is exit 1 (design §8).
+- A row drifts when runtime or served differs from desired; any drift is exit 1 (docs/rules.md#r12).
 - Read-only, so ``--dry-run`` only names what it would ask.
 - Update controls (phased rollout, critical, minimum autoupdate) are shown per channel: the
   manifest's against what the feed's item carries; the beta row drifts only while its feed answers.

@@ -1,4 +1,4 @@
-"""``verify [--channel stable|beta]``: the rulebook's definition of done (§6) as a table.
+"""``verify [--channel stable|beta]``: the definition of done (docs/rules.md#r9) as a table.
 
 Rules:
 - Every item runs, so one run names every failure (exit 1), each as its own row:
@@ -164,7 +164,7 @@ def _served(session: Session, manifest: Manifest, channel: Channel, feed: Feed) 
     state = (updates or {}).get("status")
     ok = served == (manifest.version, manifest.build)
     if channel is Channel.STABLE:
-        ok = ok and state == "ok"  # "degraded" means the VM's pair or config disagree (rule 7)
+        ok = ok and state == "ok"  # "degraded" means the VM's pair or config disagree (docs/rules.md#r7)
     reason = f" ({(updates or {}).get('reason')})" if state == "degraded" else ""
     shown = f"{channel.value} {served[0]} build {served[1]}, {state}{reason}" if updates else detail
     checks.append(_c("/updates/health", ok, shown))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .version import parse_version
 
@@ -21,11 +21,23 @@ GATE_KEY = "UPDATE_BETA_ENABLED"
 class RuntimeLayout(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    root: Path
-    manifests_dir: Path = Path("server/updates/manifests")
-    unified_config: Path = Path("server/config/unified_config.yaml")
-    legacy_manifest: Path = Path("server/server/updates/manifests/manifest.json")
-    config_env: Path = Path("config.env")
+    root: Path = Field(description="The app's runtime tree (`/home/azureuser/voice-assistant`).")
+    manifests_dir: Path = Field(
+        default=Path("server/updates/manifests"),
+        description="The runtime manifests: `manifest.json`, `manifest_<version>.json`, `manifest_beta.json`.",
+    )
+    unified_config: Path = Field(
+        default=Path("server/config/unified_config.yaml"),
+        description="The app's config; its `update.default_version`/`default_build` decide what is served.",
+    )
+    legacy_manifest: Path = Field(
+        default=Path("server/server/updates/manifests/manifest.json"),
+        description="The legacy copy of `manifest.json`, kept identical only where it exists.",
+    )
+    config_env: Path = Field(
+        default=Path("config.env"),
+        description="The app's env file, holding `UPDATE_BETA_ENABLED` and secrets.",
+    )
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.root / path

@@ -58,17 +58,26 @@ class _Strict(BaseModel):
 
 
 class _Azure(_Strict):
-    resource_group: str = Field(min_length=1)
-    vm_name: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1, description="The VM's Azure resource group.")
+    vm_name: str = Field(
+        min_length=1,
+        description="The VM's name; an `azure` remote runs Run Command on this VM in that group.",
+    )
 
 
 class _Server(_Strict):
-    host: str = Field(min_length=1)
+    host: str = Field(
+        min_length=1,
+        description="The production server's host name, as the rulebook states it; no task connects by it "
+        "(`endpoints` and `grpc` say where).",
+    )
 
 
 class _Grpc(_Strict):
-    endpoint: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
-    tls: bool
+    endpoint: str = Field(
+        pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", description="The gRPC endpoint, `host:port`."
+    )
+    tls: bool = Field(description="Whether it speaks TLS: stated here, never derived from the port.")
 
 
 class GrpcEndpoint(_Grpc):
@@ -78,92 +87,167 @@ class GrpcEndpoint(_Grpc):
 class GrpcSmoke(_Strict):
     """The gRPC smoke: ``grpc.health.v1.Health/Check`` on the production and staging endpoints."""
 
-    production: GrpcEndpoint
-    staging: GrpcEndpoint
+    production: GrpcEndpoint = Field(
+        description="Checked by `preflight` and `verify` (stable); must equal `release_target.grpc` (endpoint and TLS)."
+    )
+    staging: GrpcEndpoint = Field(description="Checked by `staging.validate` and `verify --channel beta`.")
     service: str = Field(default="", description="health service name; empty asks for the whole server")
     deadline_s: float = Field(default=5.0, gt=0, le=60, description="deadline of each Check call")
 
 
 class _Update(_Strict):
-    dmg_url: AnyHttpUrl
-    pkg_url: AnyHttpUrl
+    dmg_url: AnyHttpUrl = Field(
+        description="The stable dmg's fixed public URL: the store's `download_url` for `channels.stable.dmg_tag` "
+        "and `dmg_name`, exactly. The stable manifest points here, and `verify` downloads it."
+    )
+    pkg_url: AnyHttpUrl = Field(
+        description="The stable pkg's fixed public URL: the store's `download_url` for `channels.stable.pkg_tag` "
+        "and `pkg_name`, exactly."
+    )
 
 
 class ReleaseTarget(_Strict):
     """The rulebook's ``release_target`` block, verbatim in meaning."""
 
-    version: Version
-    azure: _Azure
-    server: _Server
-    grpc: _Grpc
-    update: _Update
+    version: Version = Field(
+        description="The release version as the rulebook states it (`X.Y.Z.W`); checked for its form only: "
+        "the workspace's `VERSION` file is what a release ships."
+    )
+    azure: _Azure = Field(description="The production VM in Azure.")
+    server: _Server = Field(description="The production server.")
+    grpc: _Grpc = Field(
+        description="The production gRPC endpoint; the smoke's `grpc.production` must equal it."
+    )
+    update: _Update = Field(description="The two stable fixed download URLs.")
 
 
 class _Repositories(_Strict):
-    code: Repo
-    assets: Repo
+    code: Repo = Field(description="The app's code repository, `owner/name`; no task ever writes to it.")
+    assets: Repo = Field(
+        description="The repository whose fixed releases receive the dmg and pkg, `owner/name`; must differ "
+        "from `code` (in any letter case, the GitHub store refuses it too)."
+    )
 
 
 class ChannelTags(_Strict):
-    dmg_tag: Tag
-    pkg_tag: Tag
+    dmg_tag: Tag = Field(
+        description="The fixed release that holds this channel's dmg (and the release notes)."
+    )
+    pkg_tag: Tag = Field(description="The fixed release that holds this channel's pkg.")
 
 
 class _Channels(_Strict):
-    stable: ChannelTags
-    beta: ChannelTags
+    stable: ChannelTags = Field(
+        description="The fixed tags stable clients update from (production: `Update`, `App`)."
+    )
+    beta: ChannelTags = Field(description="The fixed tags of beta (production: `UpdateBeta`, `AppBeta`).")
 
     def tags(self, channel: Channel) -> ChannelTags:
         return self.stable if channel is Channel.STABLE else self.beta
 
 
 class Endpoint(_Strict):
-    url: AnyHttpUrl
-    secure: bool = Field(description="TLS is decided here, never by the port number")
+    url: AnyHttpUrl = Field(description="The feed's base URL; `/health`, `/updates/...` are under it.")
+    secure: bool = Field(
+        description="TLS is decided here, never by the port number; `staging.validate` checks the TLS handshake "
+        "of each secure endpoint."
+    )
 
 
 class _Endpoints(_Strict):
-    production: Endpoint
-    staging: Endpoint
+    production: Endpoint = Field(
+        description="The production feed, where stable clients update from; `preflight` and `verify` read it."
+    )
+    staging: Endpoint = Field(
+        description="The staging feed, serving the beta appcast while the gate is open; `staging.validate` and "
+        "`verify --channel beta` read it."
+    )
 
 
 class GithubStore(_Strict):
-    kind: Literal["github"]
-    api_url: AnyHttpUrl = AnyHttpUrl("https://api.github.com")
-    download_url: str = "https://github.com/{repo}/releases/download/{tag}/{name}"
-    token_env: str = "GITHUB_TOKEN"
-    token_file: RelPath | None = None
-    timeout_s: float = Field(default=60.0, gt=0)
+    kind: Literal["github"] = Field(description="GitHub Releases (or GitHub Enterprise), through PyGithub.")
+    api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.github.com"),
+        description="The REST API's base URL (GitHub Enterprise: `https://HOST/api/v3`).",
+    )
+    download_url: str = Field(
+        default="https://github.com/{repo}/releases/download/{tag}/{name}",
+        description="The public URL of an asset, from `{repo}` (the assets repository), `{tag}` and `{name}`.",
+    )
+    token_env: str = Field(default="GITHUB_TOKEN", description="The environment variable holding the token.")
+    token_file: RelPath | None = Field(
+        default=None, description="A file holding the token, read when the variable is unset or empty."
+    )
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds allowed for each phase of every request (connect, read, write), uploads included; "
+        "retrying one request gives up after 6 attempts or ten times this (at least 60 s).",
+    )
 
 
 class LocalStore(_Strict):
-    kind: Literal["local"]
-    root: RelPath
-    download_url: str
+    kind: Literal["local"] = Field(description="A directory per fixed tag: the sandbox's store.")
+    root: RelPath = Field(
+        description="The directory holding `<tag>/<name>`; a missing tag directory is a release nobody made."
+    )
+    download_url: str = Field(
+        description="The public URL of an asset, from `{repo}`, `{tag}` and `{name}` (in the sandbox, the "
+        "staging feed serves `root` at `/releases/download/`)."
+    )
 
 
 class AzureRemote(_Strict):
-    kind: Literal["azure"]
-    subscription_id_env: str = "AZURE_SUBSCRIPTION_ID"
-    arm_url: AnyHttpUrl = AnyHttpUrl("https://management.azure.com")
-    credential: Literal["default", "cli", "environment", "managed_identity"] = "default"
-    reconciler_cli: str = "/opt/nexy-release/.venv/bin/nexy-reconciler"
-    reconciler_config: str = "/etc/nexy-reconciler/config.yaml"
+    kind: Literal["azure"] = Field(
+        description="The VM through Azure Run Command (`release_target.azure` names it)."
+    )
+    subscription_id_env: str = Field(
+        default="AZURE_SUBSCRIPTION_ID", description="The environment variable holding the subscription id."
+    )
+    arm_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://management.azure.com"), description="Azure Resource Manager's base URL."
+    )
+    credential: Literal["default", "cli", "environment", "managed_identity"] = Field(
+        default="default",
+        description="The azure-identity credential: `DefaultAzureCredential`, `AzureCliCredential`, "
+        "`EnvironmentCredential` or `ManagedIdentityCredential`.",
+    )
+    reconciler_cli: str = Field(
+        default="/opt/nexy-release/.venv/bin/nexy-reconciler", description="The reconciler's CLI on the VM."
+    )
+    reconciler_config: str = Field(
+        default="/etc/nexy-reconciler/config.yaml", description="The reconciler's config file on the VM."
+    )
     # Run Command runs scripts as root; they drop to this user (the unit's User=, who owns the
     # runtime tree) before calling the reconciler CLI. None: no drop (a VM where root is meant).
-    reconciler_user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
-    deadline_s: float = Field(default=600.0, gt=0)
+    reconciler_user: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="The user the root-run scripts drop to before calling the CLI: the reconciler unit's "
+        "`User=`, who owns the runtime tree. `null`: no drop.",
+    )
+    deadline_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds one Run Command call may take, polling and busy-VM retries included "
+        "(plus an `accept`'s wait).",
+    )
 
 
 class LocalRemote(_Strict):
-    kind: Literal["local"]
-    reconciler_config: RelPath
+    kind: Literal["local"] = Field(
+        description="The reconciler's CLI in a local subprocess, as Run Command runs it on the VM: the sandbox."
+    )
+    reconciler_config: RelPath = Field(description="The reconciler's config file on this machine.")
 
 
 class RegexFile(_Strict):
-    kind: Literal["regex"]
-    path: RelPath
-    pattern: str
+    kind: Literal["regex"] = Field(description="A line of text in any file.")
+    path: RelPath = Field(description="The file, relative to `workspace`.")
+    pattern: str = Field(
+        description="A Python regular expression (multi-line mode) with exactly one capture group: the "
+        "version, replaced in every match; a pattern that matches nothing stops the bump."
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -178,15 +262,21 @@ class RegexFile(_Strict):
 
 
 class TomlFile(_Strict):
-    kind: Literal["toml"]
-    path: RelPath
-    key: str = Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    kind: Literal["toml"] = Field(description="A key of a TOML file, rewritten keeping the file's layout.")
+    path: RelPath = Field(description="The file, relative to `workspace`.")
+    key: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="The dotted key (`project.version`); it must exist.",
+    )
 
 
 class PlistFile(_Strict):
-    kind: Literal["plist"]
-    path: RelPath
-    keys: tuple[str, ...] = ("CFBundleShortVersionString", "CFBundleVersion")
+    kind: Literal["plist"] = Field(description="Keys of a property list (XML or binary, kept as it was).")
+    path: RelPath = Field(description="The plist, relative to `workspace`.")
+    keys: tuple[str, ...] = Field(
+        default=("CFBundleShortVersionString", "CFBundleVersion"),
+        description="The top-level keys set to the version; each must exist.",
+    )
 
 
 VersionFile = Annotated[RegexFile | TomlFile | PlistFile, Field(discriminator="kind")]
@@ -195,28 +285,41 @@ VersionFile = Annotated[RegexFile | TomlFile | PlistFile, Field(discriminator="k
 class KeychainKey(_Strict):
     """The login keychain item Sparkle's ``generate_keys`` made (macOS only)."""
 
-    kind: Literal["keychain"]
+    kind: Literal["keychain"] = Field(
+        description="The login keychain item Sparkle's `generate_keys` made (macOS only)."
+    )
     account: str = Field(default="ed25519", min_length=1, description="generate_keys/sign_update --account")
 
 
 class FileKey(_Strict):
     """A key file as ``generate_keys -x`` exports it and ``sign_update --ed-key-file`` reads it."""
 
-    kind: Literal["file"]
-    path: RelPath
+    kind: Literal["file"] = Field(
+        description="A key file as `generate_keys -x` exports it and `sign_update --ed-key-file` reads it."
+    )
+    path: RelPath = Field(description="The key file, relative to the target's `root`.")
 
 
 class EnvKey(_Strict):
     """An environment variable naming such a key file (for CI); the variable never holds the key."""
 
-    kind: Literal["env"]
-    var: str = Field(default="SPARKLE_ED_KEY_FILE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    kind: Literal["env"] = Field(
+        description="An environment variable naming such a key file (for CI); the variable never holds the key."
+    )
+    var: str = Field(
+        default="SPARKLE_ED_KEY_FILE",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The variable; its value is the key file's path, relative to the target's `root`.",
+    )
 
 
 class Signing(_Strict):
     """Where the EdDSA private key comes from, and whether an unsigned release is refused."""
 
-    key: Annotated[KeychainKey | FileKey | EnvKey, Field(discriminator="kind")]
+    key: Annotated[
+        KeychainKey | FileKey | EnvKey,
+        Field(discriminator="kind", description="Where the EdDSA private key comes from, by `kind`."),
+    ]
     required: bool = Field(default=True, description="refuse to publish when the app has no SUPublicEDKey")
     info_plist: RelPath | None = Field(
         default=None, description="the app's Info.plist (workspace-relative); default: the plist version file"
@@ -224,26 +327,77 @@ class Signing(_Strict):
 
 
 class Target(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9_-]+$")
-    root: Path | None = None
-    release_target: ReleaseTarget
-    repositories: _Repositories
-    channels: _Channels
-    endpoints: _Endpoints
-    store: Annotated[GithubStore | LocalStore, Field(discriminator="kind")]
-    remote: Annotated[AzureRemote | LocalRemote, Field(discriminator="kind")]
-    workspace: RelPath = "."
-    version_files: tuple[VersionFile, ...] = ()
-    required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
-    manifests_dir: RelPath = "manifests"
-    inbox_dir: RelPath = "release_inbox"
-    archive_dir: RelPath = ".release-archive"
-    ca_bundle: RelPath | None = None
-    grpc: GrpcSmoke | None = None
-    dmg_name: str = "Nexy.dmg"
-    pkg_name: str = "Nexy.pkg"
-    notes_name: str = "LATEST_CHANGES.md"
-    signing: Signing | None = None
+    name: str = Field(
+        pattern=r"^[a-z0-9_-]+$", description="The target's name, shown in tables and the release log."
+    )
+    root: Path | None = Field(
+        default=None,
+        description="What relative paths resolve against; the tasks set it to the project checkout unless "
+        "the file names one.",
+    )
+    release_target: ReleaseTarget = Field(
+        description="The rulebook's canonical `release_target` block; every release is checked against it."
+    )
+    repositories: _Repositories = Field(description="The code and assets repositories.")
+    channels: _Channels = Field(
+        description="The four fixed release tags; all distinct, never created by a task."
+    )
+    endpoints: _Endpoints = Field(description="The two feeds the tasks probe.")
+    store: Annotated[
+        GithubStore | LocalStore,
+        Field(discriminator="kind", description="Where the assets go, by `kind`."),
+    ]
+    remote: Annotated[
+        AzureRemote | LocalRemote,
+        Field(discriminator="kind", description="How the reconciler on the VM is reached, by `kind`."),
+    ]
+    workspace: RelPath = Field(
+        default=".",
+        description="The app's checkout: its `VERSION` file and the `version_files` live there; of the release tasks only `bump` writes to it.",
+    )
+    version_files: tuple[VersionFile, ...] = Field(
+        default=(),
+        description="The files `bump` rewrites with `VERSION`, all or nothing, by `kind`.",
+    )
+    required_env_keys: tuple[str, ...] = Field(
+        default=("GEMINI_API_KEY",),
+        description="`config.env` keys on the VM that `preflight` requires present (never their values).",
+    )
+    manifests_dir: RelPath = Field(
+        default="manifests",
+        description="The desired state: the manifests, the gate, the validation and `release_log.jsonl`.",
+    )
+    inbox_dir: RelPath = Field(
+        default="release_inbox",
+        description="Where `publish` reads `<channel>/` with the dmg, the pkg and the release notes.",
+    )
+    archive_dir: RelPath = Field(
+        default=".release-archive",
+        description="A copy of every published artifact by sha256 and the manifest each version went to beta "
+        "with, for `rollback`; scratch space.",
+    )
+    ca_bundle: RelPath | None = Field(
+        default=None,
+        description="A PEM file trusted instead of the system store by the tasks' HTTPS clients (feeds, "
+        "downloads) and the gRPC smoke; PyGithub's API requests and Azure's SDK keep their own trust.",
+    )
+    grpc: GrpcSmoke | None = Field(
+        default=None, description="The gRPC smoke; without it the `grpc` rows fail, naming this block."
+    )
+    dmg_name: str = Field(
+        default="Nexy.dmg", description="The dmg's file name in the inbox and its asset name."
+    )
+    pkg_name: str = Field(
+        default="Nexy.pkg", description="The pkg's file name in the inbox and its asset name."
+    )
+    notes_name: str = Field(
+        default="LATEST_CHANGES.md",
+        description="The release notes' file name in the inbox and its asset name (beside the dmg).",
+    )
+    signing: Signing | None = Field(
+        default=None,
+        description="EdDSA signing; `null`: unsigned, refused when the app's Info.plist has a `SUPublicEDKey`.",
+    )
     product_link: AnyHttpUrl | None = Field(default=None, description="the product page: each item's <link>")
 
     @model_validator(mode="after")

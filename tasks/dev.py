@@ -19,17 +19,24 @@ __all__ = ["TASKS"]
 @task(help={"check": "exit 1 if the exported files are stale, write nothing"})
 @guard
 def schemas(c: Context, check: bool = False) -> None:
-    """Export the JSON Schema of every shared document into schemas/json/."""
+    """Export the JSON Schemas into schemas/json/ and the config references into docs/."""
     from schemas.export import JSON_DIR, export, stale
+
+    from . import docref
 
     if check:
         names = stale()
         if names:
             raise ReleaseError(f"stale JSON schemas: {', '.join(names)}; run ./inv schemas", code=1)
+        pages = docref.stale()
+        if pages:
+            raise ReleaseError(f"stale generated reference in {', '.join(pages)}; run ./inv schemas", code=1)
         out_console().print("JSON schemas are current")
         return
     changed = export()
     out_console().print(f"{len(changed)} schema file(s) written to {JSON_DIR.relative_to(ROOT)}")
+    for page in docref.export():
+        out_console().print(f"generated reference written to {page}")
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff and mypy"})

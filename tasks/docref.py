@@ -1,0 +1,77 @@
+"""The generated reference blocks in ``docs/``: which model or parser fills which marked block of
+which page.
+
+Rules: ``./inv schemas`` rewrites them with the JSON Schemas and ``./inv schemas --check`` reports them
+stale; the rendering itself is ``schemas.reference`` (pure). The table lives here, not in ``schemas``,
+because the reconciler's config model and the feed's parser belong to their sides and ``schemas``
+imports none of the three. Pages are written atomically and only when their text changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas import atomic_write
+from schemas.reference import options_table, reference_table, splice
+
+from ._options import ROOT
+
+__all__ = ["Source", "blocks", "export", "render", "rendered", "stale"]
+
+# A config model (its fields' descriptions) or a command line (its options' help texts).
+Source = type[BaseModel] | argparse.ArgumentParser
+
+
+def blocks() -> dict[Path, dict[str, Source]]:
+    """Page (relative to the checkout) → {block name: source}."""
+    # Imported here: only `./inv schemas` and its test need the reconciler's model and the feed's
+    # parser (the very object `nexy-feed` parses its arguments with).
+    from feed.cli import _build_parser
+    from reconciler.config import Config
+    from schemas.target import Target
+
+    return {
+        Path("docs/vm.md"): {"reconciler-config": Config},
+        Path("docs/feed.md"): {"feed-options": _build_parser()},
+        Path("docs/production.md"): {"target-file": Target},
+    }
+
+
+def render(source: Source) -> str:
+    """One block's Markdown."""
+    if isinstance(source, argparse.ArgumentParser):
+        return options_table(source)
+    return reference_table(source)
+
+
+def rendered(root: Path = ROOT) -> dict[Path, str]:
+    """Each page's full text with its generated blocks filled in."""
+    out = {}
+    for page, sources in blocks().items():
+        text = (root / page).read_text(encoding="utf-8")
+        for name, source in sources.items():
+            text = splice(text, name, render(source))
+        out[page] = text
+    return out
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """Pages whose generated blocks differ from what the models and parsers give now."""
+    return [
+        str(page)
+        for page, text in rendered(root).items()
+        if (root / page).read_text(encoding="utf-8") != text
+    ]
+
+
+def export(root: Path = ROOT) -> list[str]:
+    """Rewrite the pages whose generated blocks changed; return their names."""
+    changed = []
+    for page, text in rendered(root).items():
+        if (root / page).read_text(encoding="utf-8") != text:
+            atomic_write(root / page, text.encode())
+            changed.append(str(page))
+    return changed
