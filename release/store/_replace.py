@@ -16,7 +16,7 @@ Rules:
   between the two requests the fixed public URL answers 404, so that window is one round trip.
 - This module sees the store only through ``AssetApi`` (retries, the streaming client, the token,
   handles on an asset by id) and never imports it: the store calls in, finds the release, refuses
-  an immutable one, and turns what is raised here (``ERRORS``) into its one line.
+  an immutable one, and turns what is raised here (``_retry.ERRORS``) into its one line.
 """
 
 from __future__ import annotations
@@ -27,21 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from github.GithubException import GithubException, UnknownObjectException
+from github.GithubException import UnknownObjectException
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
 
 from ..errors import CHECK_FAILED, ReleaseError
 from ..stream import Progress, download_to, hash_url
 from . import _transfer
-from ._retry import RetryPolicy, call, http_status
+from ._retry import ERRORS, RetryPolicy, call, http_status
 from .base import Asset, UploadResult
 
-__all__ = ["ERRORS", "TEMP_SUFFIX", "AssetApi", "asset_of", "download_asset", "replace_asset"]
+__all__ = ["TEMP_SUFFIX", "AssetApi", "asset_of", "download_asset", "replace_asset"]
 
 TEMP_SUFFIX = ".nexy-upload"
-# What a GitHub call can raise once its retries are spent; the store turns it into one line.
-ERRORS = (GithubException, httpx.HTTPError, OSError)
 
 
 @dataclass(frozen=True)

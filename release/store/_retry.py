@@ -45,6 +45,7 @@ from tenacity.wait import wait_base
 from ..errors import CHECK_FAILED, ReleaseError
 
 __all__ = [
+    "ERRORS",
     "SECONDARY_WAIT_S",
     "RetryPolicy",
     "call",
@@ -56,6 +57,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# What a GitHub call can raise once its retries are spent; the store turns it into one line.
+ERRORS = (GithubException, httpx.HTTPError, OSError)
 
 # "Otherwise, wait for at least one minute before retrying" (GitHub, about secondary rate limits).
 SECONDARY_WAIT_S = 60.0

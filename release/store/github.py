@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 from github import Auth, Github
-from github.GithubException import GithubException, UnknownObjectException
+from github.GithubException import UnknownObjectException
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
@@ -43,7 +43,7 @@ from ..probes import ssl_context
 from ..stream import Progress, verify_public
 from . import _replace
 from ._immutable import immutable_message
-from ._retry import RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
+from ._retry import ERRORS, RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
 from .base import FixedRelease, UploadResult
 
 __all__ = ["GithubStore"]
@@ -197,7 +197,7 @@ class GithubStore:
             raise ReleaseError(
                 f"GitHub: repository {self._assets_repo} not found, or the token cannot see it"
             ) from None
-        except (GithubException, httpx.HTTPError, OSError) as exc:
+        except ERRORS as exc:
             raise self._fail(f"reading {self._assets_repo}", exc) from None
         permissions = repo.permissions
         if permissions is not None and not permissions.push:
@@ -210,7 +210,7 @@ class GithubStore:
             release = call(self._policy, lambda: self._repo().get_release(tag))
         except UnknownObjectException:
             raise self._missing(tag) from None
-        except (GithubException, httpx.HTTPError, OSError) as exc:
+        except ERRORS as exc:
             raise self._fail(f"finding release {tag}", exc) from None
         if release.draft:
             raise ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
@@ -222,7 +222,7 @@ class GithubStore:
         # GitHub finds only published releases by tag; a draft shows up in the listing.
         try:
             drafts = [r for r in self._repo().get_releases() if r.tag_name == tag and r.draft]
-        except (GithubException, httpx.HTTPError, OSError):
+        except ERRORS:
             drafts = []
         if drafts:
             return ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
@@ -236,7 +236,7 @@ class GithubStore:
         release = self._git_release(tag)
         try:
             assets = call(self._policy, lambda: list(release.get_assets()))
-        except (GithubException, httpx.HTTPError, OSError) as exc:
+        except ERRORS as exc:
             raise self._fail(f"listing the assets of {tag}", exc) from None
         done = tuple(_replace.asset_of(a) for a in assets if a.state == "uploaded")
         return FixedRelease(tag=tag, immutable=bool(release.immutable), assets=done)
@@ -251,14 +251,14 @@ class GithubStore:
             return _replace.replace_asset(
                 self._api, release, name, source, sha256=sha256, size=size, progress=progress
             )
-        except _replace.ERRORS as exc:
+        except ERRORS as exc:
             raise self._fail(f"replacing {name} in release {tag}", exc) from None
 
     def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
         release = self._git_release(tag)
         try:
             return _replace.download_asset(self._api, release, name, dest, progress=progress)
-        except _replace.ERRORS as exc:
+        except ERRORS as exc:
             raise self._fail(f"downloading {name} from release {tag}", exc) from None
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
