@@ -35,6 +35,12 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_the_contracts_hold_today() -> None:
+    clean = _lint(REPO)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert " kept, 0 broken." in clean.stdout
+
+
 @pytest.mark.parametrize(
     ("module", "planted", "broken"),
     [
@@ -51,9 +57,6 @@ def test_a_crossing_import_breaks_its_contract(
     tmp_path: Path, module: str, planted: str, broken: str
 ) -> None:
     root = _copy(tmp_path)
-    clean = _lint(root)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "0 broken" in clean.stdout
     with (root / module).open("a", encoding="utf-8") as handle:
         handle.write(f"\n{planted}  # planted by the test\n")
     crossed = _lint(root)
