@@ -58,11 +58,6 @@ class Watcher:
         self._notify: RustNotify | None = None
         self._thread = threading.Thread(target=self._run, name="watch", daemon=True)
 
-    @property
-    def directories(self) -> list[Path]:
-        """The owned directories that exist now (the ones whose file events wake a pass)."""
-        return sorted(d for d in self._patterns if d.is_dir())
-
     def _roots(self) -> list[str]:
         roots: set[Path] = set()
         for directory in self._patterns:
@@ -80,7 +75,17 @@ class Watcher:
             if not roots:
                 return None
             try:
-                return RustNotify(roots, False, False, 300, False, False)
+                # Keywords, as named in watchfiles' _rust_notify.pyi (1.x): a reordered or added
+                # parameter then fails loudly instead of shifting a flag. 300 ms is only used when
+                # polling is forced, which it is not.
+                return RustNotify(
+                    watch_paths=roots,
+                    debug=False,
+                    force_polling=False,
+                    poll_delay_ms=300,
+                    recursive=False,
+                    ignore_permission_denied=False,
+                )
             except (OSError, RuntimeError) as exc:
                 error = str(exc)[:150]
         log_event({"event": "watch_failed", "error": error})

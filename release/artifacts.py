@@ -29,9 +29,8 @@ from schemas.errors import first_error
 from schemas.fileio import atomic_stream
 
 from .errors import ReleaseError
-from .hashing import CHUNK, HashingWriter, hash_file
 from .signing import Signer, hash_and_sign
-from .store.base import Progress
+from .stream import CHUNK, HashingWriter, Progress, hash_file
 
 __all__ = [
     "InboxFile",

@@ -35,8 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .errors import ReleaseError
-from .hashing import CHUNK
-from .store.base import Progress
+from .stream import CHUNK, Progress
 
 __all__ = [
     "SIGNATURE_BYTES",

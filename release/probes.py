@@ -5,7 +5,7 @@ Rules:
   failures at once; only a programming error escapes.
 - TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
   target's CA bundle and checks the host name, exactly as a client would.
-- Downloads stream through the one hasher's writer into nothing: memory stays flat.
+- Downloads stream through ``release.stream`` (the one hasher) into nothing: memory stays flat.
 - HTTPS trust is decided here and nowhere else (``trust_context``): the target's ``ca_bundle`` when
   it names one (and then only that bundle), else the operating system's trust store through
   truststore (the macOS keychain, Linux's OpenSSL store), so a python.org Python on a Mac, whose
@@ -28,15 +28,13 @@ import truststore
 from schemas import AppcastError, SparkleItem, Target, parse_appcast
 from schemas.sparkle_reader import MAX_APPCAST_BYTES
 
-from .hashing import CHUNK, HashingWriter
-from .store.base import Progress
+from .stream import CHUNK, HashingWriter, Progress, stream_to
 
 __all__ = [
     "download_hash",
     "fetch_appcast",
     "get_json",
     "ssl_context",
-    "stream_to",
     "tls_handshake",
     "trust_context",
     "wait_until",
@@ -95,17 +93,6 @@ def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[Sparkl
         return 200, parse_appcast(bytes(body), feed_url=served_from), "ok"
     except AppcastError as exc:
         return 200, [], str(exc)[:200]
-
-
-def stream_to(
-    http: httpx.Client, url: str, writer: HashingWriter, headers: dict[str, str] | None = None
-) -> tuple[str, int]:
-    """Stream what ``url`` serves (redirects followed) into ``writer``; (sha256, size). Raises httpx errors."""
-    with http.stream("GET", url, headers=headers or {}, follow_redirects=True) as response:
-        response.raise_for_status()
-        for chunk in response.iter_bytes(CHUNK):
-            writer.write(chunk)
-    return writer.hexdigest(), writer.size
 
 
 def download_hash(

@@ -46,8 +46,8 @@ from .desired import (
 )
 from .errors import ReleaseError
 from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
-from .hashing import hash_file
 from .session import Session
+from .stream import hash_file
 
 __all__ = ["BETA_WARNING", "WARNING", "rollback"]
 

@@ -46,6 +46,7 @@ def test(c: Context, k: str = "", quick: bool = False) -> None:
         c.run("ruff check .", echo=True)
         c.run("ruff format --check .", echo=True)
         c.run("mypy", echo=True)
+        c.run("lint-imports", echo=True)
     selection = f" -k {k!r}" if k else ""
     c.run(f"python -m pytest{selection}", echo=True, pty=False)
 

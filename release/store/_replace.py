@@ -9,42 +9,55 @@ Rules:
 - A failed upload attempt (a 502 mid-body, a timeout) leaves a half-made asset that makes the next
   attempt answer 422 ``already_exists``: it is deleted before every retry and after the last one.
 - A server that reports no digest (older GitHub Enterprise) gets the new asset hashed by download.
-- ``verify_public`` hashes the public URL with no token, retrying while a CDN serves older bytes.
 - Progress is per transfer, not per attempt: a retry rewinds what the failed attempt reported.
 - Every request is made inside a retry: PyGithub objects are lazy, so a handle is completed (its
   GET made) inside ``call``, never later outside it.
 - The swap (delete the old asset, rename the new one) goes out back to back on unpaced handles:
   between the two requests the fixed public URL answers 404, so that window is one round trip.
-- An immutable release can never have its assets replaced, and deleting it burns its tag for good
-  (GitHub, "Immutable releases": docs.github.com/en/code-security/concepts/supply-chain-security/
-  immutable-releases): the message says so and what the operator can do instead.
+- This module sees the store only through ``AssetApi`` (retries, the streaming client, the token,
+  handles on an asset by id) and never imports it: the store calls in, finds the release, refuses
+  an immutable one, and turns what is raised here (``_retry.ERRORS``) into its one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-from github.GithubException import GithubException, UnknownObjectException
+from github.GithubException import UnknownObjectException
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
-from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_attempt, wait_exponential
 
 from ..errors import CHECK_FAILED, ReleaseError
+from ..stream import Progress, download_to, hash_url
 from . import _transfer
-from ._immutable import immutable_message
-from ._retry import call, http_status, is_transient
-from .base import Progress, UploadResult
+from ._retry import ERRORS, RetryPolicy, call, http_status
+from .base import Asset, UploadResult
 
-if TYPE_CHECKING:
-    from .github import GithubStore
-
-__all__ = ["TEMP_SUFFIX", "download_asset", "replace_asset", "verify_public"]
+__all__ = ["TEMP_SUFFIX", "AssetApi", "asset_of", "download_asset", "replace_asset"]
 
 TEMP_SUFFIX = ".nexy-upload"
-_ERRORS = (GithubException, httpx.HTTPError, OSError)
+
+
+@dataclass(frozen=True)
+class AssetApi:
+    """The little of the GitHub store that replacing and reading assets needs."""
+
+    policy: RetryPolicy
+    http: Callable[[], httpx.Client]  # the streaming client (uploads host, CDN)
+    token: Callable[[], str]
+    asset: Callable[[int], GitReleaseAsset]  # a lazy handle by id, paced like every write
+    unpaced_asset: Callable[[int], GitReleaseAsset]  # the same, skipping the write spacing (the swap)
+
+
+def asset_of(asset: GitReleaseAsset) -> Asset:
+    """Our ``Asset`` for a GitHub one: GitHub's ``digest`` is ``sha256:<hex>`` when it reports one."""
+    digest = asset.digest
+    sha256 = digest.split(":", 1)[1] if digest and digest.startswith("sha256:") else None
+    return Asset(name=asset.name, size=asset.size, sha256=sha256, url=asset.browser_download_url)
 
 
 def _already_exists(exc: BaseException) -> bool:
@@ -59,53 +72,53 @@ def _matches(asset: GitReleaseAsset, sha256: str, size: int) -> bool:
     return asset.state == "uploaded" and asset.size == size and asset.digest == f"sha256:{sha256}"
 
 
-def _assets(store: GithubStore, release: GitRelease) -> list[GitReleaseAsset]:
-    return call(store.policy(), lambda: list(release.get_assets()))
+def _assets(api: AssetApi, release: GitRelease) -> list[GitReleaseAsset]:
+    return call(api.policy, lambda: list(release.get_assets()))
 
 
-def _delete(store: GithubStore, asset: GitReleaseAsset) -> None:
+def _delete(api: AssetApi, asset: GitReleaseAsset) -> None:
     def attempt() -> None:
         try:
             asset.delete_asset()
         except UnknownObjectException:
             return  # an earlier attempt got through before its answer was lost
 
-    call(store.policy(), attempt)
+    call(api.policy, attempt)
 
 
-def _rename(store: GithubStore, asset: GitReleaseAsset, name: str, label: str) -> GitReleaseAsset:
-    return call(store.policy(), lambda: asset.update_asset(name, label))
+def _rename(api: AssetApi, asset: GitReleaseAsset, name: str, label: str) -> GitReleaseAsset:
+    return call(api.policy, lambda: asset.update_asset(name, label))
 
 
 def _swap(
-    store: GithubStore, current: GitReleaseAsset | None, new: GitReleaseAsset, name: str, label: str
+    api: AssetApi, current: GitReleaseAsset | None, new: GitReleaseAsset, name: str, label: str
 ) -> GitReleaseAsset:
     """Delete ``current`` and give ``new`` its name, back to back (PyGithub's write spacing would
     leave the fixed URL answering 404 for a whole second in between)."""
     if current is not None:
-        _delete(store, store.unpaced_asset(current.id))
-    return _rename(store, store.unpaced_asset(new.id), name, label)
+        _delete(api, api.unpaced_asset(current.id))
+    return _rename(api, api.unpaced_asset(new.id), name, label)
 
 
-def _delete_temps(store: GithubStore, release: GitRelease, temp_name: str) -> None:
+def _delete_temps(api: AssetApi, release: GitRelease, temp_name: str) -> None:
     """Best effort between attempts: if GitHub is still failing, the next attempt's 422 retries."""
-    with contextlib.suppress(*_ERRORS):
-        for leftover in _assets(store, release):
+    with contextlib.suppress(*ERRORS):
+        for leftover in _assets(api, release):
             if leftover.name == temp_name:
-                _delete(store, leftover)
+                _delete(api, leftover)
 
 
-def _digest_of(store: GithubStore, asset: GitReleaseAsset) -> str | None:
+def _digest_of(api: AssetApi, asset: GitReleaseAsset) -> str | None:
     if asset.digest:
         return asset.digest
-    headers = _transfer.api_headers(store.token(), accept="application/octet-stream")
-    sha256, _ = call(store.policy(), lambda: _transfer.hash_url(store.http(), asset.url, headers))
+    headers = _transfer.api_headers(api.token(), accept="application/octet-stream")
+    sha256, _ = call(api.policy, lambda: hash_url(api.http(), asset.url, headers))
     return f"sha256:{sha256}"
 
 
 def replace_asset(
-    store: GithubStore,
-    tag: str,
+    api: AssetApi,
+    release: GitRelease,
     name: str,
     source: Path,
     *,
@@ -113,30 +126,23 @@ def replace_asset(
     size: int,
     progress: Progress | None = None,
 ) -> UploadResult:
-    release = store.git_release(tag)
-    if release.immutable:
-        raise ReleaseError(f"{name} cannot be uploaded: {immutable_message(store.assets_repo(), [tag])}")
+    """Replace ``name`` in ``release`` (found and checked mutable by the store) with ``source``."""
     temp_name = name + TEMP_SUFFIX
-    try:
-        existing = {a.name: a for a in _assets(store, release)}
-        current, leftover = existing.get(name), existing.get(temp_name)
-        if leftover is not None:
-            if current is None and _matches(leftover, sha256, size):
-                return UploadResult(
-                    store.to_asset(_rename(store, leftover, name, leftover.label or "")), True
-                )
-            _delete(store, leftover)
-        if current is not None and _matches(current, sha256, size):
-            return UploadResult(store.to_asset(current), False)
-        new = _upload_checked(store, release, temp_name, source, sha256=sha256, size=size, progress=progress)
-        final = _swap(store, current, new, name, (current.label if current is not None else "") or "")
-    except _ERRORS as exc:
-        raise store.fail(f"replacing {name} in release {tag}", exc) from None
-    return UploadResult(store.to_asset(final), True)
+    existing = {a.name: a for a in _assets(api, release)}
+    current, leftover = existing.get(name), existing.get(temp_name)
+    if leftover is not None:
+        if current is None and _matches(leftover, sha256, size):
+            return UploadResult(asset_of(_rename(api, leftover, name, leftover.label or "")), True)
+        _delete(api, leftover)
+    if current is not None and _matches(current, sha256, size):
+        return UploadResult(asset_of(current), False)
+    new = _upload_checked(api, release, temp_name, source, sha256=sha256, size=size, progress=progress)
+    final = _swap(api, current, new, name, (current.label if current is not None else "") or "")
+    return UploadResult(asset_of(final), True)
 
 
 def _upload_checked(
-    store: GithubStore,
+    api: AssetApi,
     release: GitRelease,
     temp_name: str,
     source: Path,
@@ -150,24 +156,24 @@ def _upload_checked(
     def attempt() -> int:
         moved.rewind()
         document = _transfer.upload_asset(
-            store.http(), release.upload_url, store.token(), temp_name, source, size, moved
+            api.http(), release.upload_url, api.token(), temp_name, source, size, moved
         )
         return int(document["id"])
 
     try:
         asset_id = call(
-            store.policy(),
+            api.policy,
             attempt,
             retry_also=_already_exists,
-            before_retry=lambda: _delete_temps(store, release, temp_name),
+            before_retry=lambda: _delete_temps(api, release, temp_name),
         )
-    except _ERRORS:
-        _delete_temps(store, release, temp_name)
+    except ERRORS:
+        _delete_temps(api, release, temp_name)
         raise
-    new = call(store.policy(), lambda: store.repo().get_release_asset(asset_id).complete())
-    reported = _digest_of(store, new)
+    new = call(api.policy, lambda: api.asset(asset_id).complete())
+    reported = _digest_of(api, new)
     if new.state != "uploaded" or new.size != size or reported != f"sha256:{sha256}":
-        _delete(store, new)
+        _delete(api, new)
         raise ReleaseError(
             f"GitHub holds {new.size} bytes ({reported}) for the upload of {source.name}, expected {size} "
             f"bytes (sha256:{sha256}): the upload was discarded and the old asset kept; run again",
@@ -177,43 +183,18 @@ def _upload_checked(
 
 
 def download_asset(
-    store: GithubStore, tag: str, name: str, dest: Path, *, progress: Progress | None = None
+    api: AssetApi, release: GitRelease, name: str, dest: Path, *, progress: Progress | None = None
 ) -> str:
-    release = store.git_release(tag)
-    try:
-        found = [a for a in _assets(store, release) if a.name == name and a.state == "uploaded"]
-        if not found:
-            raise ReleaseError(f"release {tag} has no asset {name}", CHECK_FAILED)
-        headers = _transfer.api_headers(store.token(), accept="application/octet-stream")
-        moved = _transfer.AttemptProgress(progress)
+    """Stream asset ``name`` of ``release`` into ``dest`` (atomically); its sha256."""
+    found = [a for a in _assets(api, release) if a.name == name and a.state == "uploaded"]
+    if not found:
+        raise ReleaseError(f"release {release.tag_name} has no asset {name}", CHECK_FAILED)
+    headers = _transfer.api_headers(api.token(), accept="application/octet-stream")
+    moved = _transfer.AttemptProgress(progress)
 
-        def attempt() -> tuple[str, int]:
-            moved.rewind()
-            return _transfer.download_to(store.http(), found[0].url, dest, headers, moved)
+    def attempt() -> tuple[str, int]:
+        moved.rewind()
+        return download_to(api.http(), found[0].url, dest, headers, moved)
 
-        sha256, _ = call(store.policy(), attempt)
-    except _ERRORS as exc:
-        raise store.fail(f"downloading {name} from release {tag}", exc) from None
+    sha256, _ = call(api.policy, attempt)
     return sha256
-
-
-def verify_public(store: GithubStore, url: str, *, sha256: str, size: int, attempts: int = 7) -> bool:
-    """True once ``url`` serves exactly these bytes; False if it still does not after the retries."""
-
-    def fetch() -> bool:
-        return _transfer.hash_url(store.http(), url) == (sha256, size)
-
-    def worth_retrying(exc: BaseException) -> bool:
-        return is_transient(exc) or http_status(exc) == 404
-
-    retrying: Retrying = Retrying(
-        retry=retry_if_result(lambda ok: not ok) | retry_if_exception(worth_retrying),
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=2, max=30),
-        sleep=store.policy().sleep,
-        retry_error_callback=lambda state: False,
-    )
-    try:
-        return bool(retrying(fetch))
-    except _ERRORS:
-        return False

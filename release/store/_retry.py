@@ -14,6 +14,10 @@ Rules:
   announced through ``notice`` before it is slept. A wait that would end past the deadline stops at
   once (a rate limit then says when to try again) instead of sleeping past it.
 - ``before_retry`` runs between attempts: an upload uses it to delete its half-made asset.
+- The retry is tenacity's, assembled from its own pieces (``stop_after_attempt`` or-ed with a stop
+  before the deadline, ``retry_if_exception``, ``wait_exponential_jitter``) and extended where
+  tenacity means it to be: a ``wait_base`` that reads the server's headers, a ``stop_base`` on the
+  policy's clock, and a ``retry_error_callback`` that words a rate limit outlasting the deadline.
 """
 
 from __future__ import annotations
@@ -22,16 +26,26 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import requests
 from github.GithubException import GithubException
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.retry import retry_base
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from ..errors import CHECK_FAILED, ReleaseError
 
 __all__ = [
+    "ERRORS",
     "SECONDARY_WAIT_S",
     "RetryPolicy",
     "call",
@@ -43,6 +57,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# What a GitHub call can raise once its retries are spent; the store turns it into one line.
+ERRORS = (GithubException, httpx.HTTPError, OSError)
 
 # "Otherwise, wait for at least one minute before retrying" (GitHub, about secondary rate limits).
 SECONDARY_WAIT_S = 60.0
@@ -147,6 +164,46 @@ def _wait_line(exc: BaseException, seconds: float, now: float) -> str:
     return f"GitHub {kind} (HTTP {http_status(exc)}): waiting {seconds:.0f} s, until {until}, then retrying"
 
 
+class _ServerWait(wait_base):
+    """The wait between attempts, as tenacity is extended (a ``wait_base``): what the failure's headers
+    ask for (``_server_wait``), else ``fallback``'s backoff. ``asked`` keeps what the last failure
+    asked for (None: it did not say), for the notice and for the deadline's message."""
+
+    def __init__(self, policy: RetryPolicy, fallback: wait_base) -> None:
+        self._wall = policy.wall
+        self._fallback = fallback
+        self._secondary_seen = 0  # each secondary limit without a header waits twice as long
+        self.asked: float | None = None
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        # tenacity calls the wait once per failed attempt, before the stop (so a stop sees upcoming_sleep).
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        self.asked = None
+        if exc is not None:
+            if is_rate_limit(exc) and not _primary_spent(exc):
+                self._secondary_seen += 1
+            self.asked = _server_wait(exc, self._wall(), self._secondary_seen)
+        return self.asked if self.asked is not None else float(self._fallback(retry_state))
+
+
+class _StopBeforeDeadline(stop_base):
+    """tenacity's ``stop_before_delay`` (stop when the next wait would end past the limit) on the
+    policy's clock: tenacity times a call with ``time.monotonic`` itself (``RetryCallState.start_time``),
+    which the tests' virtual clock, advanced by their recorded sleeps, cannot move."""
+
+    def __init__(self, deadline_s: float, monotonic: Callable[[], float]) -> None:
+        self._deadline_s = deadline_s
+        self._monotonic = monotonic
+        self._started = monotonic()
+
+    def left(self) -> float:
+        return self._deadline_s - (self._monotonic() - self._started)
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.upcoming_sleep >= self.left()
+
+
 def call(
     policy: RetryPolicy,
     fn: Callable[[], T],
@@ -155,54 +212,36 @@ def call(
     before_retry: Callable[[], None] | None = None,
 ) -> T:
     """Run ``fn`` until it succeeds, retrying transient failures under ``policy``."""
-    started = policy.monotonic()
-    backoff = wait_exponential_jitter(multiplier=policy.base_s, max=policy.max_backoff_s)
-    limits = [0]  # secondary limits met so far: each one without a header waits twice as long
-    asked_for: dict[int, float | None] = {}  # attempt number -> the wait its failure asked for
-
-    def retryable(exc: BaseException) -> bool:
-        return is_transient(exc) or (retry_also is not None and retry_also(exc))
-
-    def asked(state: RetryCallState) -> float | None:
-        if state.attempt_number not in asked_for:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            if exc is not None and is_rate_limit(exc) and not _primary_spent(exc):
-                limits[0] += 1
-            wait = _server_wait(exc, policy.wall(), limits[0]) if exc is not None else None
-            asked_for[state.attempt_number] = wait
-        return asked_for[state.attempt_number]
-
-    def planned(state: RetryCallState) -> float:
-        wait = asked(state)
-        return wait if wait is not None else float(backoff(state))
-
-    def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= policy.attempts:
-            return True
-        wait = asked(state)
-        exc = state.outcome.exception() if state.outcome is not None else None
-        left = policy.deadline_s - (policy.monotonic() - started)
-        if wait is not None and wait > left:
-            if exc is not None and is_rate_limit(exc):
-                raise _rate_limit_error(exc, policy.wall(), wait, left) from None
-            return True
-        return left <= 0
+    wait = _ServerWait(policy, wait_exponential_jitter(multiplier=policy.base_s, max=policy.max_backoff_s))
+    attempts = stop_after_attempt(policy.attempts)
+    deadline = _StopBeforeDeadline(policy.deadline_s, policy.monotonic)
+    retry: retry_base = retry_if_exception(is_transient)
+    if retry_also is not None:
+        retry = retry | retry_if_exception(retry_also)
 
     def between(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
-        wait = asked(state)
-        if exc is not None and wait is not None and is_rate_limit(exc) and policy.notice is not None:
-            policy.notice(_wait_line(exc, wait, policy.wall()))
+        if exc is not None and wait.asked is not None and is_rate_limit(exc) and policy.notice is not None:
+            policy.notice(_wait_line(exc, wait.asked, policy.wall()))
         if before_retry is not None:
             before_retry()
 
+    def gave_up(state: RetryCallState) -> T:
+        outcome = state.outcome
+        assert outcome is not None  # tenacity only gives up after an attempt
+        exc = outcome.exception()
+        # Out of time rather than attempts, on a wait the server asked for: say when to come back.
+        if exc is not None and is_rate_limit(exc) and wait.asked is not None and not attempts(state):
+            raise _rate_limit_error(exc, policy.wall(), wait.asked, deadline.left()) from None
+        return cast(T, outcome.result())  # anything else: the last failure, raised as it was
+
     retrying: Retrying = Retrying(
-        retry=retry_if_exception(retryable),
-        stop=stop,
-        wait=planned,
+        retry=retry,
+        stop=attempts | deadline,
+        wait=wait,
         sleep=policy.sleep,
         before_sleep=between,
-        reraise=True,
+        retry_error_callback=gave_up,
     )
     return retrying(fn)
 

@@ -1,11 +1,11 @@
-"""Streaming transfers for the GitHub store (httpx), so memory stays flat for any artifact size.
+"""Streaming uploads for the GitHub store (httpx), so memory stays flat for any artifact size.
 
 Rules:
 - Uploads stream the file in chunks with an explicit ``Content-Length`` (GitHub requires it) and a
   timeout on every phase; PyGithub would give the uploads host no timeout, so uploads are done here.
-- Downloads follow redirects (the CDN is another host; httpx drops the token on a cross-origin hop)
-  and hash while they stream. A file download goes through ``schemas.fileio.atomic_stream``: the
-  destination changes only once every byte arrived, and a cut transfer leaves nothing behind.
+- Downloads are ``release.stream``'s (``hash_url``, ``download_to``): they follow redirects (the CDN
+  is another host; httpx drops the token on a cross-origin hop), hash while they stream, and a file
+  download changes its destination only once every byte arrived.
 - The token only ever travels in the ``Authorization`` header; it is never part of a URL or message.
 - A retried transfer sends its bytes again, so its progress is an ``AttemptProgress``: each attempt
   first rewinds (a negative count) what the failed one reported, and the bar never passes the size.
@@ -18,13 +18,9 @@ from typing import Any
 
 import httpx
 
-from schemas.fileio import atomic_stream
+from ..stream import Progress, iter_file
 
-from ..hashing import HashingWriter, iter_file
-from ..probes import stream_to
-from .base import Progress
-
-__all__ = ["AttemptProgress", "api_headers", "download_to", "hash_url", "upload_asset"]
+__all__ = ["AttemptProgress", "api_headers", "upload_asset"]
 
 API_VERSION = "2022-11-28"
 
@@ -79,20 +75,3 @@ def upload_asset(
     if not isinstance(document, dict):
         raise httpx.DecodingError("the upload answered something other than an asset object")
     return document
-
-
-def hash_url(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -> tuple[str, int]:
-    """(sha256, size) of what ``url`` serves, without keeping the bytes."""
-    return stream_to(client, url, HashingWriter(), headers)
-
-
-def download_to(
-    client: httpx.Client,
-    url: str,
-    dest: Path,
-    headers: dict[str, str],
-    progress: Progress | None = None,
-) -> tuple[str, int]:
-    """Stream ``url`` into ``dest`` atomically; (sha256, size) of the bytes written."""
-    with atomic_stream(dest) as handle:
-        return stream_to(client, url, HashingWriter(handle, progress), headers)

@@ -8,21 +8,19 @@ Rules every backend keeps:
   skipped (``UploadResult.transferred`` is False). Leftover temporary assets are cleaned first.
 - Transfers stream in chunks: memory stays flat whatever the artifact size. ``progress`` gets the
   number of bytes moved by each chunk.
-- ``verify`` fetches the public URL and hashes it, retrying while a CDN may serve old bytes.
+- ``verify`` fetches the public URL and hashes it, retrying while a CDN may serve old bytes
+  (``stream.verify_public``, the same check for every backend).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Asset", "FixedRelease", "Progress", "Store", "UploadResult"]
+from ..stream import Progress
 
-# Bytes moved by each chunk; a retried transfer first reports minus what its failed attempt
-# reported, so a progress bar ends exactly at the file size.
-Progress = Callable[[int], None]
+__all__ = ["Asset", "FixedRelease", "Progress", "Store", "UploadResult"]
 
 
 @dataclass(frozen=True)
@@ -68,4 +66,5 @@ class Store(Protocol):
         """Stream the asset to ``dest`` (atomically) and return its sha256."""
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
-        """True when the public URL serves exactly these bytes (with retries for a stale CDN)."""
+        """True when the public URL serves exactly these bytes (with retries for a stale CDN);
+        ReleaseError when it still cannot be reached after them."""

@@ -13,7 +13,9 @@ Rules:
   unpaced client, because between them the fixed public URL answers 404.
 - A wait for a rate limit is announced (``notice``; by default a line on stderr above the progress
   bar), so a silent minute is never mistaken for a hang.
-- Replacing an asset in place lives in ``_replace``; streaming transfers in ``_transfer``.
+- Replacing an asset in place lives in ``_replace``, which sees this store only through the narrow
+  ``AssetApi`` built here and never imports it; streaming uploads in ``_transfer``; the public URL
+  check is ``stream.verify_public``, the one every store uses.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from pathlib import Path
 
 import httpx
 from github import Auth, Github
-from github.GithubException import GithubException, UnknownObjectException
+from github.GithubException import UnknownObjectException
 from github.GitRelease import GitRelease
 from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
+from tenacity import wait_exponential
 
 from schemas import Target
 from schemas.target import GithubStore as GithubStoreConfig
@@ -37,9 +40,11 @@ from schemas.target import GithubStore as GithubStoreConfig
 from ..console import err_console
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
 from ..probes import ssl_context
+from ..stream import Progress, verify_public
 from . import _replace
-from ._retry import RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
-from .base import Asset, FixedRelease, Progress, UploadResult
+from ._immutable import immutable_message
+from ._retry import ERRORS, RetryPolicy, call, describe, http_status, is_rate_limit, is_transient
+from .base import FixedRelease, UploadResult
 
 __all__ = ["GithubStore"]
 
@@ -82,6 +87,13 @@ class GithubStore:
         self._github: Github | None = None
         self._unpaced: Github | None = None
         self._repo_handle: Repository | None = None
+        self._api = _replace.AssetApi(
+            policy=self._policy,
+            http=self.http,
+            token=self._token,
+            asset=lambda asset_id: self._repo().get_release_asset(asset_id),
+            unpaced_asset=self._unpaced_asset,
+        )
 
     def describe(self) -> str:
         host = httpx.URL(str(self._config.api_url)).host
@@ -130,13 +142,14 @@ class GithubStore:
             self._github = self._make_client(self._pace_writes)
         return self._github
 
-    def unpaced_asset(self, asset_id: int) -> GitReleaseAsset:
+    def _unpaced_asset(self, asset_id: int) -> GitReleaseAsset:
         """A handle on asset ``asset_id`` whose requests skip PyGithub's write spacing (no request yet)."""
         if self._unpaced is None:
             self._unpaced = self._make_client(paced=False)
         return self._unpaced.get_repo(self._assets_repo).get_release_asset(asset_id)
 
     def http(self) -> httpx.Client:
+        """The streaming client (uploads host, CDN, public URLs), trusting as ``probes.ssl_context`` says."""
         if self._http is None:
             self._http = httpx.Client(
                 verify=ssl_context(self._target),
@@ -145,21 +158,12 @@ class GithubStore:
             )
         return self._http
 
-    def assets_repo(self) -> str:
-        return self._assets_repo
-
-    def policy(self) -> RetryPolicy:
-        return self._policy
-
-    def token(self) -> str:
-        return self._token()
-
-    def repo(self) -> Repository:
+    def _repo(self) -> Repository:
         if self._repo_handle is None:
             self._repo_handle = self._client().get_repo(self._assets_repo)
         return self._repo_handle
 
-    def fail(self, doing: str, exc: BaseException) -> ReleaseError:
+    def _fail(self, doing: str, exc: BaseException) -> ReleaseError:
         """The one line for a GitHub failure that retries did not (or may not) fix."""
         status = http_status(exc)
         if status == 401:
@@ -193,21 +197,21 @@ class GithubStore:
             raise ReleaseError(
                 f"GitHub: repository {self._assets_repo} not found, or the token cannot see it"
             ) from None
-        except (GithubException, httpx.HTTPError, OSError) as exc:
-            raise self.fail(f"reading {self._assets_repo}", exc) from None
+        except ERRORS as exc:
+            raise self._fail(f"reading {self._assets_repo}", exc) from None
         permissions = repo.permissions
         if permissions is not None and not permissions.push:
             raise ReleaseError(f"the GitHub token can read {self._assets_repo} but not write its releases")
         return f"GitHub token accepted for {self._assets_repo}"
 
-    def git_release(self, tag: str) -> GitRelease:
+    def _git_release(self, tag: str) -> GitRelease:
         """The release for ``tag``, checked to be published and to belong to the assets repository."""
         try:
-            release = call(self._policy, lambda: self.repo().get_release(tag))
+            release = call(self._policy, lambda: self._repo().get_release(tag))
         except UnknownObjectException:
             raise self._missing(tag) from None
-        except (GithubException, httpx.HTTPError, OSError) as exc:
-            raise self.fail(f"finding release {tag}", exc) from None
+        except ERRORS as exc:
+            raise self._fail(f"finding release {tag}", exc) from None
         if release.draft:
             raise ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
         if f"/repos/{self._assets_repo.lower()}/" not in release.url.lower():
@@ -217,8 +221,8 @@ class GithubStore:
     def _missing(self, tag: str) -> ReleaseError:
         # GitHub finds only published releases by tag; a draft shows up in the listing.
         try:
-            drafts = [r for r in self.repo().get_releases() if r.tag_name == tag and r.draft]
-        except (GithubException, httpx.HTTPError, OSError):
+            drafts = [r for r in self._repo().get_releases() if r.tag_name == tag and r.draft]
+        except ERRORS:
             drafts = []
         if drafts:
             return ReleaseError(f"release {tag} in {self._assets_repo} is a draft: publish it once by hand")
@@ -228,27 +232,43 @@ class GithubStore:
             BAD_INPUT,
         )
 
-    def to_asset(self, asset: GitReleaseAsset) -> Asset:
-        digest = asset.digest
-        sha256 = digest.split(":", 1)[1] if digest and digest.startswith("sha256:") else None
-        return Asset(name=asset.name, size=asset.size, sha256=sha256, url=asset.browser_download_url)
-
     def release(self, tag: str) -> FixedRelease:
-        release = self.git_release(tag)
+        release = self._git_release(tag)
         try:
             assets = call(self._policy, lambda: list(release.get_assets()))
-        except (GithubException, httpx.HTTPError, OSError) as exc:
-            raise self.fail(f"listing the assets of {tag}", exc) from None
-        done = tuple(self.to_asset(a) for a in assets if a.state == "uploaded")
+        except ERRORS as exc:
+            raise self._fail(f"listing the assets of {tag}", exc) from None
+        done = tuple(_replace.asset_of(a) for a in assets if a.state == "uploaded")
         return FixedRelease(tag=tag, immutable=bool(release.immutable), assets=done)
 
     def upload(
         self, tag: str, name: str, source: Path, *, sha256: str, size: int, progress: Progress | None = None
     ) -> UploadResult:
-        return _replace.replace_asset(self, tag, name, source, sha256=sha256, size=size, progress=progress)
+        release = self._git_release(tag)
+        if release.immutable:
+            raise ReleaseError(f"{name} cannot be uploaded: {immutable_message(self._assets_repo, [tag])}")
+        try:
+            return _replace.replace_asset(
+                self._api, release, name, source, sha256=sha256, size=size, progress=progress
+            )
+        except ERRORS as exc:
+            raise self._fail(f"replacing {name} in release {tag}", exc) from None
 
     def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
-        return _replace.download_asset(self, tag, name, dest, progress=progress)
+        release = self._git_release(tag)
+        try:
+            return _replace.download_asset(self._api, release, name, dest, progress=progress)
+        except ERRORS as exc:
+            raise self._fail(f"downloading {name} from release {tag}", exc) from None
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
-        return _replace.verify_public(self, self._target.download_url(tag, name), sha256=sha256, size=size)
+        # No token: this is the URL clients download from, through whatever CDN is in front.
+        return verify_public(
+            self.http(),
+            self._target.download_url(tag, name),
+            sha256=sha256,
+            size=size,
+            attempts=7,
+            wait=wait_exponential(multiplier=2, max=30),
+            sleep=self._policy.sleep,
+        )

@@ -11,7 +11,8 @@ Rules (on top of the ``Store`` protocol's):
   Leftover temporaries from an interrupted upload (any dot file but the marker) are removed first.
   Same sha256 already there: skipped.
 - ``verify`` fetches the PUBLIC URL over HTTPS trusting the target's CA bundle and hashes while
-  streaming, retrying (tenacity) while the bytes are stale or the feed is not reachable yet.
+  streaming (``stream.verify_public``), retrying while the bytes are stale or the feed is not
+  reachable yet.
 """
 
 from __future__ import annotations
@@ -23,24 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    retry_if_result,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import wait_exponential
 
 from schemas import Target
 from schemas.fileio import atomic_stream
 from schemas.target import LocalStore as LocalStoreConfig
 
 from ..errors import CHECK_FAILED, ReleaseError
-from ..hashing import CHUNK, HashingWriter, hash_file
 from ..probes import ssl_context
-from ._transfer import hash_url
-from .base import Asset, FixedRelease, Progress, UploadResult
+from ..stream import CHUNK, HashingWriter, Progress, hash_file, verify_public
+from .base import Asset, FixedRelease, UploadResult
 
 __all__ = ["IMMUTABLE_MARKER", "LocalStore"]
 
@@ -175,29 +168,15 @@ class LocalStore:
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         url = self.target.download_url(tag, name)
         client = self._client or httpx.Client(verify=ssl_context(self.target), timeout=30.0)
-
-        def attempt() -> bool:
-            try:
-                return hash_url(client, url) == (sha256, size)
-            except httpx.HTTPStatusError:
-                return False  # a 404 right after a replace is the same story as stale bytes
-
-        def gave_up(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            if exc is not None:
-                raise ReleaseError(f"cannot fetch {url}: {type(exc).__name__}: {exc}", code=CHECK_FAILED)
-            return False
-
         try:
-            retrying = Retrying(
-                stop=stop_after_attempt(self._attempts),
+            return verify_public(
+                client,
+                url,
+                sha256=sha256,
+                size=size,
+                attempts=self._attempts,
                 wait=wait_exponential(multiplier=self._wait_s, max=5.0),
-                retry=retry_if_result(lambda matched: matched is False)
-                | retry_if_exception_type(httpx.TransportError),
-                retry_error_callback=gave_up,
             )
-            result: bool = retrying(attempt)
-            return result
         finally:
             if self._client is None:
                 client.close()

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from release.errors import ReleaseError
+from tests.conftest import free_ports
 from tests.fakes.github import FakeGithub
 from tests.production.kit import (
     NEW,
@@ -188,3 +189,20 @@ def test_an_upload_github_stored_wrongly_is_discarded_and_the_old_asset_kept(
     )
     assets = github.assets("UpdateBeta")
     assert list(assets) == ["Nexy.dmg"] and assets["Nexy.dmg"].path.read_bytes() == b"old"
+
+
+def test_a_cdn_that_never_answers_is_one_line_after_the_retries(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, sleeps: list[float]
+) -> None:
+    """The public URL is checked by the one verifier every store uses: when the CDN it redirects to
+    answers nobody, that is retried like stale bytes, then said in one line, not taken for a mismatch."""
+    github.put_asset("Update", "Nexy.dmg", NEW)
+    _, sha, size = artifact("Nexy.dmg", NEW)
+    (port,) = free_ports(1)
+    github.cdn_url = f"http://127.0.0.1:{port}"
+    with pytest.raises(ReleaseError) as caught:
+        make_store().verify("Update", "Nexy.dmg", sha256=sha, size=size)
+    assert re.fullmatch(
+        r"cannot fetch http://127\.0\.0\.1:\d+/\S+/Update/Nexy\.dmg: ConnectError: .*", str(caught.value)
+    )
+    assert caught.value.code == 1 and len(sleeps) == 6

@@ -30,7 +30,7 @@ def test_downloads_come_from_another_origin_without_the_token(
     assert store.upload("UpdateBeta", "Nexy.dmg", path, sha256=new_sha, size=size).transferred
     cdn = [p for m, p in github.requests if p.startswith(("/blob/", "/cdn/"))]
     assert len(cdn) >= 3 and github.leaked_auth == []
-    redirect = httpx.get(store.to_asset(store.repo().get_release("UpdateBeta").get_assets()[0]).url)
+    redirect = httpx.get(store.release("UpdateBeta").assets[0].url)
     assert (
         redirect.status_code == 302
         and httpx.URL(redirect.headers["Location"]).port != httpx.URL(github.base_url).port
