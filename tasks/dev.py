@@ -1,6 +1,6 @@
 """Development: export the JSON Schemas, run the checks and tests, re-pin the lock.
 
-Rules: ``test`` is exactly what CI runs (ruff, ruff format --check, mypy, pytest).
+Rules: ``test`` is exactly what CI runs (ruff, ruff format --check, mypy, lint-imports, pytest).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def schemas(c: Context, check: bool = False) -> None:
         out_console().print(f"generated reference written to {page}")
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff and mypy"})
+@task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff, mypy and lint-imports"})
 def test(c: Context, k: str = "", quick: bool = False) -> None:
-    """Run ruff, mypy and the whole pytest suite."""
+    """Run ruff, mypy, the import contracts and the whole pytest suite."""
     if not quick:
         c.run("ruff check .", echo=True)
         c.run("ruff format --check .", echo=True)
