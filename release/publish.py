@@ -30,7 +30,7 @@ from .console import check_table
 from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
+from .flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
 from .preflight import run_preflight
 from .session import Session
 from .signing import Signer, check_signing
@@ -157,7 +157,7 @@ def publish(
     }
     if session.dry_run:
         return dry_run_done(session, steps, report)
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
         for info in files.values():
             archive_put(target, info.path, info.sha256)
