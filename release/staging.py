@@ -21,7 +21,6 @@ from typing import Any
 from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
 
 from .client_view import offered_release
-from .console import check_table
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
 from .flow import base_url, beta_appcast_url, dry_run_done, sync, sync_step
@@ -166,12 +165,11 @@ def validate(session: Session) -> Validation | None:
         if not result.ok:
             change.result = "failed"
             change.details.append("; ".join(c.name for c in checks if not c.ok))
-    session.show(
-        check_table(f"staging.validate beta {beta.version}", [(c.name, c.ok, c.detail) for c in checks])
+    session.finish_checks(
+        f"staging.validate beta {beta.version}",
+        checks,
+        result.model_dump(mode="json"),
+        "staging validation failed",
     )
-    session.emit(result.model_dump(mode="json"))
-    if not result.ok:
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
-        raise ReleaseError(f"staging validation failed: {failed}", CHECK_FAILED)
     session.say(f"validated beta {beta.version} ({beta.fingerprint[:12]}): promote may run")
     return result
