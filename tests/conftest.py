@@ -55,8 +55,8 @@ GRPC_PROD_PORT, GRPC_STAGING_PORT = 8444, 4444
 def run_inv(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    """``./inv ARGS`` as ``./inv`` runs it (its ``main``): ``python -m tasks`` in the repo root, with the
-    venv's tools first on PATH; text, captured, never raising on a non-zero exit."""
+    """``./inv ARGS`` exactly as ``./inv`` runs it: this venv's ``python -m tasks`` in the repo root, the
+    venv's tools first on PATH. Text, captured; a non-zero exit is returned, not raised."""
     environment = dict(os.environ if env is None else env)
     if sys.prefix != sys.base_prefix:
         environment["VIRTUAL_ENV"] = sys.prefix
