@@ -96,10 +96,10 @@ def publish_rss(artifact: Path, sha256: str, workdir: Path) -> dict[str, Any]:
             github.put_asset("UpdateBeta", "Nexy.dmg", b"the previous beta")
             target = production_target(box.target_file, box.target, github, azure, box.root / "fakes.yaml")
             env = task_env(github, azure)
-            task = [sys.executable, "-m", "invoke", "-r", str(REPO)]
+            task = [sys.executable, "-m", "tasks"]  # what ./inv runs, in the repo root as ./inv does
             subprocess.run(
                 [*task, "bump", VERSION, "--target", str(target)],
-                cwd=box.root,
+                cwd=REPO,
                 env=env,
                 check=True,
                 capture_output=True,
@@ -109,7 +109,7 @@ def publish_rss(artifact: Path, sha256: str, workdir: Path) -> dict[str, Any]:
             make_artifact(inbox / "Nexy.pkg", 4)
             (inbox / "LATEST_CHANGES.md").write_text(f"# Nexy {VERSION}\n\n- A large build.\n")
             code, peak, seconds = run_measured(
-                [*task, "publish", "--channel", "beta", "--target", str(target)], box.root, env, workdir
+                [*task, "publish", "--channel", "beta", "--target", str(target)], REPO, env, workdir
             )
             if code != 0:
                 tail = (workdir / "stderr").read_text(errors="replace").strip().splitlines()[-1:]

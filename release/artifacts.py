@@ -3,7 +3,7 @@
 Rules:
 - Artifacts are read only from ``release_inbox/<channel>/``: ``Nexy.dmg``, ``Nexy.pkg`` and
   ``LATEST_CHANGES.md`` (names from the target). A missing or empty one is named in the error.
-- Hashing streams through ``release.hashing`` (the one hasher): memory stays flat. With a signer,
+- Hashing streams through ``release.stream`` (the one hasher): memory stays flat. With a signer,
   the dmg and pkg are hashed and signed from one mapping of the file (``release.signing``).
 - The archive keeps a content-addressed copy (``objects/<sha256>``) of every artifact that was
   published, so ``rollback`` can republish exact bytes without the store's help. An object is

@@ -1,7 +1,8 @@
 """How tasks talk to a person or a machine.
 
-Rules: expected failures are one line on stderr, never a traceback; ``--json`` output is one JSON
-document on stdout and nothing else goes there; secrets are never passed to these functions.
+Rules: expected failures are one line on stderr, never a traceback (``guard``, which every task
+gets from ``tasks._options.task``); ``--json`` output is one JSON document on stdout and nothing
+else goes there; secrets are never passed to these functions.
 """
 
 from __future__ import annotations

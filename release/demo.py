@@ -1,8 +1,9 @@
 """``demo``: a whole release on the sandbox, each step the real task run as a person would run it.
 
 Rules:
-- Every step is ``python -m invoke <task> --target <target>`` in a subprocess, so what the demo
-  shows is exactly what the tasks print; a failing step stops the demo with that step's exit code.
+- Every step is the program ``./inv`` runs (``python -m tasks <task> --target <target>``, this
+  python, in the repo root) in a subprocess, so what the demo shows (``$ ./inv ...``) is exactly what
+  the tasks print; a failing step stops the demo with that step's exit code.
 - The demo makes its own artifacts (random bytes, tens of MB, and release notes) in the beta
   inbox and bumps to the next version, so it runs again and again on one checkout.
 - The last act is a hand edit of the VM's runtime ``manifest.json``: the reconciler must heal it
@@ -67,7 +68,7 @@ class _Demo:
         self.console.rule(f"[bold]{self.step}. {text}", align="left")
 
     def inv(self, *args: str) -> None:
-        argv = [sys.executable, "-m", "invoke", "-r", str(self.root), *args, "--target", self.target_arg]
+        argv = [sys.executable, "-m", "tasks", *args, "--target", self.target_arg]
         self.console.print(f"[dim]$ ./inv {' '.join(args)}[/]")
         sys.stdout.flush()
         code = subprocess.call(argv, cwd=self.root)

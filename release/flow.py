@@ -1,11 +1,7 @@
-"""Pieces every state-changing task shares: the asset map, the plan, the journal, the upload, the sync,
-the served wait.
+"""Pieces every state-changing task shares: the asset map, the plan, the upload, the sync, the served
+wait. (The workstation lock and the journal are the session's: ``release.session``.)
 
 Rules:
-- A state-changing task holds the workstation lock from its first read to its last write
-  (``task_lock``), so a second one stops before it reads anything. A state change ends with
-  exactly one journal line, "ok" (or the task's own result), or "failed" with the reason, whatever
-  the exception that stopped it.
 - ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
   only after converging. A refused or unconverged bundle is exit 1 naming the resources.
 - "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
@@ -16,17 +12,13 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from schemas import Channel, ReleaseLogEntry, Target
+from schemas import Channel, Target
 
 from .desired import to_bundle
 from .errors import CHECK_FAILED, ReleaseError
-from .journal import append_entry, who, workstation_lock
 from .probes import get_json, wait_until
 from .remote.base import AcceptResult
 from .session import Session
@@ -34,17 +26,14 @@ from .store.base import UploadResult
 
 __all__ = [
     "SYNC_WAIT_S",
-    "Change",
     "appcast_url",
     "asset_map",
     "base_url",
     "beta_appcast_url",
     "dry_run_done",
     "served_version",
-    "state_change",
     "sync",
     "sync_step",
-    "task_lock",
     "upload",
     "wait_served",
 ]
@@ -84,62 +73,6 @@ def dry_run_done(session: Session, steps: list[str], report: dict[str, Any]) -> 
 def upload(session: Session, tag: str, name: str, source: Path, *, sha256: str, size: int) -> UploadResult:
     with session.progress(f"upload {tag}/{name}", size) as advance:
         return session.store.upload(tag, name, source, sha256=sha256, size=size, progress=advance)
-
-
-@dataclass
-class Change:
-    """What the journal line will say; the task fills it in as it goes."""
-
-    channel: Channel | None = None
-    version: str | None = None
-    fingerprint: str | None = None
-    result: Literal["ok", "skip", "failed", "forced"] = "ok"
-    details: list[str] = field(default_factory=list)
-
-
-def _short(exc: BaseException) -> str:
-    """The type and the first line of an unexpected error (SDK messages can run to pages)."""
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-@contextmanager
-def state_change(session: Session) -> Iterator[Change]:
-    target = session.target
-    change = Change()
-    try:
-        yield change
-    except BaseException as exc:
-        # Whatever stops the task midway (a bug, an SDK error nobody foresaw, Ctrl-C), its line
-        # must not say "ok": the change may be half made.
-        change.result = "failed"
-        change.details.append(str(exc) if isinstance(exc, ReleaseError | OSError) else _short(exc))
-        raise
-    finally:
-        append_entry(
-            target,
-            ReleaseLogEntry(
-                at=session.clock(),
-                who=who(target.root),
-                task=session.task,
-                result=change.result,
-                target=target.name,
-                channel=change.channel,
-                version=change.version,
-                fingerprint=change.fingerprint,
-                detail="; ".join(change.details)[:500],
-            ),
-        )
-
-
-@contextmanager
-def task_lock(session: Session) -> Iterator[None]:
-    """The workstation lock for a whole state-changing task (a dry run changes nothing: no lock)."""
-    if session.dry_run:
-        yield
-        return
-    with workstation_lock(session.target, session.task):
-        yield
 
 
 def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:

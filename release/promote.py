@@ -45,7 +45,7 @@ from .desired import (
     write,
 )
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
+from .flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
 from .session import Session
 
 __all__ = ["promote", "stable_manifest"]
@@ -190,7 +190,7 @@ def promote(
     }
     if session.dry_run:
         return dry_run_done(session, steps, report)
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.STABLE, beta.version, beta.fingerprint
         if skip:
             change.result = "skip"

@@ -26,11 +26,10 @@ from typing import Any
 from schemas import Channel, Manifest, compare_versions
 
 from .artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
-from .console import check_table
 from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
-from .errors import CHECK_FAILED, ReleaseError
-from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
+from .errors import ReleaseError
+from .flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
 from .preflight import run_preflight
 from .session import Session
 from .signing import Signer, check_signing
@@ -109,12 +108,14 @@ def publish(
     fields = manifest_controls(controls or UpdateControls(), version)
     signing = check_signing(target)
     checks = run_preflight(session, Channel.BETA, vm=False, signing=signing)
-    session.show(check_table(f"preflight (beta, {target.name})", [(c.name, c.ok, c.detail) for c in checks]))
-    failed = [c for c in checks if not c.ok]
-    if failed:
-        session.emit({"ok": False, "preflight": [c.model_dump() for c in checks]})
-        names = "; ".join(f"{c.name}: {c.detail}" for c in failed)
-        raise ReleaseError(f"preflight failed, nothing was published: {names}", CHECK_FAILED)
+    # On success publish goes on, and its report is the one JSON document.
+    failed = not all(c.ok for c in checks)
+    session.finish_checks(
+        f"preflight (beta, {target.name})",
+        checks,
+        {"ok": False, "preflight": [c.model_dump() for c in checks]} if failed else None,
+        "preflight failed, nothing was published",
+    )
     files = _hash_inbox(session, signing.signer)
     manifest = _manifest(session, version, files, fields)
     refuse_rebuilt_release(target, manifest)
@@ -157,7 +158,7 @@ def publish(
     }
     if session.dry_run:
         return dry_run_done(session, steps, report)
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
         for info in files.values():
             archive_put(target, info.path, info.sha256)

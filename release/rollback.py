@@ -45,7 +45,7 @@ from .desired import (
     write,
 )
 from .errors import ReleaseError
-from .flow import asset_map, base_url, dry_run_done, state_change, sync, sync_step, upload, wait_served
+from .flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
 from .session import Session
 from .stream import hash_file
 
@@ -139,7 +139,7 @@ def rollback(
     if session.dry_run:
         return dry_run_done(session, steps, report)
     sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.STABLE, version, manifest.fingerprint
         change.details.append(f"rollback from {current.version if current else 'none'}")
         for role, tag, name in asset_map(target, Channel.STABLE):
@@ -222,7 +222,7 @@ def _rollback_beta(session: Session, version: str, *, yes: bool, wait_s: float) 
     if session.dry_run:
         return dry_run_done(session, steps, report)
     sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
         change.details.append(f"rollback from {was}")
         if current is not None:

@@ -1,20 +1,30 @@
-"""What a running task needs, in one object: target, backends, HTTP, consoles, clock, options.
+"""What a running task needs, in one object: target, backends, HTTP, consoles, clock, options,
+the workstation lock and the journal.
 
 Rules:
+- A task opens its session with ``Session.open(target, task, json=, dry_run=, lock=)`` as a context:
+  it closes what the session opened (the HTTP client) however the task ends. ``lock=True`` marks a
+  state-changing task: it holds the workstation lock from its first read to its last write, so a
+  second one stops before it reads anything (a dry run changes nothing: no lock).
+- Every state change is ``with session.change() as change:`` and ends with exactly one journal
+  line, "ok" (or the task's own result), or "failed" with the reason, whatever the exception that
+  stopped it.
 - Backends come only from ``release.backends`` (opened lazily), so production backends plug in
   without changing a task, and a dry run that needs no backend never opens one.
 - Output: a person gets rich tables and plan lines on stdout and progress bars on stderr; under
   ``--json`` stdout carries exactly one JSON document and progress bars are off.
 - The clock and the HTTP client are injectable, so tests can drive them.
+- A reporting task ends in ``finish`` (or ``finish_checks`` for a list of checks): the table for a
+  person, the one JSON document under ``--json``, and exit 1 with one line naming every failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from rich.console import Console
@@ -27,15 +37,34 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from schemas import Target, utcnow
+from schemas import Channel, CheckResult, ReleaseLogEntry, Target, utcnow
 
-from .console import emit_json, err_console, out_console
+from .console import check_table, emit_json, err_console, out_console
+from .errors import CHECK_FAILED, ReleaseError
+from .journal import append_entry, who, workstation_lock
 from .probes import ssl_context
 from .remote.base import Remote
 from .store.base import Progress as ProgressCallback
 from .store.base import Store
 
-__all__ = ["Session", "ssl_context"]
+__all__ = ["Change", "Session", "ssl_context"]
+
+
+@dataclass
+class Change:
+    """What the journal line will say; the task fills it in as it goes."""
+
+    channel: Channel | None = None
+    version: str | None = None
+    fingerprint: str | None = None
+    result: Literal["ok", "skip", "failed", "forced"] = "ok"
+    details: list[str] = field(default_factory=list)
+
+
+def _short(exc: BaseException) -> str:
+    """The type and the first line of an unexpected error (SDK messages can run to pages)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 @dataclass
@@ -50,6 +79,22 @@ class Session:
     _store: Store | None = None
     _remote: Remote | None = None
     _http: httpx.Client | None = None
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls, target: Target, task: str, *, json: bool = False, dry_run: bool = False, lock: bool = False
+    ) -> Iterator[Session]:
+        """The session of one task run; ``lock`` for a task that changes state."""
+        session = cls(target, task, json=json, dry_run=dry_run)
+        try:
+            if lock and not dry_run:
+                with workstation_lock(target, task):
+                    yield session
+            else:
+                yield session
+        finally:
+            session._close()
 
     @property
     def store(self) -> Store:
@@ -73,9 +118,39 @@ class Session:
             self._http = httpx.Client(verify=ssl_context(self.target), timeout=15.0, follow_redirects=True)
         return self._http
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self._http is not None:
             self._http.close()
+            self._http = None
+
+    @contextmanager
+    def change(self) -> Iterator[Change]:
+        """One state change: exactly one journal line when it ends, however it ends."""
+        target = self.target
+        change = Change()
+        try:
+            yield change
+        except BaseException as exc:
+            # Whatever stops the task midway (a bug, an SDK error nobody foresaw, Ctrl-C), its line
+            # must not say "ok": the change may be half made.
+            change.result = "failed"
+            change.details.append(str(exc) if isinstance(exc, ReleaseError | OSError) else _short(exc))
+            raise
+        finally:
+            append_entry(
+                target,
+                ReleaseLogEntry(
+                    at=self.clock(),
+                    who=who(target.root),
+                    task=self.task,
+                    result=change.result,
+                    target=target.name,
+                    channel=change.channel,
+                    version=change.version,
+                    fingerprint=change.fingerprint,
+                    detail="; ".join(change.details)[:500],
+                ),
+            )
 
     def say(self, text: str) -> None:
         """A line for a person (stderr under --json, so stdout stays one document)."""
@@ -88,6 +163,24 @@ class Session:
     def emit(self, document: Any) -> None:
         if self.json:
             emit_json(document)
+
+    def finish(self, table: Any, document: Any, *, failure: str = "", notes: Sequence[str] = ()) -> None:
+        """The end of a reporting task: ``table`` (then ``notes``) for a person, ``document`` (unless
+        None) as the one JSON document under --json, and a non-empty ``failure`` as its line, exit 1."""
+        self.show(table)
+        for note in notes:
+            self.say(note)
+        if document is not None:
+            self.emit(document)
+        if failure:
+            raise ReleaseError(failure, CHECK_FAILED)
+
+    def finish_checks(self, title: str, checks: Sequence[CheckResult], document: Any, error: str) -> None:
+        """``finish`` for a list of checks: a ✓/✗ table, and ``error: name: detail; ...`` naming each
+        failed one."""
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
+        table = check_table(title, [(c.name, c.ok, c.detail) for c in checks])
+        self.finish(table, document, failure=f"{error}: {failed}" if failed else "")
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[ProgressCallback]:

@@ -21,10 +21,9 @@ from typing import Any
 from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
 
 from .client_view import offered_release
-from .console import check_table
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
-from .flow import base_url, beta_appcast_url, dry_run_done, state_change, sync, sync_step
+from .flow import base_url, beta_appcast_url, dry_run_done, sync, sync_step
 from .grpcsmoke import check_row as grpc_row
 from .grpcsmoke import plan_line as grpc_plan
 from .probes import fetch_appcast, get_json, tls_handshake, wait_until
@@ -52,7 +51,7 @@ def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 
     report: dict[str, Any] = {"gate": enabled, "steps": steps, "dry_run": session.dry_run}
     if session.dry_run:
         return dry_run_done(session, steps, report)
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel = Channel.BETA
         change.details.append(f"gate {word}")
         if current is None or current.enabled != enabled:
@@ -160,18 +159,17 @@ def validate(session: Session) -> Validation | None:
         ok=all(c.ok for c in checks),
         checks=tuple(checks),
     )
-    with state_change(session) as change:
+    with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.BETA, beta.version, beta.fingerprint
         write(validation_path(target), result)
         if not result.ok:
             change.result = "failed"
             change.details.append("; ".join(c.name for c in checks if not c.ok))
-    session.show(
-        check_table(f"staging.validate beta {beta.version}", [(c.name, c.ok, c.detail) for c in checks])
+    session.finish_checks(
+        f"staging.validate beta {beta.version}",
+        checks,
+        result.model_dump(mode="json"),
+        "staging validation failed",
     )
-    session.emit(result.model_dump(mode="json"))
-    if not result.ok:
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
-        raise ReleaseError(f"staging validation failed: {failed}", CHECK_FAILED)
     session.say(f"validated beta {beta.version} ({beta.fingerprint[:12]}): promote may run")
     return result

@@ -18,7 +18,7 @@ from schemas import Channel, Status
 
 from .controls import describe_manifest, served_controls
 from .desired import read_beta, read_gate, read_stable, to_bundle
-from .errors import CHECK_FAILED, ReleaseError
+from .errors import ReleaseError
 from .flow import appcast_url, beta_appcast_url, served_version
 from .probes import fetch_appcast
 from .session import Session
@@ -116,11 +116,11 @@ def status(session: Session) -> list[dict[str, Any]]:
             *(str(row[k]) if row[k] is not None else "–" for k in ("item", "desired", "runtime", "served")),
             mark,
         )
-    session.show(table)
-    if remote_error:
-        session.say(f"[red]runtime unknown:[/] {remote_error}")
-    session.emit({"rows": out, "drift": any(r["drift"] for r in out), "remote_error": remote_error or None})
-    if any(row["drift"] for row in out):
-        names = ", ".join(row["item"] for row in out if row["drift"])
-        raise ReleaseError(f"drift: {names}", CHECK_FAILED)
+    drifted = ", ".join(row["item"] for row in out if row["drift"])
+    session.finish(
+        table,
+        {"rows": out, "drift": any(r["drift"] for r in out), "remote_error": remote_error or None},
+        failure=f"drift: {drifted}" if drifted else "",
+        notes=[f"[red]runtime unknown:[/] {remote_error}"] if remote_error else [],
+    )
     return out

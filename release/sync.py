@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .desired import to_bundle
-from .flow import dry_run_done, state_change
+from .flow import dry_run_done
 from .flow import sync as send
 from .session import Session
 
@@ -27,7 +27,7 @@ def sync_task(session: Session, wait_s: float = 60.0) -> dict[str, Any]:
     if session.dry_run:
         steps = [f"send bundle {bundle.digest()[:12]} {parts} to {session.remote.describe()} (one call)"]
         return dry_run_done(session, steps, report | {"steps": steps})
-    with state_change(session) as change:
+    with session.change() as change:
         change.details.append(f"bundle {bundle.digest()[:12]}")
         result = send(session, wait_s)
     report.update(ok=True, changed=result.changed, converged=result.converged, resources=result.resources)

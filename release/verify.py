@@ -15,19 +15,24 @@ Rules:
   (no repo pair: beta has no versioned manifest; ``appcast`` reads ``appcast-beta.xml``, which
   answers only while the gate is open).
 - Read-only: ``--dry-run`` only lists the checks.
+- The checks are one ordered table, ``CHECKS``: a row's name, the function that answers it and the
+  channels it applies to. The dry run lists it and the real run runs it, so adding a check is one
+  entry (and its function).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from schemas import Channel, CheckResult, Manifest
 
 from .client_view import offered_release
-from .console import check_table
 from .controls import describe_manifest, served_controls
 from .desired import read_beta, read_gate, read_stable, read_versioned
-from .errors import CHECK_FAILED, ReleaseError
+from .errors import ReleaseError
 from .flow import appcast_url
 from .grpcsmoke import check_row as grpc_row
 from .grpcsmoke import plan_line as grpc_plan
@@ -35,21 +40,30 @@ from .probes import fetch_appcast, get_json
 from .served_signature import Feed, signature_row
 from .session import Session
 
-__all__ = ["CHECK_NAMES", "verify"]
+__all__ = ["CHECKS", "Check", "Subject", "checks_for", "verify"]
 
-CHECK_NAMES = (
-    "assets",
-    "fixed URL",
-    "repo pair",
-    "VM pair",
-    "/health",
-    "/updates/health",
-    "appcast",
-    "beta gate",
-    "signature",
-    "update controls",
-    "grpc",
-)
+
+@dataclass
+class Subject:
+    """What every check of one run reads: the session, the channel's manifest, the served appcast."""
+
+    session: Session
+    manifest: Manifest
+    channel: Channel
+
+    @cached_property
+    def feed(self) -> Feed:
+        """The channel's appcast, fetched once for every row that reads it."""
+        return fetch_appcast(self.session.http, appcast_url(self.session.target, self.channel))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the table: its name, the function that answers it, the channels it is asked on."""
+
+    name: str
+    run: Callable[[Subject], CheckResult]
+    channels: tuple[Channel, ...] = (Channel.STABLE, Channel.BETA)
 
 
 def _c(name: str, ok: bool, detail: str) -> CheckResult:
@@ -147,15 +161,23 @@ def _drifted(plan: dict[str, Any]) -> set[str]:
     return out
 
 
-def _served(session: Session, manifest: Manifest, channel: Channel, feed: Feed) -> list[CheckResult]:
-    base = str(session.target.endpoint(channel).url).rstrip("/")
-    health, detail = get_json(session.http, f"{base}/health")
+def _base(subject: Subject) -> str:
+    return str(subject.session.target.endpoint(subject.channel).url).rstrip("/")
+
+
+def _health(subject: Subject) -> CheckResult:
+    session, manifest, channel = subject.session, subject.manifest, subject.channel
+    health, detail = get_json(session.http, f"{_base(subject)}/health")
     ok = bool(health and health.get("status") == "ok")
     if health and channel is Channel.STABLE:
         ok = ok and health.get("version") == manifest.version  # the rulebook's DoD 4: all three agree
     shown = f"status {health.get('status')}, version {health.get('version')}" if health else detail
-    checks = [_c("/health", ok, shown)]
-    updates, detail = get_json(session.http, f"{base}/updates/health")
+    return _c("/health", ok, shown)
+
+
+def _updates_health(subject: Subject) -> CheckResult:
+    session, manifest, channel = subject.session, subject.manifest, subject.channel
+    updates, detail = get_json(session.http, f"{_base(subject)}/updates/health")
     if channel is Channel.STABLE:
         served = (updates or {}).get("latest_version"), (updates or {}).get("latest_build")
     else:
@@ -167,16 +189,19 @@ def _served(session: Session, manifest: Manifest, channel: Channel, feed: Feed) 
         ok = ok and state == "ok"  # "degraded" means the VM's pair or config disagree (docs/rules.md#r7)
     reason = f" ({(updates or {}).get('reason')})" if state == "degraded" else ""
     shown = f"{channel.value} {served[0]} build {served[1]}, {state}{reason}" if updates else detail
-    checks.append(_c("/updates/health", ok, shown))
-    _, items, detail = feed
+    return _c("/updates/health", ok, shown)
+
+
+def _appcast(subject: Subject) -> CheckResult:
+    session, manifest, channel = subject.session, subject.manifest, subject.channel
+    _, items, detail = subject.feed
     # Judged as a Sparkle client chooses (release/client_view.py), not by the feed's first item.
     item, shown = offered_release(session.target, manifest, items) if detail == "ok" else (None, detail)
     ok = item is not None and item.short_version == manifest.version and item.length == manifest.artifact.size
     if item is not None and not ok:
         shown += f", but as {item.short_version} with length {item.length}, not {manifest.artifact.size}"
     name = appcast_url(session.target, channel).rsplit("/", 1)[-1]
-    checks.append(_c("appcast", ok, f"{name}: {shown}"))
-    return checks
+    return _c("appcast", ok, f"{name}: {shown}")
 
 
 def _gate(session: Session) -> CheckResult:
@@ -214,44 +239,54 @@ def _grpc_side(channel: Channel) -> Literal["production", "staging"]:
     return "production" if channel is Channel.STABLE else "staging"
 
 
+# The definition of done, in the order the table shows it. The beta channel has no versioned pair
+# in the repo, so it has no "repo pair" row.
+CHECKS = (
+    Check("assets", lambda s: _assets(s.session, s.manifest, s.channel)),
+    Check("fixed URL", lambda s: _fixed_url(s.session, s.manifest, s.channel)),
+    Check("repo pair", lambda s: _repo_pair(s.session, s.manifest), channels=(Channel.STABLE,)),
+    Check("VM pair", lambda s: _vm(s.session, s.manifest, s.channel)),
+    Check("/health", _health),
+    Check("/updates/health", _updates_health),
+    Check("appcast", _appcast),
+    Check("beta gate", lambda s: _gate(s.session)),
+    Check("signature", lambda s: signature_row(s.session, s.manifest, s.feed)),
+    Check("update controls", lambda s: _controls(s.manifest, s.feed)),
+    Check("grpc", lambda s: grpc_row(s.session.target, _grpc_side(s.channel))),
+)
+
+
+def checks_for(channel: Channel) -> list[Check]:
+    """The rows asked on ``channel``, in order: what the dry run lists and the real run runs."""
+    return [check for check in CHECKS if channel in check.channels]
+
+
 def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckResult]:
     target = session.target
     manifest = read_stable(target) if channel is Channel.STABLE else read_beta(target)
     if manifest is None:
         file = "manifest.json" if channel is Channel.STABLE else "manifest_beta.json"
         raise ReleaseError(f"no {file}: nothing to verify on {channel.value} yet")
+    table = checks_for(channel)
     if session.dry_run:
-        # The beta channel has no versioned pair in the repo, so it has no "repo pair" row.
-        names = [n for n in CHECK_NAMES if channel is Channel.STABLE or n != "repo pair"]
+        names = [check.name for check in table]
         session.say(f"plan: check {', '.join(names)} for {channel.value} {manifest.version} (read-only)")
         grpc_call = grpc_plan(target, _grpc_side(channel))
         session.say(f"plan: {grpc_call}")
         session.emit({"dry_run": True, "checks": names, "grpc": grpc_call})
         return []
-    checks = [_assets(session, manifest, channel), _fixed_url(session, manifest, channel)]
-    if channel is Channel.STABLE:
-        checks.append(_repo_pair(session, manifest))
-    checks.append(_vm(session, manifest, channel))
-    feed = fetch_appcast(session.http, appcast_url(target, channel))  # once, for every row that reads it
-    checks += _served(session, manifest, channel, feed)
-    checks.append(_gate(session))
-    checks.append(signature_row(session, manifest, feed))
-    checks.append(_controls(manifest, feed))
-    checks.append(grpc_row(target, _grpc_side(channel)))
-    session.show(
-        check_table(f"verify {channel.value} {manifest.version}", [(c.name, c.ok, c.detail) for c in checks])
-    )
-    session.emit(
+    subject = Subject(session, manifest, channel)
+    # Each row carries its table name, so the real run's rows are the dry run's list, by construction.
+    checks = [check.run(subject).model_copy(update={"name": check.name}) for check in table]
+    session.finish_checks(
+        f"verify {channel.value} {manifest.version}",
+        checks,
         {
             "ok": all(c.ok for c in checks),
             "version": manifest.version,
             "checks": [c.model_dump() for c in checks],
-        }
+        },
+        "verify failed",
     )
-    failed = [c for c in checks if not c.ok]
-    if failed:
-        raise ReleaseError(
-            "verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed), CHECK_FAILED
-        )
     session.say(f"verified: {channel.value} {manifest.version} is done by the rulebook's definition")
     return checks

@@ -3,6 +3,10 @@
 The folders say where each task's work is done: ``pipeline`` (the release itself), ``staging.*``
 (the beta window), ``sandbox.*`` (the loopback stand-in for the VM and GitHub), and ``dev``.
 Every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a path).
+
+Rules: a task is registered by being defined: the namespace is built from the modules
+(``Collection.from_module`` takes every ``@task`` a module defines), with no list to keep in step;
+``pipeline`` and ``dev`` tasks sit at the top level, ``staging`` and ``sandbox`` are folders.
 """
 
 from __future__ import annotations
@@ -11,11 +15,20 @@ from invoke.collection import Collection
 
 from release.target import DEFAULT_TARGET
 
-from . import dev, pipeline
-from .sandbox import sandbox
-from .staging import staging
+from . import dev, pipeline, sandbox, staging
 
 __all__ = ["ns"]
 
-ns = Collection(*pipeline.TASKS, *dev.TASKS, staging, sandbox)
-ns.configure({"nexy": {"target": DEFAULT_TARGET}, "run": {"echo": False}})
+
+def _namespace() -> Collection:
+    root = Collection()
+    for module in (pipeline, dev):
+        for name, declared in Collection.from_module(module).tasks.items():
+            root.add_task(declared, name)
+    for module in (staging, sandbox):
+        root.add_collection(Collection.from_module(module))
+    root.configure({"nexy": {"target": DEFAULT_TARGET}, "run": {"echo": False}})
+    return root
+
+
+ns = _namespace()

@@ -31,8 +31,9 @@ class _Program(Program):
             raise Exit(str(exc), 2) from None
 
 
-def main() -> None:
-    _Program(namespace=ns, name="nexy-release", binary="./inv", version=version("nexy-release")).run()
+def main(argv: list[str] | None = None) -> None:
+    """Run one command line (``sys.argv`` unless given; its first item is the program's name)."""
+    _Program(namespace=ns, name="nexy-release", binary="./inv", version=version("nexy-release")).run(argv)
 
 
 if __name__ == "__main__":

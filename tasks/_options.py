@@ -1,6 +1,9 @@
-"""What every task shares: the repository root, the target option and the session it opens.
+"""What every task shares: the ``task`` decorator, the repository root and the target option.
 
-Rules: every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a
+Rules: every task is declared with ``task`` below (invoke's ``@task`` plus the project's one-line
+errors and exit codes, ``release.console.guard``) and nothing else: ``tasks/__init__.py`` collects
+every task a module defines, so none can be forgotten. A task that reads or changes the release
+opens one ``release.session.Session`` as a context (``lock=True`` when it changes state). Every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a
 path); the invoke config key ``nexy.target`` (env ``INVOKE_NEXY_TARGET``) changes the default, but
 a target that reaches real users (any non-local store) must always be named with ``--target``.
 Options are named the same everywhere: ``--dry-run`` prints the exact plan and changes nothing,
@@ -9,12 +12,16 @@ Options are named the same everywhere: ``--dry-run`` prints the exact plan and c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
+from invoke.tasks import Task
+from invoke.tasks import task as invoke_task
 
+from release.console import guard
 from release.errors import ReleaseError
-from release.session import Session
 from release.target import DEFAULT_TARGET, load_target
 from schemas import Channel, Target
 
@@ -25,9 +32,9 @@ __all__ = [
     "ROOT",
     "TARGET",
     "load_target_option",
-    "open_session",
     "parse_channel",
     "target_option",
+    "task",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +57,15 @@ def load_target_option(c: Context, name: str | None) -> Target:
     return loaded
 
 
-def open_session(c: Context, name: str | None, task_name: str, json: bool, dry_run: bool) -> Session:
-    return Session(load_target_option(c, name), task_name, json=json, dry_run=dry_run)
+def task(**options: Any) -> Callable[[Callable[..., None]], Task[Any]]:
+    """Declare a task: invoke's ``@task(**options)`` over the body with ``guard`` (a ReleaseError is
+    its one line and exit code, Ctrl-C is exit 130)."""
+
+    def declare(body: Callable[..., None]) -> Task[Any]:
+        declared: Task[Any] = invoke_task(**options)(guard(body))
+        return declared
+
+    return declare
 
 
 def parse_channel(value: str) -> Channel:

@@ -6,18 +6,16 @@ Rules: ``test`` is exactly what CI runs (ruff, ruff format --check, mypy, lint-i
 from __future__ import annotations
 
 from invoke.context import Context
-from invoke.tasks import task
 
-from release.console import guard, out_console
+from release.console import out_console
 from release.errors import ReleaseError
 
-from ._options import ROOT
+from ._options import ROOT, task
 
-__all__ = ["TASKS"]
+__all__ = ["lock", "schemas", "test"]
 
 
 @task(help={"check": "exit 1 if the exported files are stale, write nothing"})
-@guard
 def schemas(c: Context, check: bool = False) -> None:
     """Export the JSON Schemas into schemas/json/ and the config references into docs/."""
     from schemas.export import JSON_DIR, export, stale
@@ -39,7 +37,9 @@ def schemas(c: Context, check: bool = False) -> None:
         out_console().print(f"generated reference written to {page}")
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff, mypy and lint-imports"})
+@task(
+    help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff, mypy and lint-imports"}
+)
 def test(c: Context, k: str = "", quick: bool = False) -> None:
     """Run ruff, mypy, the import contracts and the whole pytest suite."""
     if not quick:
@@ -55,12 +55,9 @@ def test(c: Context, k: str = "", quick: bool = False) -> None:
 def lock(c: Context, check: bool = False) -> None:
     """Re-pin requirements.lock for macOS and Linux (hashes, wheels only), then check it; needs PyPI."""
     # ./inv runs tasks/lockcheck.py itself (it must work when the tasks cannot be imported); this
-    # task is the same thing for `python -m invoke lock` and for --list.
+    # task is the same thing for `python -m tasks lock` and for --list.
     from .lockcheck import main
 
     status = main(["--check"] if check else [])
     if status != 0:
         raise ReleaseError("./inv lock failed: see the lines above", code=status)
-
-
-TASKS = (schemas, test, lock)

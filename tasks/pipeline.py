@@ -1,7 +1,8 @@
 """The release: bump, preflight, publish, promote, rollback, verify, status, sync, and the demo.
 
-Rules: tasks are thin (parse options, open a ``Session``, call one function of ``release/``);
-state-changing tasks hold the workstation lock; exit 0 done, 1 a check failed, 2 bad input.
+Rules: tasks are thin (parse options, open one ``Session`` context, call one function of
+``release/``); state-changing tasks open it with ``lock=True`` (the workstation lock, none on a dry
+run); exit 0 done, 1 a check failed, 2 bad input. Every ``@task`` here is listed by ``./inv``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 import sys
 
 from invoke.context import Context
-from invoke.tasks import task
 
-from release.console import guard, out_console
+from release.console import out_console
 from release.errors import ReleaseError
-from release.flow import task_lock
+from release.session import Session
 from schemas import Channel
 
-from ._options import COMMON, ROOT, TARGET, load_target_option, open_session, parse_channel, target_option
+from ._options import COMMON, ROOT, TARGET, load_target_option, parse_channel, target_option, task
 
 # Update controls, the same on publish --channel beta and promote (release.controls parses them).
 CONTROLS = {
@@ -26,11 +26,10 @@ CONTROLS = {
     "minimum_autoupdate_version": "sparkle:minimumAutoupdateVersion: hosts below X.Y.Z.W update only by hand",
 }
 
-__all__ = ["TASKS"]
+__all__ = ["bump", "demo", "preflight", "promote", "publish", "rollback", "status", "sync", "verify"]
 
 
 @task(help={"version": "the new X.Y.Z.W", "dry_run": "print the diff, change nothing", "target": TARGET})
-@guard
 def bump(c: Context, version: str, dry_run: bool = False, target: str | None = None) -> None:
     """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing)."""
     from release.versioning import apply_changes, plan_bump, render_diff
@@ -50,33 +49,24 @@ def bump(c: Context, version: str, dry_run: bool = False, target: str | None = N
 
 
 @task(help={"channel": "beta or stable", **COMMON})
-@guard
 def preflight(
     c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """The rulebook's pre-release checklist as a table (exit 1 naming each failed item)."""
-    from release.console import check_table
     from release.preflight import run_preflight
 
-    session = open_session(c, target, "preflight", json, dry_run)
-    chosen = parse_channel(channel)
-    checks = run_preflight(session, chosen)
-    session.show(
-        check_table(
+    with Session.open(load_target_option(c, target), "preflight", json=json, dry_run=dry_run) as session:
+        chosen = parse_channel(channel)
+        checks = run_preflight(session, chosen)
+        session.finish_checks(
             f"preflight ({chosen.value}, {session.target.name})",
-            [(check.name, check.ok, check.detail) for check in checks],
+            checks,
+            {"ok": all(check.ok for check in checks), "checks": [check.model_dump() for check in checks]},
+            "preflight failed",
         )
-    )
-    session.emit(
-        {"ok": all(check.ok for check in checks), "checks": [check.model_dump() for check in checks]}
-    )
-    failed = [check for check in checks if not check.ok]
-    if failed:
-        raise ReleaseError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed), 1)
 
 
 @task(help={"channel": "beta (stable is refused: beta → staging.validate → promote)", **CONTROLS, **COMMON})
-@guard
 def publish(
     c: Context,
     channel: str = "beta",
@@ -90,6 +80,7 @@ def publish(
 ) -> None:
     """Sign and upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
     from release.controls import parse_controls
+    from release.publish import FUNNEL
     from release.publish import publish as run
 
     controls = parse_controls(
@@ -98,11 +89,11 @@ def publish(
         critical_below=critical_below,
         minimum_autoupdate_version=minimum_autoupdate_version,
     )
-    session = open_session(c, target, "publish", json, dry_run)
+    loaded = load_target_option(c, target)
     chosen = parse_channel(channel)
     if chosen is Channel.STABLE:
-        run(session, chosen)  # refused with the funnel line before anything, even the lock, is touched
-    with task_lock(session):
+        raise ReleaseError(FUNNEL)  # refused before anything, even the lock, is touched
+    with Session.open(loaded, "publish", json=json, dry_run=dry_run, lock=True) as session:
         run(session, chosen, controls=controls)
 
 
@@ -114,7 +105,6 @@ def publish(
         **COMMON,
     }
 )
-@guard
 def promote(
     c: Context,
     force: bool = False,
@@ -137,8 +127,8 @@ def promote(
         critical_below=critical_below,
         minimum_autoupdate_version=minimum_autoupdate_version,
     )
-    session = open_session(c, target, "promote", json, dry_run)
-    with task_lock(session):
+    loaded = load_target_option(c, target)
+    with Session.open(loaded, "promote", json=json, dry_run=dry_run, lock=True) as session:
         run(session, force=force, reason=reason, controls=controls)
 
 
@@ -150,7 +140,6 @@ def promote(
         **COMMON,
     }
 )
-@guard
 def rollback(
     c: Context,
     to: str,
@@ -163,40 +152,39 @@ def rollback(
     """Republish an archived version into the channel's fixed releases (Sparkle never downgrades)."""
     from release.rollback import rollback as run
 
-    session = open_session(c, target, "rollback", json, dry_run)
+    loaded = load_target_option(c, target)
     chosen = parse_channel(channel)
-    with task_lock(session):
+    with Session.open(loaded, "rollback", json=json, dry_run=dry_run, lock=True) as session:
         run(session, to, yes=yes, channel=chosen)
 
 
 @task(help={"channel": "stable (default) or beta", **COMMON})
-@guard
 def verify(
     c: Context, channel: str = "stable", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """The rulebook's definition of done as a table (exit 1 naming each failure)."""
     from release.verify import verify as run
 
-    run(open_session(c, target, "verify", json, dry_run), parse_channel(channel))
+    with Session.open(load_target_option(c, target), "verify", json=json, dry_run=dry_run) as session:
+        run(session, parse_channel(channel))
 
 
 @task(help=COMMON)
-@guard
 def status(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Desired, runtime and served state side by side; exit 1 on drift."""
     from release.status import status as run
 
-    run(open_session(c, target, "status", json, dry_run))
+    with Session.open(load_target_option(c, target), "status", json=json, dry_run=dry_run) as session:
+        run(session)
 
 
 @task(help=COMMON)
-@guard
 def sync(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Send the desired bundle (manifests/) to the VM in one remote call."""
     from release.sync import sync_task
 
-    session = open_session(c, target, "sync", json, dry_run)
-    with task_lock(session):
+    loaded = load_target_option(c, target)
+    with Session.open(loaded, "sync", json=json, dry_run=dry_run, lock=True) as session:
         sync_task(session)
 
 
@@ -207,7 +195,6 @@ def sync(c: Context, target: str | None = None, dry_run: bool = False, json: boo
         "keep": "leave the sandbox running afterwards",
     }
 )
-@guard
 def demo(c: Context, target: str | None = None, size_mb: str = "24", keep: bool = True) -> None:
     """A whole release on the sandbox: bump → publish → staging → promote → verify → heal."""
     from release.demo import run_demo
@@ -217,6 +204,3 @@ def demo(c: Context, target: str | None = None, size_mb: str = "24", keep: bool 
     if not 1 <= size <= 4096:
         raise ReleaseError(f"--size-mb {size_mb!r}: use a whole number of MB from 1 to 4096")
     run_demo(ROOT, target_option(c, target), size_mb=size, keep=keep)
-
-
-TASKS = (bump, preflight, publish, promote, rollback, verify, status, sync, demo)

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke.collection import Collection
 from invoke.context import Context
-from invoke.tasks import task
 
-from release.console import guard, out_console
+from release.console import out_console
+from release.session import Session
 
-from ._options import TARGET, load_target_option
+from ._options import TARGET, load_target_option, task
 
-__all__ = ["sandbox"]
+__all__ = ["sandbox_down", "sandbox_status", "sandbox_up"]
 
 
 @task(name="up", help={"target": TARGET})
-@guard
 def sandbox_up(c: Context, target: str | None = None) -> None:
     """Start the sandbox (reconciler, production and staging feeds over TLS); running parts are kept."""
     from release.sandbox import status, up
@@ -33,7 +31,6 @@ def sandbox_up(c: Context, target: str | None = None) -> None:
 
 
 @task(name="down", help={"target": TARGET})
-@guard
 def sandbox_down(c: Context, target: str | None = None) -> None:
     """Stop the sandbox processes this tool started (nothing else is ever signalled)."""
     from release.sandbox import down
@@ -42,27 +39,20 @@ def sandbox_down(c: Context, target: str | None = None) -> None:
 
 
 @task(name="status", help={"json": "one JSON document on stdout", "target": TARGET})
-@guard
 def sandbox_status(c: Context, json: bool = False, target: str | None = None) -> None:
     """Show the sandbox's URLs and whether each process is alive (exit 0 either way)."""
-    from release.console import emit_json
-    from release.sandbox import status
-
-    document = status(load_target_option(c, target))
-    if json:
-        emit_json(document)
-        return
     from rich.table import Table
 
-    table = Table(title=f"sandbox {document['dir']}", title_justify="left")
-    for column in ("process", "alive", "pid", "url", "log"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("process", "url"))
-    for name, process in document["processes"].items():
-        alive = "[green]yes[/]" if process["alive"] else "[red]no[/]"
-        log = Path(process["log"]).relative_to(document["dir"])
-        table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–", str(log))
-    out_console().print(table)
-    out_console().print(f"assets: {document['download_url']}  (CA: {document['ca_bundle']})")
+    from release.sandbox import status
 
-
-sandbox = Collection("sandbox", sandbox_up, sandbox_down, sandbox_status)
+    with Session.open(load_target_option(c, target), "sandbox.status", json=json) as session:
+        document = status(session.target)
+        table = Table(title=f"sandbox {document['dir']}", title_justify="left")
+        for column in ("process", "alive", "pid", "url", "log"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("process", "url"))
+        for name, process in document["processes"].items():
+            alive = "[green]yes[/]" if process["alive"] else "[red]no[/]"
+            log = Path(process["log"]).relative_to(document["dir"])
+            table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–", str(log))
+        session.finish(table, document)
+        session.show(f"assets: {document['download_url']}  (CA: {document['ca_bundle']})")

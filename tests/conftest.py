@@ -10,10 +10,13 @@ both gRPC endpoints are all rewritten consistently), creates empty ``manifests/`
   root (the target's root); ``.dir``: the sandbox directory (``<root>/.sandbox``).
 - ``.remote_calls()``: the parsed lines of ``<dir>/remote_calls.jsonl`` (``{"at", "method"}``, one per
   Remote call), ``[]`` before the first call.
-- ``.inv(*args, check=True, timeout=240)``: runs ``python -m invoke -r <repo> *args --target <file>``
-  (so pass one task name and its options; ``--target`` is appended) and returns the
+- ``.inv(*args, check=True, timeout=240)``: runs ``./inv *args --target <file>`` through
+  ``run_inv`` (so pass one task name and its options; ``--target`` is appended) and returns the
   ``subprocess.CompletedProcess`` (text, captured); with ``check`` a non-zero exit fails the test
   showing stdout and stderr.
+
+``run_inv(*args, env=None, timeout=240)`` is how every test runs a task: the program ``./inv`` execs
+(``python -m tasks`` with this venv's python, in the repo root, the venv's ``bin`` first on PATH).
 
 Teardown runs ``down`` and asserts that none of the sandbox's processes is left. ``sandbox_target``
 (function-scoped) gives the same target files without starting anything.
@@ -29,7 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,27 @@ REPO = Path(__file__).resolve().parents[1]
 SANDBOX_YAML = REPO / "targets" / "sandbox.yaml"
 PROD_PORT, STAGING_PORT = 8443, 4443
 GRPC_PROD_PORT, GRPC_STAGING_PORT = 8444, 4444
+
+
+def run_inv(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``./inv ARGS`` exactly as ``./inv`` runs it: this venv's ``python -m tasks`` in the repo root, the
+    venv's tools first on PATH. Text, captured; a non-zero exit is returned, not raised."""
+    environment = dict(os.environ if env is None else env)
+    if sys.prefix != sys.base_prefix:
+        environment["VIRTUAL_ENV"] = sys.prefix
+        path = [str(Path(sys.executable).parent), *filter(None, [environment.get("PATH")])]
+        environment["PATH"] = os.pathsep.join(path)
+    return subprocess.run(
+        [sys.executable, "-m", "tasks", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=environment,
+        check=False,
+    )
 
 
 def free_ports(count: int) -> list[int]:
@@ -111,16 +135,7 @@ class Sandbox:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def inv(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "invoke", "-r", str(REPO), *args, "--target", str(self.target_file)]
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.root,
-            env=dict(os.environ),
-            check=False,
-        )
+        done = run_inv(*args, "--target", str(self.target_file), timeout=timeout)
         if check and done.returncode != 0:
             pytest.fail(
                 f"inv {' '.join(args)} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"

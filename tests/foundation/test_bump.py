@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import plistlib
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from release.errors import ReleaseError
 from release.versioning import FileChange, apply_changes
+from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,17 +38,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def inv(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "invoke",
-        "-r",
-        str(REPO),
-        *args,
-        "--target",
-        str(project / "target.yaml"),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return run_inv(*args, "--target", str(project / "target.yaml"), timeout=60)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -56,12 +46,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def test_list_shows_the_foundation_tasks() -> None:
-    listing = subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), "--list"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    listing = run_inv("--list").stdout
     for name in ("bump", "schemas", "test"):
         assert f"  {name} " in listing
 
@@ -159,22 +144,13 @@ def test_dry_run_prints_diff_and_changes_nothing(project: Path) -> None:
     [(["status", "--bogus"], "No idea what '--bogus' is!"), (["rollback"], "required positional arguments")],
 )
 def test_the_inv_program_calls_an_unparsable_command_line_bad_input(argv: list[str], words: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tasks", *argv],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    done = run_inv(*argv, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == words or words in done.stderr.strip().splitlines()[0]
     assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_the_inv_program_lists_every_task() -> None:
-    listing = subprocess.run(
-        [sys.executable, "-m", "tasks", "--list"], capture_output=True, text=True, cwd=REPO, check=True
-    ).stdout
+    listing = run_inv("--list").stdout
     for name in ("bump", "publish", "promote", "verify", "staging.validate", "sandbox.up", "demo", "test"):
         assert f"  {name} " in listing

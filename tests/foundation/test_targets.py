@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from release.errors import ReleaseError
 from release.target import load_target
+from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,14 +93,7 @@ def test_every_task_stops_on_a_broken_target(tmp_path: Path, task: list[str]) ->
     text = (REPO / "targets" / "sandbox.yaml").read_text().replace("tls: true", "tls: perhaps", 1)
     path = _write(tmp_path, text)
     before = sorted(p.name for p in tmp_path.iterdir())
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), *task, "--target", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
-    )
+    done = run_inv(*task, "--target", str(path), timeout=60)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -110,15 +102,7 @@ def test_every_task_stops_on_a_broken_target(tmp_path: Path, task: list[str]) ->
 
 
 def test_production_is_never_a_default(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "INVOKE_NEXY_TARGET": "production"},
-        check=False,
-    )
+    done = run_inv("status", env={**os.environ, "INVOKE_NEXY_TARGET": "production"}, timeout=60)
     assert done.returncode == 2
     assert "must be named explicitly: pass --target production" in done.stderr
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from release.store.github import GithubStore
-from tests.conftest import REPO
+from tests.conftest import run_inv
 from tests.fakes.github import FakeGithub
 
 __all__ = [
@@ -84,11 +83,10 @@ def assert_only_asset_writes(github: FakeGithub) -> None:
 
 
 def inv(
-    root: Path, target: Path, env: dict[str, str], *args: str, check: bool = True
+    target: Path, env: dict[str, str], *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run one task as a person does (``python -m invoke -r REPO ... --target FILE``) in ``root``."""
-    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), *args, "--target", str(target)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=root, env=env, check=False)
+    """Run one task as a person does (``./inv ... --target FILE``, through ``run_inv``) with ``env``."""
+    done = run_inv(*args, "--target", str(target), env=env, timeout=300)
     if check and done.returncode != 0:
         pytest.fail(
             f"inv {' '.join(args)} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"

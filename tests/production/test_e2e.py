@@ -1,6 +1,6 @@
 """A whole release through the production backends: publish beta → staging → promote → verify.
 
-The tasks run as a person runs them (``python -m invoke ... --target FILE`` in a subprocess). The
+The tasks run as a person runs them (``./inv ... --target FILE`` in a subprocess). The
 target names ``store: github`` (the fake GitHub) and ``remote: azure`` (the fake ARM), and the fake
 ARM runs each Run Command script against the sandbox's VM tree, where the real reconciler daemon and
 the real feeds (started by the ``sandbox`` fixture) serve what the release changed. The Azure
@@ -40,18 +40,18 @@ def test_release_through_github_and_run_command(
     (inbox / "Nexy.pkg").write_bytes(pkg)
     (inbox / "LATEST_CHANGES.md").write_text(f"# Nexy {VERSION}\n\n- Faster wake word.\n")
 
-    inv(sandbox.root, target, env, "bump", VERSION)
+    inv(target, env, "bump", VERSION)
     posts = azure.posts
-    inv(sandbox.root, target, env, "publish", "--channel", "beta")
+    inv(target, env, "publish", "--channel", "beta")
     assert azure.posts - posts == 1  # publish makes exactly one Run Command call
     beta = github.assets("UpdateBeta")["Nexy.dmg"]
     assert beta.sha256 == hashlib.sha256(dmg).hexdigest()
     assert github.assets("AppBeta")["Nexy.pkg"].sha256 == hashlib.sha256(pkg).hexdigest()
 
-    inv(sandbox.root, target, env, "staging.open", "--reason", "e2e beta window")
-    inv(sandbox.root, target, env, "staging.validate")
-    inv(sandbox.root, target, env, "promote")
-    inv(sandbox.root, target, env, "verify")
+    inv(target, env, "staging.open", "--reason", "e2e beta window")
+    inv(target, env, "staging.validate")
+    inv(target, env, "promote")
+    inv(target, env, "verify")
 
     stable = github.assets("Update")
     assert stable["Nexy.dmg"].sha256 == hashlib.sha256(dmg).hexdigest()

@@ -1,6 +1,6 @@
 """The real tasks against the fakes: preflight's credential rows, and publish through GitHub faults.
 
-Each test runs a task as a person runs it (``python -m invoke ... --target FILE``, a subprocess)
+Each test runs a task as a person runs it (``./inv ... --target FILE``, a subprocess)
 against the module's sandbox (real reconciler, real feeds) with the fake GitHub as the store and the
 fake Azure Run Command as the way to the VM. Expected failures must be rows and one line, never a
 traceback, and must never print a credential.
@@ -71,9 +71,7 @@ def test_preflight_asks_github_and_the_vm_once(
     sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
 ) -> None:
     github, azure = fakes
-    done = inv(
-        sandbox.root, _target(sandbox, fakes), task_env(github, azure), "preflight", "--channel", "beta"
-    )
+    done = inv(_target(sandbox, fakes), task_env(github, azure), "preflight", "--channel", "beta")
     assert "✗" not in done.stdout
     assert _row(done.stdout, "credentials") == f"GitHub token accepted for {github.owner_repo}"
     assert _row(done.stdout, "VM env keys") == "GEMINI_API_KEY"
@@ -87,7 +85,7 @@ def test_preflight_missing_credentials_are_failed_rows(
 ) -> None:
     github, azure = fakes
     env = task_env(github, azure, GITHUB_TOKEN=None, AZURE_SUBSCRIPTION_ID=None)
-    done = inv(sandbox.root, _target(sandbox, fakes), env, "preflight", check=False)
+    done = inv(_target(sandbox, fakes), env, "preflight", check=False)
     line = _one_line_failure(done)
     credentials = _row(done.stdout, "credentials")
     assert credentials.startswith("no GitHub token: set $GITHUB_TOKEN")
@@ -102,7 +100,7 @@ def test_preflight_rejected_credentials_are_failed_rows(
     github, azure = fakes
     wrong_token, wrong_header = "ghp_wrong0123456789abcdef", "wrong-identity-header"
     env = task_env(github, azure, GITHUB_TOKEN=wrong_token, IDENTITY_HEADER=wrong_header)
-    done = inv(sandbox.root, _target(sandbox, fakes), env, "preflight", check=False)
+    done = inv(_target(sandbox, fakes), env, "preflight", check=False)
     line = _one_line_failure(done, wrong_token, wrong_header)
     assert _row(done.stdout, "credentials").startswith("GitHub rejected the token (HTTP 401 Bad credentials)")
     assert _row(done.stdout, "VM env keys").startswith("Azure credential (managed_identity) failed:")
@@ -120,7 +118,7 @@ def test_publish_rides_out_500s_rate_limits_and_a_502_mid_upload(
     target, env = _target(sandbox, fakes), task_env(github, azure)
     github.server_errors, github.rate_limited, github.fail_uploads_midway = 2, 1, 1
     github.secondary_limits, github.secondary_status, github.secondary_retry_after = 1, 429, "1"
-    done = inv(sandbox.root, target, env, "publish", "--channel", "beta")
+    done = inv(target, env, "publish", "--channel", "beta")
     assert (github.server_errors, github.rate_limited, github.fail_uploads_midway) == (0, 0, 0)
     assert github.secondary_limits == 0
     # The person sees why the task paused, with the progress bars on stderr.
@@ -148,7 +146,7 @@ def test_publish_stops_before_any_write_on_a_release_it_cannot_use(
     else:
         del github.releases[release.id]
     target, env = _target(sandbox, fakes), task_env(github, azure)
-    done = inv(sandbox.root, target, env, "publish", "--channel", "beta", check=False)
+    done = inv(target, env, "publish", "--channel", "beta", check=False)
     line = _one_line_failure(done)
     expected = {
         "immutable": f"release AppBeta in {github.owner_repo} is immutable: assets can never be replaced, "

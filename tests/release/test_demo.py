@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,22 +11,14 @@ from release.journal import read_entries
 from release.sandbox import down
 from schemas import Target
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import run_inv
 
 
 @pytest.mark.timeout(400)
 def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple[Target, Path]) -> None:
     target, target_file = sandbox_target
-    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "demo", "--size-mb", "16", "--no-keep"]
     try:
-        done = subprocess.run(
-            [*argv, "--target", str(target_file)],
-            capture_output=True,
-            text=True,
-            timeout=360,
-            cwd=target.root,
-            check=False,
-        )
+        done = run_inv("demo", "--size-mb", "16", "--no-keep", "--target", str(target_file), timeout=360)
     finally:
         down(target)
     assert done.returncode == 0, f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"

@@ -25,7 +25,7 @@ from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import start, stop
 from release.sandbox.service import grpc_status_file
 from schemas import atomic_write
-from tests.conftest import REPO, free_ports
+from tests.conftest import REPO, free_ports, run_inv
 
 from .helpers import one_json, poll
 
@@ -245,14 +245,7 @@ def _preflight_with_grpc(
         block.update(endpoint=endpoint, tls=tls)
     target_file = tmp_path / "grpc-target.yaml"
     YAML(typ="safe").dump(raw, target_file)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), "preflight", "--target", str(target_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=box.root,
-        check=False,
-    )
+    return run_inv("preflight", "--target", str(target_file), timeout=120)
 
 
 def test_a_tls_endpoint_marked_plain_fails_preflight_in_one_line(sandbox: Any, tmp_path: Path) -> None:

@@ -55,11 +55,10 @@ def test_a_state_change_that_dies_of_anything_is_journaled_failed(
     target: Target, error: BaseException
 ) -> None:
     """Not only the expected errors: whatever stops a task midway, its line must not say "ok"."""
-    from release.flow import state_change
     from release.session import Session
 
     def die_midway() -> None:
-        with state_change(Session(target, "promote")) as change:
+        with Session(target, "promote").change() as change:
             change.version = "2.0.0.16"
             raise error
 

@@ -1,10 +1,11 @@
 """Two real ``publish`` processes started at once against one sandbox: the lock lets exactly one through.
 
-Each racer is the real invoke program (``invoke.main.program``, what ``./inv`` runs) in its own
-process. Both import everything first and then block on stdin, so the test releases them together
-and they reach the workstation lock within milliseconds of each other, while a publish (preflight
-over HTTPS, hashing, uploads, a sync and a served wait) holds it for seconds. This module has its
-own sandbox, so the race starts from a known state: beta published once and the gate open.
+Each racer is the real task program (``tasks.__main__.main``, what ``./inv`` runs) in its own
+process in the repo root. Both import everything first and then block on stdin, so the test
+releases them together and they reach the workstation lock within milliseconds of each other, while
+a publish (preflight over HTTPS, hashing, uploads, a sync and a served wait) holds it for seconds.
+This module has its own sandbox, so the race starts from a known state: beta published once and the
+gate open.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ V1, V2 = "2.0.0.15", "2.0.0.16"
 RACER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from invoke.main import program
-import release.publish, release.preflight, release.backends, tasks
+from tasks.__main__ import main
+import release.publish, release.preflight, release.backends
 sys.stdin.read(1)
-program.run(["inv", "-r", sys.argv[1], *sys.argv[2:]])
+main(["./inv", *sys.argv[2:]])
 """
 
 
@@ -64,7 +65,7 @@ def race(box: Any, *args: str) -> list[tuple[int, int, str, str]]:
                         stdin=subprocess.PIPE,
                         stdout=stdout,
                         stderr=stderr,
-                        cwd=box.root,
+                        cwd=REPO,
                         env=dict(os.environ),
                     )
                 )

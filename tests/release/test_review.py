@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 from release.sandbox.layout import sandbox_paths
 from schemas import Manifest, atomic_write
 
+from ..conftest import run_inv
 from .helpers import make_artifacts, one_json, snapshot
 
 pytestmark = pytest.mark.timeout(600)
@@ -176,10 +175,7 @@ def test_demo_with_a_bad_size_stops_before_anything(sandbox_target: Any, size: s
     target, target_file = sandbox_target
     root = target.path(".")
     before = snapshot(root)
-    argv = [sys.executable, "-m", "invoke", "-r", str(REPO), "demo", "--size-mb", size]
-    done = subprocess.run(
-        [*argv, "--target", str(target_file)], capture_output=True, text=True, timeout=120, cwd=root
-    )
+    done = run_inv("demo", "--size-mb", size, "--target", str(target_file), timeout=120)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--size-mb" in lines[0] and "Traceback" not in done.stderr

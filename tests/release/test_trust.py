@@ -105,14 +105,13 @@ def test_every_workstation_http_client_is_built_on_the_one_decision(
     url, system_ca = server
     monkeypatch.setenv("SSL_CERT_FILE", str(system_ca))
     target = Target.model_validate(target_document(tmp_path, "http://127.0.0.1:1"))
-    session = Session(target, "test")
     store = GithubStore(target, token="t")
     try:
-        for client in (session.http, store.http()):
-            # The handshake succeeds (then the listener closes): trust came from the OS store.
-            with pytest.raises(httpx.RemoteProtocolError):
-                client.get(url)
+        with Session.open(target, "test") as session:
+            for client in (session.http, store.http()):
+                # The handshake succeeds (then the listener closes): trust came from the OS store.
+                with pytest.raises(httpx.RemoteProtocolError):
+                    client.get(url)
         assert isinstance(trust_context(), truststore.SSLContext)
     finally:
-        session.close()
         store.http().close()

@@ -1,0 +1,67 @@
+"""verify's checks are one table: the dry run lists it, the real run runs it, in the same order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from release import verify as verify_module
+from release.desired import stable_path, write
+from release.errors import ReleaseError
+from release.session import Session
+from release.target import load_target
+from release.verify import CHECKS, Check, Subject, checks_for, verify
+from schemas import Channel, CheckResult, Target
+
+from ..feed.feedkit import make_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Target:
+    text = (REPO / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "t.yaml"
+    path.write_text(text + f"\nroot: {tmp_path}\n", encoding="utf-8")
+    loaded = load_target(str(path), REPO).model_copy(update={"ca_bundle": None})
+    write(stable_path(loaded), make_manifest("2.0.0.15"))
+    return loaded
+
+
+def _dry_run_names(target: Target, capsys: pytest.CaptureFixture[str], channel: Channel) -> list[str]:
+    with Session.open(target, "verify", json=True, dry_run=True) as session:
+        verify(session, channel)
+    names: list[str] = json.loads(capsys.readouterr().out)["checks"]
+    return names
+
+
+def test_the_dry_run_lists_the_table_in_order(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _dry_run_names(target, capsys, Channel.STABLE) == [check.name for check in CHECKS]
+    assert [check.name for check in checks_for(Channel.BETA)] == [
+        check.name for check in CHECKS if check.name != "repo pair"
+    ]
+
+
+def test_a_new_row_is_one_entry_read_by_both_runs(
+    target: Target, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def row(name: str, ok: bool) -> Check:
+        def answer(subject: Subject) -> CheckResult:
+            seen.append(f"{name} {subject.channel.value} {subject.manifest.version}")
+            return CheckResult(name=name, ok=ok, detail="answered")
+
+        return Check(name, answer)
+
+    monkeypatch.setattr(verify_module, "CHECKS", (row("first", True), row("second", False)))
+    assert _dry_run_names(target, capsys, Channel.STABLE) == ["first", "second"]
+    assert seen == []  # a dry run asks nothing
+    with Session.open(target, "verify", json=True) as session, pytest.raises(ReleaseError) as caught:
+        verify(session, Channel.STABLE)
+    assert seen == ["first stable 2.0.0.15", "second stable 2.0.0.15"]
+    report = json.loads(capsys.readouterr().out)
+    assert [check["name"] for check in report["checks"]] == ["first", "second"]
+    assert str(caught.value) == "verify failed: second: answered"
