@@ -5,6 +5,7 @@ Rules:
 - Relative paths resolve against the config file's directory, so a config can live inside the
   VM tree it describes (the sandbox does this).
 - Secrets are never in the config: webhook secrets are named by environment variable only.
+- Which ``actions:`` keys exist comes from the resource table (``resources.RESOURCES``).
 - The state and desired directories never overlap the runtime root: the tree's owner (the app
   server's user) must not be able to rename, link or replace the reconciler's own files.
 """
@@ -12,12 +13,14 @@ Rules:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
+
+from .resources import ACTION_KEYS, RESOURCE_NAMES
 
 __all__ = [
     "RESOURCES",
@@ -30,8 +33,13 @@ __all__ = [
     "load_config",
 ]
 
-RESOURCES = ("stable", "beta", "legacy", "config_version", "gate")
-ResourceName = Literal["stable", "beta", "legacy", "config_version", "gate"]
+# The resources are named once, in ``resources.RESOURCES``; config only re-exports their names.
+RESOURCES = RESOURCE_NAMES
+if TYPE_CHECKING:
+    ActionKey = str
+else:
+    # A Literal built from the table, so pydantic names the allowed keys and the JSON schema lists them.
+    ActionKey = Literal[ACTION_KEYS]
 
 
 class ConfigError(Exception):
@@ -77,7 +85,7 @@ class Config(_Strict):
     resync_seconds: float = Field(default=300.0, gt=0)
     resync_jitter: float = Field(default=0.2, ge=0, lt=1)
     required_env_keys: tuple[str, ...] = ("GEMINI_API_KEY",)
-    actions: dict[ResourceName, tuple[str, ...]] = {}
+    actions: dict[ActionKey, tuple[str, ...]] = {}
     action_timeout_s: float = Field(default=120.0, gt=0)
     lock_timeout_s: float = Field(default=10.0, gt=0, le=600)
     probes: dict[Literal["production", "staging"], ProbeConfig] = {}
