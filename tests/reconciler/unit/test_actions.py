@@ -64,7 +64,8 @@ def test_owed_actions_run_once_in_table_order_and_failures_alert(tmp_path: Path,
     )
     vm = make_vm(tmp_path, extra=extra)
     config = load_config(vm.config)
-    sink, log = ListSink(), []
+    sink = ListSink()
+    log: list[dict[str, object]] = []
     engine = _engine(config, clock, sink, log)
     write_bundle(config.desired_dir, bundle())
     outcome = engine.run_pass()
