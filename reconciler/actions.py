@@ -1,9 +1,10 @@
 """Actions: commands from the config run once after a resource changed (a service restart).
 
 Rules: the command is the config's ``actions:`` entry under the resource's ``action_key``
-(``resources.RESOURCES``); argv lists only (no shell); a timeout; the exit status is returned, logged as one
-``{"event":"action"}`` line and alerted when not 0; output is not captured because it could carry
-secrets. Which actions are owed survives a crash (see ``pending``).
+(``resources.RESOURCES``), and owed actions run in table order; argv lists only (no shell); a
+timeout; the exit status is returned, logged as one ``{"event":"action"}`` line and alerted when
+not 0; output is not captured because it could carry secrets. Which actions are owed survives a
+crash (see ``pending``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
 
-from .resources import ACTION_KEYS, RESOURCE_NAMES
+from .resources import ACTION_KEYS
 
 __all__ = [
-    "RESOURCES",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -33,8 +32,6 @@ __all__ = [
     "load_config",
 ]
 
-# The resources are named once, in ``resources.RESOURCES``; config only re-exports their names.
-RESOURCES = RESOURCE_NAMES
 if TYPE_CHECKING:
     ActionKey = str
 else:

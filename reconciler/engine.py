@@ -13,10 +13,12 @@ Rules:
   ``pass_error`` condition, which leaves the drift conditions alone: an I/O error does not
   "resolve" drift nobody healed. While it fails, status shows every resource as ``error`` with the
   reason, and the last desired digest a pass read.
-- Writes go in groups (``WRITE_GROUPS``, derived from ``resources.RESOURCES``): the stable pair, the legacy copy and the config version
-  move together, config last, and a group with a member in error is held back. When a write fails,
-  what the group already wrote gets its old bytes back, so the feed (which reads the version from
-  the config, then that version's manifest) never sees them disagree; each is ``write_failed``.
+- Writes go in groups (``WRITE_GROUPS``, derived from ``resources.RESOURCES``): the stable
+  pair, the legacy copy and the config version move together, config last, and a group with a
+  member in error is held back. When a write fails, what the group already wrote gets its old
+  bytes back, so the feed (which reads the version from the config, then that version's manifest)
+  never sees them disagree; each is ``write_failed``.
+- Status, the failed-pass state and owed actions name resources only as the table does.
 - A failed write or an unreadable runtime file is that resource's error and alert; the other
   groups are still applied. A status file that cannot be written is a ``state`` alert.
 """

@@ -50,6 +50,11 @@ __all__ = [
     "Resource",
     "in_table_order",
     "owned_runtime_files",
+    "plan_beta",
+    "plan_config_version",
+    "plan_gate",
+    "plan_legacy",
+    "plan_stable",
 ]
 
 PlanFunction = Callable[["Resource", Desired, RuntimeLayout, "Config | None"], ResourcePlan]
@@ -160,7 +165,8 @@ def plan_config_version(
 def plan_gate(
     resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
 ) -> ResourcePlan:
-    """The gate line of config.env; given the whole Config, it also guards required keys and keeps a backup."""
+    """The gate line of config.env; given the whole Config, it also guards required keys and keeps
+    a backup."""
     name = resource.name
     if desired.gate is None:
         return _unmanaged(resource)
@@ -214,20 +220,46 @@ def _own_manifests(layout: RuntimeLayout) -> tuple[tuple[Path, str], ...]:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("stable", "stable", plan_stable, _own_manifests, "stable", "stable"),
     Resource(
-        "legacy", "stable", plan_legacy, _own(lambda layout: layout.legacy_manifest_path), "stable", "legacy"
+        name="stable",
+        desired_field="stable",
+        plan=plan_stable,
+        owned=_own_manifests,
+        write_group="stable",
+        action_key="stable",
     ),
-    Resource("beta", "beta", plan_beta, _own(lambda layout: layout.beta_manifest), "beta", "beta"),
     Resource(
-        "config_version",
-        "stable",
-        plan_config_version,
-        _own(lambda layout: layout.unified_config_path),
-        "stable",
-        "config_version",
+        name="legacy",
+        desired_field="stable",
+        plan=plan_legacy,
+        owned=_own(lambda layout: layout.legacy_manifest_path),
+        write_group="stable",
+        action_key="legacy",
     ),
-    Resource("gate", "gate", plan_gate, _own(lambda layout: layout.config_env_path), "gate", "gate"),
+    Resource(
+        name="beta",
+        desired_field="beta",
+        plan=plan_beta,
+        owned=_own(lambda layout: layout.beta_manifest),
+        write_group="beta",
+        action_key="beta",
+    ),
+    Resource(
+        name="config_version",
+        desired_field="stable",
+        plan=plan_config_version,
+        owned=_own(lambda layout: layout.unified_config_path),
+        write_group="stable",  # last of its group: the feed reads this version, then its manifest
+        action_key="config_version",
+    ),
+    Resource(
+        name="gate",
+        desired_field="gate",
+        plan=plan_gate,
+        owned=_own(lambda layout: layout.config_env_path),
+        write_group="gate",
+        action_key="gate",
+    ),
 )
 
 RESOURCE_NAMES: tuple[str, ...] = tuple(resource.name for resource in RESOURCES)
