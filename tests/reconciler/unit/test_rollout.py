@@ -12,6 +12,7 @@ from reconciler.config import Config, load_config
 from reconciler.desired import Desired, write_bundle
 from reconciler.engine import Reconciler
 from reconciler.plan import compute_plan
+from reconciler.resources import RESOURCE_NAMES
 from schemas import Bundle
 
 from ..helpers import Vm, bundle, make_manifest, make_vm
@@ -183,3 +184,28 @@ def test_the_rollout_flag_follows_the_desired_digest_not_the_pass_count(
     before = len(world.alerts("drift"))
     world.engine.run_pass()
     assert [k for k in world.alerts("drift")[before:] if k[1] == "firing"] == []
+
+
+def test_a_failing_pass_neither_resolves_drift_nor_claims_sync(tmp_path: Path, clock: FakeClock) -> None:
+    vm = make_vm(tmp_path, mode="observe")
+    world = World(load_config(vm.config), clock)
+    b = bundle()
+    world.accept(b)
+    world.engine.run_pass()
+    drifting = len(world.alerts("drift"))
+    assert drifting == 5
+    lock = world.config.lock_path
+    lock.unlink()
+    lock.mkdir()  # the lock cannot be opened: every retry fails with an OSError
+    outcome = world.engine.run_pass()
+    assert outcome.result == "error" and outcome.plan is None
+    assert world.alerts("error") == [("pass", "firing")]
+    assert len(world.alerts("drift")) == drifting  # an I/O error resolves no drift
+    status = world.engine.status()
+    assert list(status.resources) == list(RESOURCE_NAMES)
+    assert {state.sync for state in status.resources.values()} == {"error"}
+    assert status.desired_digest == b.digest()  # the last digest a pass read
+    lock.rmdir()
+    assert world.engine.run_pass().result == "drift"
+    assert world.alerts("error") == [("pass", "firing"), ("pass", "resolved")]
+    assert len(world.alerts("drift")) == drifting  # still the same drift: not alerted again
