@@ -1,11 +1,11 @@
-"""Fixtures for the in-process unit tests: a VM tree on tmp_path and its loaded config, clocks
-that only move when a test moves them, and sinks that keep what they were given."""
+"""Fixtures for the in-process unit tests: the loaded config of the VM tree (``vm``, from the
+reconciler tests' conftest), clocks that only move when a test moves them, and sinks that keep
+what they were given."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +14,7 @@ from reconciler.config import Config, load_config
 from reconciler.desired import Desired
 from schemas import Bundle
 
-from ..helpers import Vm, make_vm
+from ..helpers import Vm
 
 
 @dataclass
@@ -46,11 +46,6 @@ class ListSink:
 
 def desired_of(bundle: Bundle) -> Desired:
     return Desired(stable=bundle.stable, beta=bundle.beta, gate=bundle.gate)
-
-
-@pytest.fixture
-def vm(tmp_path: Path) -> Vm:
-    return make_vm(tmp_path)
 
 
 @pytest.fixture
