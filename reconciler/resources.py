@@ -6,11 +6,15 @@ Rules:
 - ``RESOURCES`` is the only place a resource is named. Config (which ``actions:`` keys exist),
   desired-file handling (which bundle field blocks it when invalid), ownership (``owned.py``: what
   the watcher wakes on and the sweep may clean), status, the engine's write groups and the order
-  of owed actions are all derived from it. Adding a resource is one entry plus its plan function.
-- Table order is plan order, which is what ``diff`` and status list: the stable pair first, then
-  what follows the stable version (the legacy copy, the YAML version), the gate last.
-- Write groups are written in the order each group first appears in the table, and members in
-  table order, so the config version (last of its group) is written after the manifests it names.
+  of owed actions are all derived from it. Adding a resource is one entry plus its plan function
+  (which reads, never writes, and returns its ``ResourcePlan`` under ``resource.name``); a resource
+  driven by a new desired field also needs that field in ``schemas.Bundle``.
+- Table order is plan order, the order ``diff`` and status list (stable, legacy, beta,
+  config_version, gate), and the order owed actions run in.
+- Order matters for readers: the versioned stable manifest is written before ``manifest.json``
+  (which never names a version whose file is missing), the stable pair before the legacy copy and
+  the YAML version. Write groups go in the order each first appears in the table, members in
+  table order, so the config version (last of its group) follows the manifests it names.
 - A plan function only reads. A resource whose desired file is null is ``unmanaged`` (its runtime
   files are never deleted); one whose desired field is invalid is never planned (``compute_plan``
   reports it as an error from the desired state).
