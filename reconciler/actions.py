@@ -1,8 +1,10 @@
 """Actions: commands from the config run once after a resource changed (a service restart).
 
-Rules: argv lists only (no shell); a timeout; the exit status is returned, logged as one
-``{"event":"action"}`` line and alerted when not 0; output is not captured because it could carry
-secrets. Which actions are owed survives a crash (see ``pending``).
+Rules: the command is the config's ``actions:`` entry under the resource's ``action_key``
+(``resources.RESOURCES``), and owed actions run in table order; argv lists only (no shell); a
+timeout; the exit status is returned, logged as one ``{"event":"action"}`` line and alerted when
+not 0; output is not captured because it could carry secrets. Which actions are owed survives a
+crash (see ``pending``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .alerts import Alert, AlertManager
-from .config import RESOURCES, Config
+from .config import Config
 from .lock import LockTimeout, vm_lock
 from .pending import PendingActions
+from .resources import RESOURCES
 
 __all__ = ["ActionResult", "run_action", "run_owed_actions"]
 
@@ -69,9 +72,10 @@ def run_owed_actions(
     alerts: AlertManager,
     log: Callable[[dict[str, object]], None],
 ) -> None:
-    """Run the actions of ``owed`` resources in resource order, then forget them on disk."""
-    for name in (n for n in RESOURCES if n in owed):
-        argv = config.actions.get(name)  # type: ignore[call-overload]
+    """Run the actions of ``owed`` resources in table order, then forget them on disk."""
+    for resource in (r for r in RESOURCES if r.name in owed):
+        name = resource.name
+        argv = config.actions.get(resource.action_key)
         if not argv:
             continue
         result = run_action(name, tuple(argv), config.action_timeout_s)

@@ -5,6 +5,7 @@ Rules:
 - Relative paths resolve against the config file's directory, so a config can live inside the
   VM tree it describes (the sandbox does this).
 - Secrets are never in the config: webhook secrets are named by environment variable only.
+- Which ``actions:`` keys exist comes from the resource table (``resources.RESOURCES``).
 - The state and desired directories never overlap the runtime root: the tree's owner (the app
   server's user) must not be able to rename, link or replace the reconciler's own files.
 - Every field carries a ``description``: docs/vm.md#config-reference is generated from them by
@@ -14,15 +15,16 @@ Rules:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
 
+from .resources import ACTION_KEYS
+
 __all__ = [
-    "RESOURCES",
     "AlertsConfig",
     "Config",
     "ConfigError",
@@ -32,8 +34,11 @@ __all__ = [
     "load_config",
 ]
 
-RESOURCES = ("stable", "beta", "legacy", "config_version", "gate")
-ResourceName = Literal["stable", "beta", "legacy", "config_version", "gate"]
+if TYPE_CHECKING:
+    ActionKey = str
+else:
+    # A Literal built from the table, so pydantic names the allowed keys and the JSON schema lists them.
+    ActionKey = Literal[ACTION_KEYS]
 
 
 class ConfigError(Exception):
@@ -127,7 +132,7 @@ class Config(_Strict):
         default=("GEMINI_API_KEY",),
         description="`config.env` keys reported as present or missing by `status`, never their values.",
     )
-    actions: dict[ResourceName, tuple[str, ...]] = Field(
+    actions: dict[ActionKey, tuple[str, ...]] = Field(
         default={},
         description="An argv per resource, run once after that resource changed (at least once, possibly "
         "twice, never zero times); e.g. `gate: [touch, /var/lib/nexy-reconciler/restart-staging.trigger]`.",

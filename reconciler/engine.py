@@ -13,10 +13,12 @@ Rules:
   ``pass_error`` condition, which leaves the drift conditions alone: an I/O error does not
   "resolve" drift nobody healed. While it fails, status shows every resource as ``error`` with the
   reason, and the last desired digest a pass read.
-- Writes go in groups (``WRITE_GROUPS``): the stable pair, the legacy copy and the config version
-  move together, config last, and a group with a member in error is held back. When a write fails,
-  what the group already wrote gets its old bytes back, so the feed (which reads the version from
-  the config, then that version's manifest) never sees them disagree; each is ``write_failed``.
+- Writes go in groups (``WRITE_GROUPS``, derived from ``resources.RESOURCES``): the stable
+  pair, the legacy copy and the config version move together, config last, and a group with a
+  member in error is held back. When a write fails, what the group already wrote gets its old
+  bytes back, so the feed (which reads the version from the config, then that version's manifest)
+  never sees them disagree; each is ``write_failed``.
+- Status, the failed-pass state and owed actions name resources only as the table does.
 - A failed write or an unreadable runtime file is that resource's error and alert; the other
   groups are still applied. A status file that cannot be written is a ``state`` alert.
 """
@@ -41,20 +43,18 @@ from schemas import HealthState, PassRecord, ResourceState, Status, atomic_write
 from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
 from .conditions import health_conditions, pass_conditions
-from .config import RESOURCES, Config
+from .config import Config
 from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
 from .pending import PendingActions
-from .plan import FileWrite, Plan, apply_write, compute_plan, failure_text, read_bytes
+from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
+from .resources import RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
 from .statusfile import read_status, write_status
 from .view import build_status, resource_states
 
 __all__ = ["WRITE_GROUPS", "PassOutcome", "Reconciler"]
-
-# Resources written together, in this order; a failure in a group rolls back what it wrote.
-WRITE_GROUPS = (("stable", "legacy", "config_version"), ("beta",), ("gate",))
 
 
 def _trace(exc: BaseException) -> str:
@@ -118,7 +118,8 @@ class Reconciler:
         self._last_good: PassOutcome | None = None
         self._resource_states: dict[str, ResourceState] = {}
         self._log = log or log_event
-        configured = [name for name, argv in config.actions.items() if argv]
+        # Owed actions are kept by resource name; a resource owes one if its action key has a command.
+        configured = [r.name for r in RESOURCES if config.actions.get(r.action_key)]
         self._pending = PendingActions(config.pending_actions_path, configured)
         previous = read_status(config.status_path)
         # A difference right after the desired digest changed is a rollout, not drift.
@@ -146,7 +147,7 @@ class Reconciler:
             # Honest status: nothing is known to be in sync while passes fail.
             self._resource_states = {
                 name: ResourceState(sync="error", detail=f"pass failed: {message}"[:160])
-                for name in RESOURCES
+                for name in RESOURCE_NAMES
             }
         if outcome.owed:
             try:
@@ -182,7 +183,7 @@ class Reconciler:
         version from the config and then reads that version's manifest, so the config is written
         last, and when any of the group fails the ones already written get their old bytes back.
         """
-        by_name = plan.by_name()
+        by_name = {resource.name: resource for resource in plan.resources}
         changed: list[str] = []
         failed: dict[str, str] = {}
         for group in WRITE_GROUPS:
@@ -249,16 +250,16 @@ class Reconciler:
                 {"event": "applied", "desired_digest": plan.digest, "changed": changed, "mode": config.mode}
             )
         mode = config.mode
+        planned: dict[str, ResourcePlan] = {resource.name: resource for resource in plan.resources}
         write_alerts = [
             Alert(
                 name,
                 "write_failed",
-                expected=by.expected,
+                expected=planned[name].expected,
                 found=why,
                 done="served state kept consistent; will retry",
             )
             for name, why in failed.items()
-            for by in (plan.by_name()[name],)
         ]
         self.alerts.update(
             "pass", pass_conditions(desired, plan, changed, rollout=rollout, mode=mode) + write_alerts

@@ -2,7 +2,8 @@
 
 Rules:
 - One list serves the watcher (which names in which directory wake a pass) and the sweep (whose
-  temp files may be removed), so the two never disagree.
+  temp files may be removed), so the two never disagree. Its runtime part is each resource's
+  ``owned`` entry in ``resources.RESOURCES``.
 - ``schemas.atomic_write`` writes ``.<name>.<8 random chars>.tmp`` next to its target; a SIGKILL
   between create and rename leaves one behind. Only temp files of names we own are removed.
 - In the runtime and desired directories every writer (a pass, ``accept``) holds the VM lock, so a
@@ -26,6 +27,7 @@ from schemas.fileio import FileRefused, open_directory
 
 from .config import Config
 from .desired import BUNDLE_FILE, DESIRED_FILES
+from .resources import owned_runtime_files
 
 __all__ = ["STATE_TEMP_AGE_S", "owned_files", "sweep_temp_files"]
 
@@ -36,13 +38,9 @@ _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 def owned_files(config: Config) -> list[tuple[Path, str]]:
     """(directory, name pattern) of every desired and runtime file a pass reads or writes."""
-    layout = config.layout
     # The old layout's names too: writing one of them is how an old tree asks for its migration.
     pairs = [(config.desired_dir, name) for name in (BUNDLE_FILE, *DESIRED_FILES.values())]
-    pairs += [(layout.stable_manifest.parent, "manifest*.json")]
-    for path in (layout.unified_config_path, layout.legacy_manifest_path, layout.config_env_path):
-        pairs.append((path.parent, path.name))
-    return pairs
+    return pairs + owned_runtime_files(config.layout)
 
 
 def _sweep(

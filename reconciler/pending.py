@@ -18,7 +18,7 @@ from pathlib import Path
 
 from schemas import atomic_write
 
-from .config import RESOURCES
+from .resources import in_table_order
 
 __all__ = ["PendingActions"]
 
@@ -55,5 +55,5 @@ class PendingActions:
             self._write(left)
 
     def _write(self, names: frozenset[str]) -> None:
-        ordered = [name for name in RESOURCES if name in names]
+        ordered = in_table_order(names)
         atomic_write(self.path, (json.dumps({"pending": ordered}) + "\n").encode(), mode=0o600)
