@@ -114,12 +114,15 @@ def _mkfifo(path: Path) -> None:
 
 def test_hostile_runtime_files_are_errors_of_their_resource_only(vm: Vm) -> None:
     assert apply(vm, THE_BUNDLE) == 0
+    # config.env turned into a directory before the daemon starts: there is no atomic way to swap a
+    # file for a directory, and a pass landing between unlink and mkdir would alert "missing" first
+    # (and de-duplication would then keep that text).
+    vm.env.unlink()
+    vm.env.mkdir()
     daemon = PipedDaemon(vm)
     try:
         wait_for(lambda: (vm.status() or {}).get("pid") == daemon.proc.pid, 20, "daemon up")
         _mkfifo(vm.manifests / "manifest_beta.json")  # would hang a blocking open for ever
-        vm.env.unlink()
-        vm.env.mkdir()  # config.env turned into a directory
         vm.unified.write_bytes(b"update:\n" + b"  - " * 50_000 + b"x\n")  # 50k-deep YAML
         (vm.manifests / "manifest.json").write_bytes(b"[" * 100_000)  # RecursionError bait
         wanted = {("beta", "error"), ("gate", "error"), ("config_version", "error")}
@@ -154,7 +157,11 @@ def test_deleted_manifests_directory_comes_back_like_its_parent_and_stays_watche
     daemon = Daemon(vm)
     try:
         daemon.wait_ready()
-        shutil.rmtree(vm.manifests)
+        # Gone in one step (a rename out of the tree, then removed): rmtree in place races the daemon,
+        # which may write the directory back while rmtree is still emptying it.
+        gone = vm.config.parent.parent / "manifests.gone"  # outside the VM tree, same disk
+        os.rename(vm.manifests, gone)
+        shutil.rmtree(gone)
         wait_for(lambda: vm.runtime_matches(THE_BUNDLE), 10, "manifests re-created")
         st = os.stat(vm.manifests)
         assert stat.S_IMODE(st.st_mode) == 0o750
