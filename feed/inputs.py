@@ -6,8 +6,9 @@ Rules:
 - Files are read as the reconciler reads them, through :func:`schemas.fileio.read_regular`: never
   through a link at the file's own name (nor, below an absolute layout root, at any directory
   under it), never a FIFO, device or hard-linked file, at most :data:`MAX_FILE_BYTES`. A refusal
-  is the file's one-line ``error`` naming it relative to its directory or the root, never the
-  VM's absolute paths (the reason is served on ``/updates/health``).
+  is the file's one-line ``error`` (``<name>: cannot read (<what was refused>)``), naming paths
+  relative to the file's directory or the root, never the VM's absolute paths (the reason is
+  served on ``/updates/health``).
 - The stable version comes from ``unified_config.yaml`` ``update.default_version`` (design §2
   rule 6), so the versioned manifest to read is known only after the config is parsed.
 - :meth:`Inputs.digest` covers every byte read, so an unchanged set of files is not rebuilt.
@@ -62,8 +63,8 @@ def _refusal(path: Path, exc: FileRefused, below: Path | None) -> str:
     # FileRefused names the refused path (the file, or a directory under the root) absolutely.
     for base in (path.parent, below):
         if base is not None and text.startswith(f"{base}{os.sep}"):
-            return text[len(str(base)) + 1 :]
-    return f"{path.name}: refused"
+            return f"{path.name}: cannot read ({text[len(str(base)) + 1 :]})"
+    return f"{path.name}: cannot read (refused)"
 
 
 def read_file(path: Path, *, below: Path | None = None) -> FileRead:
