@@ -3,15 +3,22 @@
 Rules:
 - Reading never raises: a missing file is ``data=None``, an unreadable one carries ``error``; the
   decision what that means belongs to :mod:`feed.evaluate`.
-- The stable version comes from ``unified_config.yaml`` ``update.default_version`` (docs/rules.md#r6),
-  so the versioned manifest to read is known only after the config is parsed.
+- Files are read as the reconciler reads them, through :func:`schemas.fileio.read_regular`: never
+  through a link at the file's own name (nor, below an absolute layout root, at any directory
+  under it), never a FIFO, device or hard-linked file, at most :data:`MAX_FILE_BYTES`. A refusal
+  is the file's one-line ``error`` (``<name>: cannot read (<what was refused>)``), naming paths
+  relative to the file's directory or the root, never the VM's absolute paths (the reason is
+  served on ``/updates/health``).
+- The stable version comes from ``unified_config.yaml`` ``update.default_version`` (docs/rules.md#r6), so the versioned manifest to read is known only after the config is parsed.
 - :meth:`Inputs.digest` covers every byte read, so an unchanged set of files is not rebuilt.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from schemas import RuntimeLayout, parse_version
+from schemas.fileio import FileRefused, read_regular
 
 __all__ = ["FileRead", "Inputs", "UpdateConfig", "parse_update_config", "read_file", "read_inputs"]
 
@@ -47,16 +55,24 @@ class UpdateConfig:
     minimum_system_version: str | None
 
 
-def read_file(path: Path) -> FileRead:
+def _refusal(path: Path, exc: FileRefused, below: Path | None) -> str:
+    if exc.errno == errno.EFBIG:
+        return f"{path.name}: larger than {MAX_FILE_BYTES} bytes"
+    text = str(exc)
+    # FileRefused names the refused path (the file, or a directory under the root) absolutely.
+    for base in (path.parent, below):
+        if base is not None and text.startswith(f"{base}{os.sep}"):
+            return f"{path.name}: cannot read ({text[len(str(base)) + 1 :]})"
+    return f"{path.name}: cannot read (refused)"
+
+
+def read_file(path: Path, *, below: Path | None = None) -> FileRead:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return FileRead(path, None)
+        data = read_regular(path, max_bytes=MAX_FILE_BYTES, below=below)
+    except FileRefused as exc:
+        return FileRead(path, None, _refusal(path, exc, below))
     except OSError as exc:
         return FileRead(path, None, f"{path.name}: cannot read ({exc.strerror or exc})")
-    if len(data) > MAX_FILE_BYTES:
-        return FileRead(path, None, f"{path.name}: larger than {MAX_FILE_BYTES} bytes")
     return FileRead(path, data)
 
 
@@ -111,17 +127,21 @@ class Inputs:
 
 
 def read_inputs(layout: RuntimeLayout) -> Inputs:
-    config = read_file(layout.unified_config_path)
+    # As the reconciler reads them (reconciler/plan.py): directories below an absolute root are
+    # opened without following links; a relative root is the operator's and opened as given.
+    below = layout.root if layout.root.is_absolute() else None
+    config = read_file(layout.unified_config_path, below=below)
     versioned: FileRead | None = None
     if config.data is not None:
         try:
-            versioned = read_file(layout.versioned_manifest(parse_update_config(config.data).default_version))
+            version = parse_update_config(config.data).default_version
+            versioned = read_file(layout.versioned_manifest(version), below=below)
         except ValueError:
             versioned = None
     return Inputs(
         config=config,
-        env=read_file(layout.config_env_path),
-        stable=read_file(layout.stable_manifest),
+        env=read_file(layout.config_env_path, below=below),
+        stable=read_file(layout.stable_manifest, below=below),
         versioned=versioned,
-        beta=read_file(layout.beta_manifest),
+        beta=read_file(layout.beta_manifest, below=below),
     )

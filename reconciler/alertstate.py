@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import atomic_write
+from schemas.fileio import read_regular
 
 from .alerts import Alert, AlertState, Condition
 from .logline import log_event
@@ -60,7 +61,11 @@ class FileAlertStore:
 
     def load(self) -> AlertState:
         try:
-            return _parse(json.loads(self.path.read_bytes()))
+            # schemas.fileio: a link or FIFO planted here is refused (an OSError), not followed.
+            data = read_regular(self.path)
+            if data is None:
+                return AlertState({}, {})
+            return _parse(json.loads(data))
         except FileNotFoundError:
             return AlertState({}, {})
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

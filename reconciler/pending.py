@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from schemas import atomic_write
+from schemas.fileio import read_regular
 
 from .resources import in_table_order
 
@@ -31,7 +32,11 @@ class PendingActions:
     def load(self) -> frozenset[str]:
         """The resources whose actions are owed (only those that still have an action configured)."""
         try:
-            document = json.loads(self.path.read_bytes())
+            # schemas.fileio: a link or FIFO planted here is refused (an OSError), not followed.
+            data = read_regular(self.path)
+            if data is None:
+                return frozenset()
+            document = json.loads(data)
             names = frozenset(str(name) for name in document["pending"])
         except FileNotFoundError:
             return frozenset()

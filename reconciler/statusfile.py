@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas import Status, atomic_write, dump_model
+from schemas.fileio import FileRefused, read_regular
 
 __all__ = ["MAX_BYTES", "fit", "is_fresh", "read_status", "render_table", "write_status"]
 
@@ -38,8 +39,10 @@ def write_status(path: Path, status: Status) -> None:
 
 def read_status(path: Path) -> Status | None:
     try:
-        return Status.model_validate_json(path.read_bytes())
-    except (FileNotFoundError, ValidationError, ValueError):
+        # Not followed through a link, never blocked on a FIFO; a refused file is no status.
+        data = read_regular(path, max_bytes=16 * MAX_BYTES)
+        return None if data is None else Status.model_validate_json(data)
+    except (FileNotFoundError, FileRefused, ValidationError, ValueError):
         return None
 
 

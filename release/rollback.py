@@ -23,6 +23,8 @@ Rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
@@ -100,16 +102,51 @@ def _objects(session: Session, manifest: Manifest) -> dict[str, str]:
     return wanted
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One checked rollback: what goes back into which channel, and how its steps name it."""
+
+    channel: Channel
+    version: str
+    manifest: Manifest
+    objects: dict[str, str]
+    current: Manifest | None
+    path: Path
+    step: str
+    """The write step's text of what ``path`` becomes."""
+    wrote: str
+    """The log line's text of what ``path`` became."""
+    wait: str | None
+    """The health condition waited for; None: nothing is served yet to wait for."""
+    warning: str
+    report: dict[str, Any]
+    """The report's opening keys (the common ones follow)."""
+    done: str
+
+
+def _confirm(session: Session, channel: Channel, version: str, yes: bool) -> None:
+    if not yes and not session.dry_run:
+        raise ReleaseError(
+            f"rollback replaces what {channel.value} clients are offered with {version}; rerun with --yes"
+        )
+
+
 def rollback(
     session: Session, to: str, *, yes: bool = False, wait_s: float = 60.0, channel: Channel = Channel.STABLE
 ) -> dict[str, Any]:
-    target = session.target
     try:
         version = parse_version(to)
     except ValueError as exc:
         raise ReleaseError(str(exc)) from None
     if channel is Channel.BETA:
-        return _rollback_beta(session, version, yes=yes, wait_s=wait_s)
+        plan = _plan_beta(session, version, yes=yes)
+    else:
+        plan = _plan_stable(session, version, yes=yes)
+    return _republish(session, plan, wait_s)
+
+
+def _plan_stable(session: Session, version: str, *, yes: bool) -> _Plan:
+    target = session.target
     manifest = read_versioned(target, version)
     if manifest is None:
         known = sorted(p.name[len("manifest_") : -5] for p in manifests_dir(target).glob("manifest_*.json"))
@@ -117,45 +154,21 @@ def rollback(
         raise ReleaseError(f"no manifest_{version}.json; released versions: {', '.join(known) or 'none'}")
     _check_history(session, manifest, version)
     objects = _objects(session, manifest)
-    if not yes and not session.dry_run:
-        raise ReleaseError(
-            f"rollback replaces what stable clients are offered with {version}; rerun with --yes"
-        )
-    current = read_stable(target)
-    steps = [f"upload archived {role} {sha[:12]} into stable" for role, sha in objects.items()]
-    steps += [
-        f"write {stable_path(target).name} = manifest_{version}.json (was {current.version if current else 'none'})"
-    ]
-    steps += [sync_step(session)]
-    steps += [f"wait until {base_url(target, Channel.STABLE)}/updates/health reports {version}"]
-    session.say(f"[yellow]warning:[/] {WARNING}")
-    report: dict[str, Any] = {
-        "version": version,
-        "from": current.version if current else None,
-        "steps": steps,
-        "dry_run": session.dry_run,
-        "warning": WARNING,
-    }
-    if session.dry_run:
-        return dry_run_done(session, steps, report)
-    sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
-    with session.change() as change:
-        change.channel, change.version, change.fingerprint = Channel.STABLE, version, manifest.fingerprint
-        change.details.append(f"rollback from {current.version if current else 'none'}")
-        for role, tag, name in asset_map(target, Channel.STABLE):
-            sha = objects.get(role)
-            if sha is None:
-                continue
-            result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
-            session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
-        _restore_notes(session, manifest)
-        write(stable_path(target), manifest)
-        session.say(f"wrote {stable_path(target).name} = manifest_{version}.json")
-        sync(session, wait_s)
-        wait_served(session, Channel.STABLE, version)
-    session.say(f"rolled back stable to {version}")
-    session.emit(report | {"ok": True})
-    return report
+    _confirm(session, Channel.STABLE, version, yes)
+    return _Plan(
+        channel=Channel.STABLE,
+        version=version,
+        manifest=manifest,
+        objects=objects,
+        current=read_stable(target),
+        path=stable_path(target),
+        step=f"manifest_{version}.json",
+        wrote=f"manifest_{version}.json",
+        wait=f"reports {version}",
+        warning=WARNING,
+        report={},
+        done=f"rolled back stable to {version}",
+    )
 
 
 def _beta_history(session: Session, version: str) -> Manifest:
@@ -193,55 +206,71 @@ def _beta_history(session: Session, version: str) -> Manifest:
     return manifest
 
 
-def _rollback_beta(session: Session, version: str, *, yes: bool, wait_s: float) -> dict[str, Any]:
+def _plan_beta(session: Session, version: str, *, yes: bool) -> _Plan:
     target = session.target
     manifest = _beta_history(session, version)
     objects = _objects(session, manifest)
-    if not yes and not session.dry_run:
-        raise ReleaseError(
-            f"rollback replaces what beta clients are offered with {version}; rerun with --yes"
-        )
+    _confirm(session, Channel.BETA, version, yes)
     current = read_beta(target)
     gate = read_gate(target)
-    gate_open = gate is not None and gate.enabled
+    return _Plan(
+        channel=Channel.BETA,
+        version=version,
+        manifest=manifest,
+        objects=objects,
+        current=current,
+        path=beta_path(target),
+        step=f"beta {version} {manifest.fingerprint[:12]}",
+        wrote=f"beta {version}",
+        # While the gate is closed staging serves nothing: it serves the beta once staging.open runs.
+        wait=f"serves beta {version}" if gate is not None and gate.enabled else None,
+        warning=BETA_WARNING,
+        report={"channel": "beta"},
+        done=f"rolled back beta to {version}; promote needs a new staging.validate",
+    )
+
+
+def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
+    """Put the archived release back into its channel: the plan (or dry run), then the change."""
+    target, version, manifest = session.target, plan.version, plan.manifest
+    current, channel = plan.current, plan.channel
     was = current.version if current else "none"
-    steps = [f"upload archived {role} {sha[:12]} into beta" for role, sha in objects.items()]
-    steps += [f"write {beta_path(target).name} = beta {version} {manifest.fingerprint[:12]} (was {was})"]
+    steps = [f"upload archived {role} {sha[:12]} into {channel.value}" for role, sha in plan.objects.items()]
+    steps += [f"write {plan.path.name} = {plan.step} (was {was})"]
     steps += [sync_step(session)]
-    if gate_open:
-        steps += [f"wait until {base_url(target, Channel.BETA)}/updates/health serves beta {version}"]
-    session.say(f"[yellow]warning:[/] {BETA_WARNING}")
-    report: dict[str, Any] = {
-        "channel": "beta",
+    if plan.wait is not None:
+        steps += [f"wait until {base_url(target, channel)}/updates/health {plan.wait}"]
+    session.say(f"[yellow]warning:[/] {plan.warning}")
+    report: dict[str, Any] = plan.report | {
         "version": version,
         "from": current.version if current else None,
         "steps": steps,
         "dry_run": session.dry_run,
-        "warning": BETA_WARNING,
+        "warning": plan.warning,
     }
     if session.dry_run:
         return dry_run_done(session, steps, report)
     sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
     with session.change() as change:
-        change.channel, change.version, change.fingerprint = Channel.BETA, version, manifest.fingerprint
+        change.channel, change.version, change.fingerprint = channel, version, manifest.fingerprint
         change.details.append(f"rollback from {was}")
-        if current is not None:
+        if channel is Channel.BETA and current is not None:
             archive_beta_manifest(target, current)  # the rolled-back-from beta stays restorable
-        for role, tag, name in asset_map(target, Channel.BETA):
-            sha = objects.get(role)
+        for role, tag, name in asset_map(target, channel):
+            sha = plan.objects.get(role)
             if sha is None:
                 continue
             result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
             session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
-        _restore_notes(session, manifest, Channel.BETA)
-        write(beta_path(target), manifest)
-        session.say(f"wrote {beta_path(target).name} = beta {version}")
+        _restore_notes(session, manifest, channel)
+        write(plan.path, manifest)
+        session.say(f"wrote {plan.path.name} = {plan.wrote}")
         sync(session, wait_s)
-        if gate_open:
-            wait_served(session, Channel.BETA, version)
-        else:
+        if plan.wait is not None:
+            wait_served(session, channel, version)
+        elif channel is Channel.BETA:
             session.say("the beta gate is closed: staging serves it once staging.open runs")
-    session.say(f"rolled back beta to {version}; promote needs a new staging.validate")
+    session.say(plan.done)
     session.emit(report | {"ok": True})
     return report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import ssl
@@ -13,7 +14,7 @@ import httpx
 import pytest
 import trustme
 
-from schemas import parse_appcast
+from schemas import dump_model, parse_appcast
 from tests.feed.conftest import BETA_VERSION, STABLE_VERSION
 from tests.feed.feedkit import FeedProcess, RuntimeTree, make_manifest, wait_until
 
@@ -179,21 +180,73 @@ def test_manifests_directory_created_after_start_is_picked_up(
 def test_sighup_forces_a_reload_and_sigterm_exits_cleanly(
     tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed, client: httpx.Client
 ) -> None:
-    # config.env is a link into a directory nobody watches: a change behind it raises no file event,
-    # and the resync is an hour away, so only SIGHUP can make the server see it.
-    outside = tmp_path / "etc"
-    outside.mkdir()
-    tree.write_raw(outside / "gate.env", b"UPDATE_BETA_ENABLED=false\n")
-    tree.layout.config_env_path.unlink()
-    tree.layout.config_env_path.symlink_to(outside / "gate.env")
+    # An edit through a hard link in another directory: file events name the directory the file
+    # was opened through, so no watch sees it, and the resync is an hour away, so only SIGHUP can
+    # make the server see it. (A link at config.env's own name is refused, see below.)
+    env = tree.layout.config_env_path
     feed = start_feed(tree.root, "--resync-seconds", "3600")
     beta_url = f"{feed.base_url}/updates/appcast-beta.xml"
     assert client.get(beta_url).status_code == 404
-    tree.write_raw(outside / "gate.env", b"UPDATE_BETA_ENABLED=true\n")
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    os.link(env, outside / "env-link")
+    with (outside / "env-link").open("r+b") as handle:
+        data = handle.read()
+        handle.seek(0)
+        handle.write(data.replace(b"UPDATE_BETA_ENABLED=false", b"UPDATE_BETA_ENABLED=true"))
+        handle.truncate()
+    # A second hard link makes the feed refuse the file (schemas.fileio): drop it again.
+    (outside / "env-link").unlink()
     feed.signal(signal.SIGHUP)
     wait_until(lambda: client.get(beta_url).status_code == 200)
     assert "reload requested" in feed.log()
     assert _versions(client.get(beta_url)) == [BETA_VERSION, STABLE_VERSION]
+    assert feed.stop() == 0
+    assert "Traceback" not in feed.log()
+
+
+def test_a_planted_link_or_fifo_is_refused_and_the_last_good_feed_stays(
+    tree: RuntimeTree, tmp_path: Path, start_feed: StartFeed, client: httpx.Client
+) -> None:
+    # The app server's user may plant files in the runtime tree: a FIFO would block the reader for
+    # good, a link would have the feed serve whatever it points at.
+    tree.set_gate(True)
+    gate = tree.layout.config_env_path.read_bytes()
+    feed = start_feed(tree.root)
+    beta_url = f"{feed.base_url}/updates/appcast-beta.xml"
+    good = client.get(beta_url)
+    assert good.status_code == 200
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(dump_model(make_manifest("2.0.0.99", "beta")))
+    tree.layout.beta_manifest.unlink()
+    tree.layout.beta_manifest.symlink_to(elsewhere)
+    tree.layout.config_env_path.unlink()
+    os.mkfifo(tree.layout.config_env_path)
+
+    def refused() -> dict[str, object] | None:
+        health: dict[str, object] = client.get(f"{feed.base_url}/updates/health").json()
+        return health if "config.env" in str(health.get("reason")) else None
+
+    health = wait_until(refused)
+    reasons = str(health["reason"])
+    assert health["status"] == "degraded" and health["beta_enabled"] is True
+    assert "manifest_beta.json is a symbolic link; refused" in reasons
+    assert "config.env is a FIFO; refused" in reasons
+    assert str(tmp_path) not in reasons  # served on the internet: no absolute paths
+    still = client.get(beta_url)
+    assert (still.content, still.headers["etag"]) == (good.content, good.headers["etag"])
+
+    # Good files in their place are served again: no reader was left stuck on the FIFO.
+    tree.layout.config_env_path.unlink()
+    tree.write_raw(tree.layout.config_env_path, gate)
+    tree.layout.beta_manifest.unlink()
+    tree.write_beta(make_manifest("2.0.0.16", "beta"))
+
+    def healed() -> bool:
+        health = client.get(f"{feed.base_url}/updates/health").json()
+        return bool(health["status"] == "ok" and health["channels"]["beta"]["version"] == "2.0.0.16")
+
+    wait_until(healed)
     assert feed.stop() == 0
     assert "Traceback" not in feed.log()
 

@@ -1,8 +1,6 @@
-"""uvicorn's httptools protocol with the limits an internet-facing server needs, and a fast path.
+"""One HTTP connection: uvicorn's httptools protocol measured against the limits, with a fast path.
 
 Rules:
-- Built on ``uvicorn.protocols.http.httptools_impl.HttpToolsProtocol`` (uvicorn 0.54): every answer
-  the fast path does not give is uvicorn's and Starlette's own, byte for byte.
 - Limits (:class:`feed.limits.Limits`): a request target over ``max_request_line`` is 414; a head
   over ``max_header_bytes`` or with more than ``max_headers`` fields is 431; a declared body over
   ``max_body_bytes`` is 413; each of them closes the connection. A head that arrives whole is
@@ -13,51 +11,38 @@ Rules:
   an idle keep-alive connection is closed after ``keep_alive_timeout``. Both are deadlines checked
   by the server's tick (:meth:`Guard.sweep`), not a timer per request.
 - A connection over ``max_connections`` is closed as soon as it is accepted, before any byte is
-  read or any TLS handshake starts; TLS connections are counted from their accept (a handshake
-  holds a descriptor too) by :class:`TlsGuard`, and a handshake gets ``tls_handshake_timeout``;
-  a TLS connection costs an OpenSSL session only once its client has sent something.
+  read (a TLS connection is counted by :class:`feed.protocol.tls.TlsGuard` instead).
 - Fast path: a GET or HEAD whose target is exactly one of ``feed.app.PAYLOAD_ROUTES`` is answered
-  from the snapshot's pre-encoded header lines, with the same bytes uvicorn would write for the
-  Starlette route (status line, uvicorn's default headers, the payload's headers, ``connection:
-  close`` when the request asked for it or is HTTP/1.0), and no task, scope or middleware.
-  Anything else (a query, an encoded or absolute target, a pipelined request behind a slow one)
-  goes the normal way.
+  from the snapshot (:func:`feed.protocol.responses.fast_answer`), with no task, scope or
+  middleware. Anything else (a query, an encoded or absolute target, a pipelined request behind a
+  slow one) goes the normal way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from asyncio import sslproto
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httptools
-import uvloop
-import uvloop.loop
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from .app import BETA_CLOSED_BODY, BETA_CLOSED_HEADERS, PAYLOAD_ROUTES, Pick
-from .http import etag_matches
-from .limits import ConnectionLimiter, Limits
-from .service import FeedService
-from .snapshot import encode_headers
+from ..app import PAYLOAD_ROUTES, Pick
+from ..limits import ConnectionLimiter, Limits
+from ..service import FeedService
+from ..snapshot import encode_headers
+from .responses import fast_answer, refusal
 
-__all__ = ["FeedProtocol", "Guard", "TlsGuard", "make_protocol_factory"]
+if TYPE_CHECKING:
+    from .tls import TlsGuard
 
-_REFUSALS = {
-    413: b"Content Too Large\n",
-    414: b"URI Too Long\n",
-    431: b"Request Header Fields Too Large\n",
-}
-_BETA_CLOSED = encode_headers(BETA_CLOSED_HEADERS)
-_NEVER = float("inf")
+__all__ = ["NEVER", "FeedProtocol", "Guard"]
+
+NEVER = float("inf")
 _UNBOUNDED = 1 << 62
-# The first read of a TLS connection holds a ClientHello (a few hundred bytes to a few KB).
-_FIRST_READ = 16384
 
 
 class _Refused(Exception):
@@ -113,7 +98,7 @@ class FeedProtocol(HttpToolsProtocol):
         self.guard = guard
         self.counted_by_tls = counted_by_tls
         self.admitted = False
-        self.deadline = _NEVER
+        self.deadline = NEVER
         """When the head must be complete, or the idle keep-alive connection is closed."""
         self.limits = guard.limits
         self.in_head = True
@@ -144,12 +129,12 @@ class FeedProtocol(HttpToolsProtocol):
         if self.admitted:
             self.admitted = False
             self.guard.limiter.release()
-        self.deadline = _NEVER
+        self.deadline = NEVER
         super().connection_lost(exc)
 
     def expire(self) -> None:
         """The head took too long, or the keep-alive connection idled too long: close, no answer."""
-        self.deadline = _NEVER
+        self.deadline = NEVER
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -187,21 +172,9 @@ class FeedProtocol(HttpToolsProtocol):
         raise _Refused(status)
 
     def _refuse(self) -> None:
-        status = self.refusal or 400
-        body = _REFUSALS[status]
-        self.deadline = _NEVER
-        self.transport.write(
-            b"".join(
-                (
-                    STATUS_LINE[status],
-                    self.guard.default_header_lines(self.server_state.default_headers),
-                    b"content-type: text/plain; charset=utf-8\r\n",
-                    b"content-length: %d\r\n" % len(body),
-                    b"connection: close\r\n\r\n",
-                    body,
-                )
-            )
-        )
+        self.deadline = NEVER
+        default_lines = self.guard.default_header_lines(self.server_state.default_headers)
+        self.transport.write(refusal(self.refusal or 400, default_lines))
         self.transport.close()
 
     # Parser callbacks
@@ -255,7 +228,7 @@ class FeedProtocol(HttpToolsProtocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.deadline = _NEVER
+        self.deadline = NEVER
         self.in_head = False
         if self.head_size + len(self.url) > self.limits.max_header_bytes:
             self._stop(431)
@@ -294,137 +267,10 @@ class FeedProtocol(HttpToolsProtocol):
         if_none_match = self.if_none_match
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         payload = pick(self.guard.service.snapshot)
-        if payload is None:
-            status, lines, body = 404, _BETA_CLOSED, BETA_CLOSED_BODY
-        else:
-            if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), payload.etag):
-                status, lines, body = 304, payload.encoded_not_modified, b""
-            else:
-                status, lines, body = 200, payload.encoded_headers, payload.body
+        default_lines = self.guard.default_header_lines(self.server_state.default_headers)
         self.transport.write(
-            b"".join(
-                (
-                    STATUS_LINE[status],
-                    self.guard.default_header_lines(self.server_state.default_headers),
-                    lines,
-                    b"\r\n" if keep_alive else b"connection: close\r\n\r\n",
-                    b"" if head_only else body,
-                )
-            )
+            fast_answer(payload, if_none_match, default_lines, keep_alive=keep_alive, head_only=head_only)
         )
         self.server_state.total_requests += 1
         if not keep_alive:
             self.transport.close()
-
-
-class TlsGuard(asyncio.BufferedProtocol):
-    """The TCP side of a TLS connection: counted from its accept, refused over the cap.
-
-    The TLS protocol (the loop's own, as ``create_server(ssl=...)`` would pick it) is created only
-    when the client's first bytes arrive: a connection that sends nothing costs this object, not an
-    OpenSSL session and its buffers, and is closed ``tls_handshake_timeout`` after its accept. The
-    handshake then gets what is left of that time.
-    """
-
-    def __init__(self, start: Callable[[float], Any], guard: Guard) -> None:
-        self.start = start
-        self.guard = guard
-        self.inner: Any = None
-        self.transport: asyncio.BaseTransport | None = None
-        self.admitted = False
-        self.deadline = _NEVER
-        self.first: bytearray | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self.guard.limiter.admit():
-            transport.close()
-            return
-        self.admitted = True
-        self.transport = transport
-        self.deadline = self.guard.now + self.guard.limits.tls_handshake_timeout
-        self.guard.waiting_tls.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.waiting_tls.discard(self)
-        if self.admitted:
-            self.admitted = False
-            self.guard.limiter.release()
-            if self.inner is not None:
-                self.inner.connection_lost(exc)
-
-    def expire(self) -> None:
-        """No byte within the handshake time: close, no TLS alert (there is no session)."""
-        self.guard.waiting_tls.discard(self)
-        if self.inner is None and self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-
-    def get_buffer(self, sizehint: int) -> Any:
-        if self.inner is not None:
-            return self.inner.get_buffer(sizehint)
-        self.first = bytearray(_FIRST_READ)
-        return self.first
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self.inner is not None:
-            self.inner.buffer_updated(nbytes)
-            return
-        assert self.first is not None
-        assert self.transport is not None
-        data = memoryview(self.first)[:nbytes]
-        self.first = None
-        self.guard.waiting_tls.discard(self)
-        self.inner = self.start(max(self.deadline - self.guard.now, 1.0))
-        self.deadline = _NEVER
-        self.inner.connection_made(self.transport)
-        while data:
-            buffer = self.inner.get_buffer(len(data))
-            size = min(len(buffer), len(data))
-            buffer[:size] = data[:size]
-            self.inner.buffer_updated(size)
-            data = data[size:]
-
-    def eof_received(self) -> bool | None:
-        if self.inner is None:
-            return None  # the transport closes itself
-        result: bool | None = self.inner.eof_received()
-        return result
-
-    def pause_writing(self) -> None:
-        if self.inner is not None:
-            self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self.inner is not None:
-            self.inner.resume_writing()
-
-
-def _tls_protocol(
-    loop: asyncio.AbstractEventLoop, app: asyncio.Protocol, context: ssl.SSLContext, timeout: float
-) -> Any:
-    # The loop's own TLS protocol, as create_server(ssl=...) would pick it (uvloop/loop.pyx,
-    # asyncio/base_events.py): same constructor, plus the handshake timeout.
-    protocol_class: Any = sslproto.SSLProtocol
-    if isinstance(loop, uvloop.Loop):
-        protocol_class = uvloop.loop.SSLProtocol  # type: ignore[attr-defined]  # loop.pyi omits it
-    return protocol_class(loop, app, context, None, server_side=True, ssl_handshake_timeout=timeout)
-
-
-def make_protocol_factory(
-    config: Config,
-    server_state: ServerState,
-    app_state: dict[str, Any],
-    guard: Guard,
-    tls: ssl.SSLContext | None,
-) -> Any:
-    """The ``protocol_factory`` for ``loop.create_server``: one protocol stack per accepted socket."""
-    loop = asyncio.get_running_loop()
-
-    def create() -> asyncio.BaseProtocol:
-        protocol = FeedProtocol(
-            config, server_state, app_state, loop, guard=guard, counted_by_tls=tls is not None
-        )
-        if tls is None:
-            return protocol
-        return TlsGuard(lambda timeout: _tls_protocol(loop, protocol, tls, timeout), guard)
-
-    return create
