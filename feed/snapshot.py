@@ -73,10 +73,6 @@ class Snapshot:
     beta_appcast: Payload | None
     """None while the gate is closed: the beta feed answers 404."""
 
-    @property
-    def degraded(self) -> bool:
-        return bool(self.reasons)
-
 
 def _channel(manifest: Manifest | None) -> dict[str, Any] | None:
     if manifest is None:

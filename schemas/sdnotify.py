@@ -21,10 +21,6 @@ class Notifier:
         address = (env if env is not None else os.environ).get("NOTIFY_SOCKET", "")
         self._address = "\0" + address[1:] if address.startswith("@") else address
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._address)
-
     def send(self, **fields: str) -> None:
         if not self._address:
             return
