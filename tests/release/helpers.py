@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from schemas import atomic_write
+from release.target import load_target
+from schemas import Target, atomic_write
 
 # Volatile by design: process bookkeeping and logs, the reconciler's own status file, the
 # remote-call counter and the (empty, git-ignored) workstation lock file a real run opens.
@@ -22,6 +23,17 @@ VOLATILE = (
     "/.sandbox/remote_calls.jsonl",
     "/.release.lock",
 )
+
+
+def sandbox_target(root: Path) -> Target:
+    """The sandbox target with its root at ``root``, for tests that run release code in-process.
+
+    The sandbox's CA exists only once it is up; the system trust serves a client these tests never use."""
+    repo = Path(__file__).resolve().parents[2]
+    path = root / "t.yaml"
+    text = (repo / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
+    path.write_text(text + f"\nroot: {root}\n", encoding="utf-8")
+    return load_target(str(path), repo).model_copy(update={"ca_bundle": None})
 
 
 def make_artifacts(root: Path, dmg: int, pkg: int, notes: str) -> None:

@@ -8,18 +8,14 @@ import pytest
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.journal import append_entry, log_path, read_entries, who, workstation_lock
-from release.target import load_target
 from schemas import Channel, ReleaseLogEntry, Target, utcnow
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import sandbox_target
 
 
 @pytest.fixture
 def target(tmp_path: Path) -> Target:
-    text = (REPO / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
-    path = tmp_path / "t.yaml"
-    path.write_text(text + f"\nroot: {tmp_path}\n", encoding="utf-8")
-    return load_target(str(path), REPO)
+    return sandbox_target(tmp_path)
 
 
 def test_entries_append_one_line_each(target: Target) -> None:

@@ -10,19 +10,14 @@ import pytest
 from release.errors import CHECK_FAILED, ReleaseError
 from release.journal import LOCK_NAME, read_entries, workstation_lock
 from release.session import Session
-from release.target import load_target
 from schemas import Channel, CheckResult, Target
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import sandbox_target
 
 
 @pytest.fixture
 def target(tmp_path: Path) -> Target:
-    text = (REPO / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
-    path = tmp_path / "t.yaml"
-    path.write_text(text + f"\nroot: {tmp_path}\n", encoding="utf-8")
-    # The sandbox's CA exists only once it is up; the system trust is as good for a client never used.
-    return load_target(str(path), REPO).model_copy(update={"ca_bundle": None})
+    return sandbox_target(tmp_path)
 
 
 def test_the_context_closes_the_http_client_however_the_task_ends(target: Target) -> None:

@@ -11,21 +11,16 @@ from release import verify as verify_module
 from release.desired import stable_path, write
 from release.errors import ReleaseError
 from release.session import Session
-from release.target import load_target
 from release.verify import CHECKS, Check, Subject, checks_for, verify
 from schemas import Channel, CheckResult, Target
 
 from ..feed.feedkit import make_manifest
-
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import sandbox_target
 
 
 @pytest.fixture
 def target(tmp_path: Path) -> Target:
-    text = (REPO / "targets" / "sandbox.yaml").read_text(encoding="utf-8")
-    path = tmp_path / "t.yaml"
-    path.write_text(text + f"\nroot: {tmp_path}\n", encoding="utf-8")
-    loaded = load_target(str(path), REPO).model_copy(update={"ca_bundle": None})
+    loaded = sandbox_target(tmp_path)
     write(stable_path(loaded), make_manifest("2.0.0.15"))
     return loaded
 
