@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from schemas import Manifest, RuntimeLayout, atomic_write, dump_model
 from schemas.bounded import check_yaml_depth
@@ -116,21 +116,6 @@ class Plan:
 
     def by_name(self) -> dict[str, ResourcePlan]:
         return {resource.name: resource for resource in self.resources}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "in_sync": self.in_sync,
-            "desired_digest": self.digest,
-            "resources": {
-                r.name: {
-                    "state": r.state,
-                    "expected": r.expected,
-                    "found": r.found,
-                    "files": [str(w.path) for w in r.writes],
-                }
-                for r in self.resources
-            },
-        }
 
 
 def read_bytes(path: Path, max_bytes: int = MANIFEST_MAX_BYTES, below: Path | None = None) -> bytes | None:

@@ -131,7 +131,13 @@ def test_accept_refuses_invalid_input_and_writes_nothing(vm: Vm, payload: bytes,
     assert len(proc.stderr.decode().strip().splitlines()) == 1 and needle in proc.stderr.decode()
     assert _result(proc.stdout) == {
         "ok": False,
+        "changed": [],
+        "desired_digest": "",
         "error": proc.stderr.decode().split("accept: ", 1)[1].strip(),
+        "waited_for": None,
+        "daemon": None,
+        "converged": None,
+        "resources": {},
     }
     assert _snapshot(vm.root) == before
 
@@ -174,7 +180,7 @@ def test_diff_status_once_exit_codes(vm: Vm) -> None:
     diff = run_cli(vm, "diff", "--json")
     assert diff.returncode == 1
     lines = diff.stdout.decode().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["resources"]["stable"]["state"] == "drift"
+    assert len(lines) == 1 and json.loads(lines[0])["resources"]["stable"]["state"] == "drifted"
     human = run_cli(vm, "diff")
     assert human.returncode == 1 and "would write" in human.stdout.decode()
     status = run_cli(vm, "status", "--json")
