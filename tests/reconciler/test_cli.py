@@ -254,3 +254,31 @@ def test_example_config_loads() -> None:
     # Unprivileged: the restart goes through nexy-gate-restart.path, which watches this file.
     assert config.actions["gate"] == ("touch", "/var/lib/nexy-reconciler/restart-staging.trigger")
     assert os.fspath(config.layout.root) == "/home/azureuser/voice-assistant"
+
+
+def test_diff_and_status_answer_one_result_line_with_the_json_document(vm: Vm) -> None:
+    from schemas import PlanDocument, Status
+
+    run_cli(vm, "accept", stdin=bundle().model_dump_json().encode())
+    for command, model in (("diff", PlanDocument), ("status", Status)):
+        result = run_cli(vm, command, "--result")
+        lines = result.stdout.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("RESULT {"), result.stderr
+        document = model.model_validate_json(lines[0][len("RESULT ") :])
+        as_json = json.loads(run_cli(vm, command, "--json").stdout)
+        # One serialiser: the operator's --json and the workstation's RESULT agree, bar the clock.
+        assert {k: v for k, v in as_json.items() if k != "updated_at"} == {
+            k: v for k, v in json.loads(document.model_dump_json()).items() if k != "updated_at"
+        }
+
+    def plan() -> tuple[int, PlanDocument]:
+        proc = run_cli(vm, "diff", "--result")
+        return proc.returncode, PlanDocument.model_validate_json(proc.stdout.decode()[len("RESULT ") :])
+
+    code, before = plan()
+    assert code == 1 and before.unsettled() == ["beta", "config_version", "gate", "legacy", "stable"]
+    assert before.resources["stable"].state == "drifted" and before.mode == "enforce"
+    assert run_cli(vm, "once").returncode == 0
+    code, after = plan()
+    assert code == 0 and after.in_sync and after.unsettled() == []
+    assert run_cli(vm, "diff", "--json", "--result").returncode == 2
