@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from schemas import Channel, Manifest
 from schemas.errors import first_error
+from schemas.vmconfig import read_gate
 
-from .gate import read_gate
 from .inputs import FileRead, Inputs, UpdateConfig, parse_update_config
 
 __all__ = ["DEFAULT_TITLE", "Served", "evaluate"]
@@ -86,7 +86,9 @@ def _stable(config: UpdateConfig, inputs: Inputs, reasons: list[str]) -> tuple[M
     if manifest.channel is not Channel.STABLE:
         reasons.append(f"stable manifest {manifest.version} has channel {manifest.channel.value}; refused")
         return None
-    if manifest.build != config.default_build:
+    if config.default_build is None:
+        reasons.append("update.default_build is missing")
+    elif manifest.build != config.default_build:
         reasons.append(f"manifest build {manifest.build} differs from default_build {config.default_build}")
     return chosen
 
@@ -113,11 +115,11 @@ def _gate(read: FileRead, previous: bool, reasons: list[str]) -> bool:
         reasons.append(f"{read.name} is empty: the beta gate stays {state} as last read")
         return previous
     try:
-        text = read.data.decode("utf-8")
+        read.data.decode("utf-8")
     except UnicodeDecodeError:
         reasons.append(f"{read.name}: not UTF-8 text")
         return previous
-    reading = read_gate(text)
+    reading = read_gate(read.data)
     if reading.problem is not None:
         reasons.append(reading.problem)
     return reading.enabled

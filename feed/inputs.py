@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from schemas import RuntimeLayout, parse_version
 from schemas.fileio import FileRefused, read_regular
+from schemas.vmconfig import read_update_keys
 
 __all__ = ["FileRead", "Inputs", "UpdateConfig", "parse_update_config", "read_file", "read_inputs"]
 
@@ -50,7 +46,8 @@ class UpdateConfig:
     """The ``update:`` block of ``unified_config.yaml`` as far as the feed uses it."""
 
     default_version: str
-    default_build: str
+    default_build: str | None
+    """None when missing: the feed says so rather than assume the version (``schemas.vmconfig``)."""
     title: str | None
     minimum_system_version: str | None
 
@@ -76,32 +73,21 @@ def read_file(path: Path, *, below: Path | None = None) -> FileRead:
     return FileRead(path, data)
 
 
-def _optional_text(block: dict[str, Any], key: str) -> str | None:
-    value = block.get(key)
-    return None if value is None else str(value)
-
-
 def parse_update_config(data: bytes) -> UpdateConfig:
     """Parse the owned keys; raise ValueError with a one-line reason when they are unusable."""
-    try:
-        document = YAML(typ="safe", pure=True).load(io.BytesIO(data))
-    except YAMLError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"not valid YAML ({first_line})") from exc
-    block = document.get("update") if isinstance(document, dict) else None
-    if not isinstance(block, dict):
+    keys = read_update_keys(data)
+    if not keys.has_block:
         raise ValueError("has no 'update:' mapping")
-    version = block.get("default_version")
-    build = block.get("default_build", version)
-    if version is None:
+    if keys.version is None:
         raise ValueError("update.default_version is missing")
-    parse_version(str(version))
-    parse_version(str(build))
+    parse_version(keys.version)
+    if keys.build is not None:
+        parse_version(keys.build)
     return UpdateConfig(
-        default_version=str(version),
-        default_build=str(build),
-        title=_optional_text(block, "appcast_title"),
-        minimum_system_version=_optional_text(block, "minimum_system_version"),
+        default_version=keys.version,
+        default_build=keys.build,
+        title=keys.title,
+        minimum_system_version=keys.minimum_system_version,
     )
 
 

@@ -19,10 +19,8 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from schemas import Bundle, Status, utcnow
+from schemas import AcceptReport, Bundle, Status, SyncState, utcnow
 
 from .config import Config
 from .desired import parse_bundle_bytes, write_bundle
@@ -31,9 +29,8 @@ from .lock import vm_lock
 from .statusfile import is_fresh, read_status
 from .view import dry_view, max_status_age
 
-__all__ = ["AcceptError", "AcceptResult", "accept", "parse_bundle"]
+__all__ = ["AcceptError", "accept", "exit_code", "parse_bundle"]
 
-SETTLED = ("in_sync", "healed", "absent")
 NO_DAEMON = "no reconciler daemon is running: the bundle is committed and applies when it starts"
 
 
@@ -41,21 +38,9 @@ class AcceptError(ValueError):
     """Invalid input: nothing was written."""
 
 
-@dataclass
-class AcceptResult:
-    ok: bool
-    changed: list[str]
-    desired_digest: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def document(self) -> dict[str, Any]:
-        return {"ok": self.ok, "changed": self.changed, "desired_digest": self.desired_digest, **self.extra}
-
-    @property
-    def exit_code(self) -> int:
-        if not self.ok:
-            return 2 if self.extra.get("refused") else 1
-        return 1 if "converged" in self.extra and not self.extra["converged"] else 0
+def exit_code(report: AcceptReport) -> int:
+    """0 committed (and converged when waited for), 1 refused or not converged."""
+    return 1 if not report.ok or report.converged is False else 0
 
 
 def parse_bundle(raw: bytes | None, b64: str | None) -> Bundle:
@@ -74,11 +59,11 @@ def _settled(status: Status | None, digest: str) -> bool:
     return (
         status is not None
         and status.desired_digest == digest
-        and all(state.sync in SETTLED for state in status.resources.values())
+        and all(state.sync.settled for state in status.resources.values())
     )
 
 
-def _resources(status: Status | None) -> dict[str, str]:
+def _resources(status: Status | None) -> dict[str, SyncState]:
     return {name: state.sync for name, state in status.resources.items()} if status else {}
 
 
@@ -87,45 +72,45 @@ def accept(
     bundle: Bundle,
     wait_s: float,
     monotonic: Callable[[], float] = time.monotonic,
-) -> AcceptResult:
+) -> AcceptReport:
     digest = bundle.digest()
     if wait_s > 0 and is_fresh(read_status(config.status_path), utcnow(), max_status_age(config)):
         deadline = monotonic() + wait_s
         answer = hand_over(config, bundle, deadline, monotonic)
         if answer is None:
-            return AcceptResult(
-                False,
-                [],
-                digest,
-                {
-                    "error": f"the reconciler daemon did not take the bundle within {wait_s:g} s; nothing changed"
-                },
+            return AcceptReport(
+                ok=False,
+                desired_digest=digest,
+                error=f"the reconciler daemon did not take the bundle within {wait_s:g} s; nothing changed",
             )
         if not answer.get("ok"):
-            return AcceptResult(False, [], digest, {"error": str(answer.get("error", "refused"))[:200]})
+            return AcceptReport(
+                ok=False, desired_digest=digest, error=str(answer.get("error", "refused"))[:200]
+            )
         status = read_status(config.status_path)
         while not _settled(status, digest) and monotonic() < deadline:
             time.sleep(0.02)
             status = read_status(config.status_path)
-        changed = [str(name) for name in answer.get("changed", [])]
-        extra = {
-            "waited_for": "daemon",
-            "converged": _settled(status, digest),
-            "resources": _resources(status),
-        }
-        return AcceptResult(True, changed, digest, extra)
+        return AcceptReport(
+            ok=True,
+            changed=[str(name) for name in answer.get("changed", [])],
+            desired_digest=digest,
+            waited_for="daemon",
+            converged=_settled(status, digest),
+            resources=_resources(status),
+        )
     config.desired_dir.mkdir(parents=True, exist_ok=True)
     with vm_lock(config.lock_path, timeout_s=30.0):
         changed = write_bundle(config.desired_dir, bundle)
-    result = AcceptResult(True, changed, digest)
-    if wait_s > 0:
-        _plan, status = dry_view(config)
-        result.extra.update(
-            {
-                "waited_for": "none",
-                "daemon": "not running",
-                "converged": False,
-                "resources": _resources(status),
-            }
-        )
-    return result
+    if wait_s <= 0:
+        return AcceptReport(ok=True, changed=changed, desired_digest=digest)
+    _plan, status = dry_view(config)
+    return AcceptReport(
+        ok=True,
+        changed=changed,
+        desired_digest=digest,
+        waited_for="none",
+        daemon="not running",
+        converged=False,
+        resources=_resources(status),
+    )

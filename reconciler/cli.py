@@ -1,28 +1,32 @@
 """``nexy-reconciler --config PATH <command>``: run, once, diff, status, accept.
 
 Rules: exit 0 done / in sync, 1 drift remains (or accept --wait did not converge), 2 bad input,
-bad config or error. Expected errors are one line on stderr, never a traceback; ``--json`` output
-is one JSON object on one line; ``accept`` always ends with one ``RESULT {json}`` line.
+bad config or error. Expected errors are one line on stderr, never a traceback. The commands the
+workstation calls answer with one ``RESULT {json}`` line, the last on stdout, printed by
+``_result`` alone: ``accept`` always (an ``AcceptReport``, also when refused), ``diff --result``
+(a ``PlanDocument``) and ``status --result`` (a ``Status``). ``--json`` prints the same document
+for operators as one JSON object on one line; without either, the output is a table for humans.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from schemas import Status, utcnow
+from pydantic import BaseModel
 
-from .accept import NO_DAEMON, AcceptError, accept, parse_bundle
+from schemas import RESULT_PREFIX, AcceptReport, Status, utcnow
+
+from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
 from .config import Config, ConfigError, load_config
 from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
 from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .statusfile import fit, is_fresh, read_status, render_table
-from .view import dry_view, max_status_age
+from .view import dry_view, max_status_age, plan_document
 
 __all__ = ["main"]
 
@@ -42,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         ("status", "sync, health, env keys, passes, alerts"),
     ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("--json", action="store_true", help="one JSON object on one line")
+        output = sub.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="one JSON object on one line")
+        output.add_argument(
+            "--result", action="store_true", help="one RESULT {json} line (what the workstation reads)"
+        )
     sub = commands.add_parser("accept", help="commit a desired-state bundle read from stdin")
     sub.add_argument(
         "--base64",
@@ -66,11 +74,23 @@ def _one_pass(config: Config) -> tuple[PassOutcome, Status]:
             deliverer.close(CLOSE_S)
 
 
-def _diff(config: Config, as_json: bool) -> int:
+def _result(document: BaseModel, *, prefix: str = RESULT_PREFIX) -> None:
+    """The one way a document leaves the CLI: every field, nulls included, on one line."""
+    print(prefix + document.model_dump_json())
+
+
+def _answer(document: BaseModel, as_json: bool, as_result: bool) -> bool:
+    """Print ``document`` for a machine when asked to; False when the caller prints for humans."""
+    if as_result or as_json:
+        _result(document, prefix=RESULT_PREFIX if as_result else "")
+        return True
+    return False
+
+
+def _diff(config: Config, as_json: bool, as_result: bool) -> int:
     plan, _status = dry_view(config)
     code = 2 if plan.has_error else 0 if plan.in_sync else 1
-    if as_json:
-        print(json.dumps({**plan.to_json(), "mode": config.mode}, separators=(",", ":")))
+    if _answer(plan_document(plan, config.mode), as_json, as_result):
         return code
     for r in plan.resources:
         print(f"{r.name:<16}{r.state:<10}{r.detail()}")
@@ -80,13 +100,14 @@ def _diff(config: Config, as_json: bool) -> int:
     return code
 
 
-def _status(config: Config, as_json: bool) -> int:
+def _status(config: Config, as_json: bool, as_result: bool) -> int:
     status: Status | None = read_status(config.status_path)
     if not is_fresh(status, utcnow(), max_status_age(config)):
         _plan, status = dry_view(config)
     assert status is not None
     status = fit(status)
-    print(status.model_dump_json() if as_json else render_table(status))
+    if not _answer(status, as_json, as_result):
+        print(render_table(status))
     return 0
 
 
@@ -95,15 +116,15 @@ def _accept(config: Config, b64: str | None, wait_s: float) -> int:
         bundle = parse_bundle(None if b64 is not None else sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1), b64)
     except AcceptError as exc:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
-        print("RESULT " + json.dumps({"ok": False, "error": str(exc)}, separators=(",", ":")))
+        _result(AcceptReport(ok=False, error=str(exc)))
         return 2
-    result = accept(config, bundle, wait_s)
-    if result.extra.get("daemon") == "not running":
+    report = accept(config, bundle, wait_s)
+    if report.daemon == "not running":
         print(f"nexy-reconciler accept: {NO_DAEMON}", file=sys.stderr)
-    elif not result.ok:
-        print(f"nexy-reconciler accept: {result.extra.get('error')}", file=sys.stderr)
-    print("RESULT " + json.dumps(result.document(), separators=(",", ":")))
-    return result.exit_code
+    elif not report.ok:
+        print(f"nexy-reconciler accept: {report.error}", file=sys.stderr)
+    _result(report)
+    return exit_code(report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,9 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary(outcome))
             return outcome.exit_code
         if args.command == "diff":
-            return _diff(config, args.json)
+            return _diff(config, args.json, args.result)
         if args.command == "status":
-            return _status(config, args.json)
+            return _status(config, args.json, args.result)
         return _accept(config, args.b64, args.wait)
     except ConfigError as exc:
         print(f"nexy-reconciler: {exc}", file=sys.stderr)
@@ -129,5 +150,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"{exc.__class__.__name__}: {exc}"
         print(f"nexy-reconciler: {message}", file=sys.stderr)
         if args.command == "accept":
-            print("RESULT " + json.dumps({"ok": False, "error": message}, separators=(",", ":")))
+            _result(AcceptReport(ok=False, error=message))
         return 2

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from schemas import GATE_KEY
 from schemas.envfile import assignments
+from schemas.vmconfig import gate_value
 
 __all__ = ["gate_value", "present_keys", "set_gate"]
-
-
-def gate_value(data: bytes) -> str | None:
-    """The effective gate value ("true"/"false"/other), the last active line winning; None if absent."""
-    value = None
-    for assignment in assignments(data):
-        if assignment.key == GATE_KEY:
-            value = assignment.value.strip().lower()
-    return value
 
 
 def set_gate(data: bytes, enabled: bool) -> bytes | None:

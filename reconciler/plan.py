@@ -14,7 +14,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from schemas import RuntimeLayout
 
@@ -58,21 +58,6 @@ class Plan:
     @property
     def has_error(self) -> bool:
         return any(resource.state == "error" for resource in self.resources)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "in_sync": self.in_sync,
-            "desired_digest": self.digest,
-            "resources": {
-                r.name: {
-                    "state": r.state,
-                    "expected": r.expected,
-                    "found": r.found,
-                    "files": [str(w.path) for w in r.writes],
-                }
-                for r in self.resources
-            },
-        }
 
 
 def compute_plan(desired: Desired, layout: RuntimeLayout | Config) -> Plan:

@@ -1,17 +1,29 @@
-"""Status documents: built from a pass (the daemon's and ``once``'s) or dry for ``status``/``diff``.
+"""Status and plan documents: built from a pass (the daemon's and ``once``'s) or dry for
+``status``/``diff``.
 
 Rules: nothing here writes; one builder serves both, so a dry view and a daemon's status.json
 never disagree on shape; a dry view has ``pid`` 0 and no health (probes belong to the daemon).
+``sync_state`` is the one place the plan's own states become ``schemas.SyncState``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
-from schemas import AlertRecord, HealthState, PassRecord, ResourceState, Status, utcnow
+from schemas import (
+    AlertRecord,
+    HealthState,
+    PassRecord,
+    PlanDocument,
+    PlanEntry,
+    ResourceState,
+    Status,
+    SyncState,
+    utcnow,
+)
 from schemas.fileio import FileRefused
-from schemas.status import SyncState
 
 from .config import Config
 from .desired import Desired, read_desired
@@ -19,19 +31,46 @@ from .envfile import present_keys
 from .envgate import ENV_MAX_BYTES
 from .plan import Plan, compute_plan, read_runtime
 
-__all__ = ["build_status", "dry_view", "max_status_age", "resource_states", "sync_state"]
+__all__ = [
+    "build_status",
+    "dry_view",
+    "max_status_age",
+    "plan_document",
+    "resource_states",
+    "sync_state",
+]
+
+_SYNC = {
+    "in_sync": SyncState.IN_SYNC,
+    "drift": SyncState.DRIFTED,
+    "error": SyncState.ERROR,
+    "unmanaged": SyncState.ABSENT,
+}
 
 
-def sync_state(state: str, healed: bool) -> SyncState:
+def sync_state(state: str, healed: bool = False) -> SyncState:
+    """A plan state as the documents say it (``healed`` when this pass rewrote an in-sync resource)."""
     if healed and state == "in_sync":
-        return "healed"
-    states: dict[str, SyncState] = {
-        "in_sync": "in_sync",
-        "drift": "drifted",
-        "error": "error",
-        "unmanaged": "absent",
-    }
-    return states[state]
+        return SyncState.HEALED
+    return _SYNC[state]
+
+
+def plan_document(plan: Plan, mode: Literal["enforce", "observe"]) -> PlanDocument:
+    """What ``diff`` answers: every resource's state and the files a pass would write."""
+    return PlanDocument(
+        in_sync=plan.in_sync,
+        desired_digest=plan.digest,
+        resources={
+            r.name: PlanEntry(
+                state=sync_state(r.state),
+                expected=r.expected,
+                found=r.found,
+                files=[str(w.path) for w in r.writes],
+            )
+            for r in plan.resources
+        },
+        mode=mode,
+    )
 
 
 def max_status_age(config: Config) -> timedelta:

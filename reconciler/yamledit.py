@@ -24,6 +24,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString, SingleQuotedScalarString
 
+from schemas.vmconfig import UpdateKeysError, read_update_keys
+
 __all__ = ["OWNED_KEYS", "YamlEditError", "read_update_version", "set_update_version"]
 
 OWNED_KEYS = ("default_version", "default_build")
@@ -52,16 +54,11 @@ def _load(data: bytes) -> Any:
 
 def read_update_version(data: bytes) -> tuple[str | None, str | None]:
     """The current (default_version, default_build); None where a key is missing."""
-    update = _load(data).get("update")
-    if not isinstance(update, dict):
-        return None, None
-    values = [update.get(key) for key in OWNED_KEYS]
-    for key, value in zip(OWNED_KEYS, values, strict=True):
-        # A collection (or an alias to one) is not a version, and stringifying it could expand
-        # a billion aliases: say so without printing it.
-        if value is not None and not isinstance(value, str | int | float):
-            raise YamlEditError(f"update.{key} is not a scalar")
-    return tuple(None if value is None else str(value) for value in values)  # type: ignore[return-value]
+    try:
+        keys = read_update_keys(data)
+    except UpdateKeysError as exc:
+        raise YamlEditError(str(exc)) from None
+    return keys.version, keys.build
 
 
 def _quoted_like(old: Any, value: str) -> ScalarString:

@@ -15,12 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from schemas import Channel, Target
+from schemas import AcceptReport, Channel, Target
 
 from .desired import to_bundle
 from .errors import CHECK_FAILED, ReleaseError
 from .probes import get_json, wait_until
-from .remote.base import AcceptResult
 from .session import Session
 from .store.base import UploadResult
 
@@ -39,6 +38,7 @@ __all__ = [
 ]
 
 SYNC_WAIT_S = 60.0
+"""How long a syncing task lets the VM converge (every task's ``wait_s`` default)."""
 SERVED_WAIT_S = 60.0
 
 
@@ -75,7 +75,7 @@ def upload(session: Session, tag: str, name: str, source: Path, *, sha256: str, 
         return session.store.upload(tag, name, source, sha256=sha256, size=size, progress=advance)
 
 
-def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
+def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptReport:
     bundle = to_bundle(session.target)
     session.say(f"sync: sending the desired bundle {bundle.digest()[:12]} to {session.remote.describe()}")
     retry = (
@@ -90,9 +90,7 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptResult:
             f"the VM refused the desired state: {result.error or 'no reason given'}", CHECK_FAILED
         )
     if wait_s > 0 and result.converged is False:
-        behind = ", ".join(
-            f"{name}={state}" for name, state in result.resources.items() if state != "in_sync"
-        )
+        behind = ", ".join(f"{name}={state}" for name, state in result.behind().items())
         raise ReleaseError(
             f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}; "
             "see ./inv status, then ./inv sync",

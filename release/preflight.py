@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas import Channel, CheckResult
+from schemas import Channel, CheckResult, SyncState
 
 from .artifacts import inbox_paths, missing_inbox
 from .desired import manifests_dir
@@ -99,9 +99,11 @@ def _vm_items(session: Session) -> list[CheckResult]:
         else ", ".join(session.target.required_env_keys),
     )
     legacy = status.resources.get("legacy")
-    conflict = legacy is not None and legacy.sync in ("drifted", "error")
+    conflict = legacy is not None and not legacy.sync.settled
     detail = (
-        "legacy copy absent" if legacy is None or legacy.sync == "absent" else f"legacy copy {legacy.sync}"
+        "legacy copy absent"
+        if legacy is None or legacy.sync is SyncState.ABSENT
+        else f"legacy copy {legacy.sync}"
     )
     if conflict and legacy is not None and legacy.detail:
         detail += f": {legacy.detail}"

@@ -32,6 +32,7 @@ from typing import Any
 
 from schemas import Channel, Manifest, compare_versions
 
+from . import flow
 from .artifacts import archive_put
 from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import (
@@ -117,7 +118,7 @@ def promote(
     *,
     force: bool = False,
     reason: str = "",
-    wait_s: float = 60.0,
+    wait_s: float = flow.SYNC_WAIT_S,
     controls: UpdateControls | None = None,
 ) -> dict[str, Any]:
     if force and not reason.strip():

@@ -25,6 +25,7 @@ from typing import Any
 
 from schemas import Channel, Manifest, compare_versions
 
+from . import flow
 from .artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
 from .controls import UpdateControls, describe_manifest, manifest_controls
 from .desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
@@ -94,7 +95,10 @@ def _plan_uploads(session: Session, files: dict[str, InboxFile]) -> list[dict[st
 
 
 def publish(
-    session: Session, channel: Channel, wait_s: float = 60.0, controls: UpdateControls | None = None
+    session: Session,
+    channel: Channel,
+    wait_s: float = flow.SYNC_WAIT_S,
+    controls: UpdateControls | None = None,
 ) -> dict[str, Any]:
     if channel is Channel.STABLE:
         raise ReleaseError(FUNNEL)

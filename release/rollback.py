@@ -29,6 +29,7 @@ from typing import Any
 
 from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
 
+from . import flow
 from .artifacts import (
     archive_beta_manifest,
     archive_has,
@@ -132,7 +133,12 @@ def _confirm(session: Session, channel: Channel, version: str, yes: bool) -> Non
 
 
 def rollback(
-    session: Session, to: str, *, yes: bool = False, wait_s: float = 60.0, channel: Channel = Channel.STABLE
+    session: Session,
+    to: str,
+    *,
+    yes: bool = False,
+    wait_s: float = flow.SYNC_WAIT_S,
+    channel: Channel = Channel.STABLE,
 ) -> dict[str, Any]:
     try:
         version = parse_version(to)

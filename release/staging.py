@@ -20,6 +20,7 @@ from typing import Any
 
 from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
 
+from . import flow
 from .client_view import offered_release
 from .desired import gate_path, read_beta, read_gate, validation_path, write
 from .errors import CHECK_FAILED, ReleaseError
@@ -39,7 +40,9 @@ def _beta_url(session: Session) -> str:
     return beta_appcast_url(session.target)
 
 
-def set_gate(session: Session, enabled: bool, reason: str = "", wait_s: float = 60.0) -> dict[str, Any]:
+def set_gate(
+    session: Session, enabled: bool, reason: str = "", wait_s: float = flow.SYNC_WAIT_S
+) -> dict[str, Any]:
     target = session.target
     current = read_gate(target)
     word = "open" if enabled else "closed"

@@ -97,7 +97,7 @@ def status(session: Session) -> list[dict[str, Any]]:
         out.append({"item": item, "desired": want, "runtime": None, "served": served, "drift": drift})
     if runtime is not None:
         for resource, state in sorted(runtime.resources.items()):
-            bad = state.sync in ("drifted", "error")
+            bad = not state.sync.settled
             out.append(
                 {
                     "item": f"VM {resource}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import flow
 from .desired import to_bundle
 from .flow import dry_run_done
 from .flow import sync as send
@@ -16,7 +17,7 @@ from .session import Session
 __all__ = ["sync_task"]
 
 
-def sync_task(session: Session, wait_s: float = 60.0) -> dict[str, Any]:
+def sync_task(session: Session, wait_s: float = flow.SYNC_WAIT_S) -> dict[str, Any]:
     bundle = to_bundle(session.target)
     parts = {
         "stable": bundle.stable.version if bundle.stable else None,

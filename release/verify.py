@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Literal
 
 from schemas import Channel, CheckResult, Manifest
 
@@ -130,11 +130,11 @@ def _vm(session: Session, manifest: Manifest, channel: Channel) -> CheckResult:
         problems.append(f"VM {name} is {runtime}")
     if status.desired_digest and status.desired_digest != _digest(session):
         problems.append("VM desired state is not the repo's (run sync)")
-    drifted = sorted(_drifted(plan))
+    drifted = plan.unsettled()
     if drifted:
         problems.append(f"drift in {', '.join(drifted)}")
     state = status.resources.get(name)
-    if state is not None and state.sync not in ("in_sync", "healed"):
+    if state is not None and not state.sync.settled:
         problems.append(f"{name} {state.sync} {state.detail}".strip())
     return _c(
         "VM pair",
@@ -147,18 +147,6 @@ def _digest(session: Session) -> str:
     from .desired import to_bundle
 
     return to_bundle(session.target).digest()
-
-
-def _drifted(plan: dict[str, Any]) -> set[str]:
-    """Names of resources the reconciler's plan would change (accepts a list or a mapping)."""
-    resources = plan.get("resources", {})
-    items = resources.items() if isinstance(resources, dict) else ((r.get("name"), r) for r in resources)
-    out = set()
-    for name, entry in items:
-        state = entry.get("state") or entry.get("sync") if isinstance(entry, dict) else entry
-        if state not in ("in_sync", "unmanaged", "absent", "healed", None):
-            out.add(str(name))
-    return out
 
 
 def _base(subject: Subject) -> str:

@@ -14,7 +14,8 @@ from .appcast import (
     parse_appcast,
     render_appcast,
 )
-from .fileio import atomic_write, dump_json, dump_model, write_json, write_model
+from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry
+from .fileio import atomic_write, dump_json, dump_model, write_model
 from .models import (
     Artifact,
     BetaGate,
@@ -29,12 +30,15 @@ from .models import (
     utcnow,
 )
 from .runtime import GATE_KEY, RuntimeLayout
-from .status import AlertRecord, HealthState, PassRecord, ResourceState, Status
+from .status import AlertRecord, HealthState, PassRecord, ResourceState, Status, SyncState
 from .target import Target
 from .version import Version, compare_versions, parse_version
 
 __all__ = [
     "GATE_KEY",
+    "MAX_RESULT_BYTES",
+    "RESULT_PREFIX",
+    "AcceptReport",
     "AlertRecord",
     "AppcastError",
     "AppcastItem",
@@ -47,11 +51,14 @@ __all__ = [
     "HealthState",
     "Manifest",
     "PassRecord",
+    "PlanDocument",
+    "PlanEntry",
     "ReleaseLogEntry",
     "ResourceState",
     "RuntimeLayout",
     "SparkleItem",
     "Status",
+    "SyncState",
     "Target",
     "Validation",
     "Version",
@@ -67,6 +74,5 @@ __all__ = [
     "parse_version",
     "render_appcast",
     "utcnow",
-    "write_json",
     "write_model",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from .contracts import AcceptReport, PlanDocument
 from .fileio import atomic_write, dump_json
 from .models import BetaGate, Bundle, Manifest, ReleaseLogEntry, Validation
 from .status import Status
@@ -26,6 +27,8 @@ DOCUMENTS: dict[str, type[BaseModel]] = {
     "bundle": Bundle,
     "status": Status,
     "target": Target,
+    "accept_report": AcceptReport,
+    "plan_document": PlanDocument,
 }
 
 

@@ -47,7 +47,6 @@ __all__ = [
     "open_directory",
     "open_regular",
     "read_regular",
-    "write_json",
     "write_model",
 ]
 
@@ -279,10 +278,6 @@ def dump_json(document: Any) -> bytes:
 def dump_model(model: BaseModel) -> bytes:
     """Serialise a model in field order, without unset optional noise."""
     return dump_json(model.model_dump(mode="json", exclude_none=True))
-
-
-def write_json(path: Path, document: Any, *, mode: int = 0o644) -> None:
-    atomic_write(path, dump_json(document), mode=mode)
 
 
 def write_model(path: Path, model: BaseModel, *, mode: int = 0o644) -> None:

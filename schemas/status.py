@@ -1,20 +1,36 @@
-"""The reconciler's ``status.json``: what the workstation reads through ``reconciler status --json``.
+"""The reconciler's ``status.json``: what the workstation reads through ``reconciler status --result``.
 
-Rules: sync and health are reported apart; env keys are names only, never values; the whole
-document stays small (a few passes and alerts, short details) because Azure Run Command returns
+Rules: one ``SyncState`` vocabulary with one "settled" rule (``SyncState.settled``); sync and
+health are reported apart; env keys are names only, never values; the whole document stays small (a few passes and alerts, short details) because Azure Run Command returns
 only the last 4,096 bytes of output.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["AlertRecord", "HealthState", "PassRecord", "ResourceState", "Status", "SyncState"]
 
-SyncState = Literal["in_sync", "drifted", "healed", "error", "absent"]
+
+class SyncState(StrEnum):
+    """A resource's sync state, in status.json, ``status``, ``diff`` and ``accept`` alike."""
+
+    IN_SYNC = "in_sync"
+    DRIFTED = "drifted"
+    HEALED = "healed"
+    """In sync again after this daemon's pass rewrote it."""
+    ERROR = "error"
+    ABSENT = "absent"
+    """Not managed: no desired file names it (runtime files are left as they are)."""
+
+    @property
+    def settled(self) -> bool:
+        """The one rule for "nothing left to do": neither drifted nor in error."""
+        return self not in (SyncState.DRIFTED, SyncState.ERROR)
 
 
 class _Strict(BaseModel):

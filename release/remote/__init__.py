@@ -1,5 +1,5 @@
 """How the VM is reached: ``local`` (a subprocess, sandbox) or ``azure`` (Run Command)."""
 
-from .base import AcceptResult, Remote
+from .base import Remote
 
-__all__ = ["AcceptResult", "Remote"]
+__all__ = ["Remote"]

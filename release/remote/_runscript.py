@@ -6,10 +6,10 @@ Rules:
 - A payload (the bundle) travels in the script text as a quoted here-document fed to the CLI's
   stdin, never as an argument: one argument is limited to 128 KiB (MAX_ARG_STRLEN), which long
   release notes pass. The payload is one line of JSON, so it can never equal the delimiter line.
-- Each script ends with exactly one ``RESULT {json}`` line on stdout: ``accept`` prints its own,
-  ``status``/``diff`` have their one JSON line wrapped; a CLI that dies without its answer still
-  yields ``RESULT {"ok": false, "script": "nexy-release", "error": ...}`` with its exit code
-  (``WRAPPER`` marks such answers). Diagnostics go to stderr.
+- Each script ends with exactly one ``RESULT {json}`` line on stdout, the CLI's own (every command
+  the workstation calls prints one); a CLI that dies without its answer still yields
+  ``RESULT {"ok": false, "script": "nexy-release", "error": ...}`` with its exit code (``WRAPPER``
+  marks such answers). Diagnostics go to stderr.
 - Run Command reports success even for a failed script and returns only the last 4,096 bytes of
   each stream, so the RESULT line (last, and small by design) is the only thing trusted.
 """
@@ -17,29 +17,20 @@ Rules:
 from __future__ import annotations
 
 import shlex
-from typing import Any
 
 from ..errors import CHECK_FAILED, ReleaseError
-from .base import parse_result_line
+from .base import WRAPPER, Document, ResultLineError, parse_result_line
 
 __all__ = ["PAYLOAD_END", "WRAPPER", "build_script", "drop_to", "read_answer", "split_output"]
 
-WRAPPER = "nexy-release"
 PAYLOAD_END = "NEXY_RELEASE_PAYLOAD_END"
 
-# RESULT lines are built by the script itself only when the CLI gave no usable answer.
-_WRAP_JSON = """\
-last=$(printf '%s\\n' "$answer" | tail -n 1)
-case "$last" in
-  "{"*) printf 'RESULT %s\\n' "$last" ;;
-  *) printf 'RESULT {"ok":false,"script":"nexy-release","error":"reconciler {command} exited %s without its answer"}\\n' "$code" ;;
-esac"""
-
+# The script builds a RESULT line itself only when the CLI gave none (the ``WRAPPER`` answer).
 _PASS_RESULT = """\
 printf '%s\\n' "$answer"
 case "$(printf '%s\\n' "$answer" | tail -n 1)" in
   "RESULT "*) ;;
-  *) printf 'RESULT {"ok":false,"script":"nexy-release","error":"reconciler {command} exited %s without a RESULT line"}\\n' "$code" ;;
+  *) printf 'RESULT {"ok":false,"script":"nexy-release","error":"reconciler {command} exited %s without its answer"}\\n' "$code" ;;
 esac"""
 
 
@@ -73,14 +64,13 @@ def build_script(
     """The Run Command script (one list item per line) that runs ``cli --config config command args``
     as ``user`` when given, with ``stdin`` (one line) as the CLI's standard input when given."""
     argv = [*drop_to(user), *shlex.split(cli), "--config", config, command, *args]
-    tail = _PASS_RESULT if command == "accept" else _WRAP_JSON
     return [
         "#!/bin/sh",
         f"# nexy-release: reconciler {command} (idempotent; the answer is the last RESULT line)",
         "set -u",
         *_run_line(argv, stdin),
         "code=$?",
-        *tail.replace("{command}", command).splitlines(),
+        *_PASS_RESULT.replace("{command}", command).splitlines(),
     ]
 
 
@@ -93,8 +83,9 @@ def split_output(message: str) -> tuple[str, str]:
     return stdout, stderr
 
 
-def read_answer(message: str, command: str, vm: str) -> dict[str, Any]:
-    """The RESULT document in a Run Command status ``message``; one line naming what went wrong if none.
+def read_answer(message: str, command: str, vm: str, model: type[Document]) -> Document:
+    """The RESULT document in a Run Command status ``message``, validated as ``model``; one line
+    naming what went wrong if there is none.
 
     A wrapped answer (the CLI died) is an error too, reported with the last stderr line.
     """
@@ -102,13 +93,15 @@ def read_answer(message: str, command: str, vm: str) -> dict[str, Any]:
     err_lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last_err = err_lines[-1] if err_lines else "nothing on stderr"
     try:
-        document = parse_result_line(stdout)
-    except ReleaseError:
-        raise ReleaseError(
-            f"reconciler {command} on {vm} gave no RESULT line (only the last 4,096 bytes of "
-            f"output come back): {last_err}",
-            CHECK_FAILED,
-        ) from None
-    if document.get("script") == WRAPPER:
-        raise ReleaseError(f"reconciler {command} on {vm}: {document.get('error')}: {last_err}", CHECK_FAILED)
-    return document
+        return parse_result_line(stdout, model, command)
+    except ResultLineError as exc:
+        if exc.kind == "missing":
+            text = (
+                f"reconciler {command} on {vm} gave no RESULT line (only the last 4,096 bytes of "
+                f"output come back): {last_err}"
+            )
+        elif exc.kind == "wrapper":
+            text = f"reconciler {command} on {vm}: {exc}: {last_err}"
+        else:
+            text = f"{exc} (on {vm})"
+        raise ReleaseError(text, CHECK_FAILED) from None

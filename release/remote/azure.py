@@ -39,15 +39,14 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
-from schemas import Bundle, Status, Target
+from schemas import AcceptReport, Bundle, PlanDocument, Status, Target
 from schemas.target import AzureRemote as AzureRemoteConfig
 
 from ..errors import BAD_INPUT, CHECK_FAILED, ReleaseError
 from ._runscript import build_script, read_answer
-from .base import AcceptResult
+from .base import Document
 
 __all__ = ["AzureRemote"]
 
@@ -176,9 +175,14 @@ class AzureRemote:
         return identity.DefaultAzureCredential()
 
     def _run(
-        self, command: str, args: list[str], extra_s: float = 0.0, stdin: str | None = None
-    ) -> dict[str, Any]:
-        """One Run Command; the RESULT document the script printed."""
+        self,
+        command: str,
+        args: list[str],
+        model: type[Document],
+        extra_s: float = 0.0,
+        stdin: str | None = None,
+    ) -> Document:
+        """One Run Command; the RESULT document the script printed, as ``model``."""
         from azure.mgmt.compute.models import RunCommandInput
 
         config = self._config
@@ -216,7 +220,7 @@ class AzureRemote:
             # (ServiceResponseError), ends as one line, never a traceback.
             raise self._failure(command, exc) from None
         statuses = list(getattr(result, "value", None) or [])
-        return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm)
+        return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm, model)
 
     def _failure(self, command: str, exc: BaseException) -> ReleaseError:
         where = f"{self._group}/{self._vm}"
@@ -252,26 +256,13 @@ class AzureRemote:
             )
         return ReleaseError(f"Run Command {command} on VM {where} failed: {_first_line(exc)}", CHECK_FAILED)
 
-    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
+    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptReport:
         # On stdin (a here-document in the script), every field present: a null removes a desired file.
         args = ["--wait", f"{wait_s:g}"] if wait_s > 0 else []
-        document = self._run("accept", args, extra_s=wait_s, stdin=bundle.model_dump_json())
-        try:
-            return AcceptResult.model_validate(document)
-        except ValidationError:
-            raise ReleaseError(
-                "reconciler accept printed a RESULT line of the wrong shape", CHECK_FAILED
-            ) from None
+        return self._run("accept", args, AcceptReport, extra_s=wait_s, stdin=bundle.model_dump_json())
 
     def status(self) -> Status:
-        document = self._run("status", ["--json"])
-        try:
-            return Status.model_validate(document)
-        except ValidationError as exc:
-            raise ReleaseError(
-                f"reconciler status on {self._vm} is not a status document: {exc.errors()[0]['msg']}",
-                CHECK_FAILED,
-            ) from None
+        return self._run("status", ["--result"], Status)
 
-    def diff(self) -> dict[str, Any]:
-        return self._run("diff", ["--json"])
+    def diff(self) -> PlanDocument:
+        return self._run("diff", ["--result"], PlanDocument)

@@ -4,9 +4,10 @@ Rules (on top of the ``Remote`` protocol's):
 - Each method is one subprocess, ``python -m reconciler --config CFG <command>``, and one line in
   ``<sandbox dir>/remote_calls.jsonl`` (``{"at", "method"}``, written before the call), so a test can
   count remote calls exactly.
-- ``accept`` answers with the last ``RESULT {json}`` line; ``status --json`` and ``diff --json`` with
-  one JSON line. A command that exits non-zero without its answer is a ReleaseError naming the
-  command and its last stderr line; stderr is otherwise diagnostics and is never parsed.
+- ``accept``, ``status --result`` and ``diff --result`` each answer with their last ``RESULT {json}``
+  line, read by ``parse_result_line``. A command that exits non-zero without its answer is a
+  ReleaseError naming the command and its last stderr line; stderr is otherwise diagnostics and is
+  never parsed.
 - The bundle travels on the CLI's stdin, as it does through Run Command (a here-document there):
   never in an argument, which the kernel limits to 128 KiB.
 """
@@ -19,16 +20,13 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from schemas import Bundle, Status, Target, utcnow
+from schemas import AcceptReport, Bundle, PlanDocument, Status, Target, utcnow
 from schemas.target import LocalRemote as LocalRemoteConfig
 
 from ..errors import CHECK_FAILED, ReleaseError
 from ..sandbox.layout import sandbox_paths
-from .base import AcceptResult, parse_result_line
+from .base import Document, ResultLineError, parse_result_line
 
 __all__ = ["LocalRemote"]
 
@@ -102,45 +100,27 @@ class LocalRemote:
         last = lines[-1].strip() if lines else "no output on stderr"
         return ReleaseError(f"reconciler {command} failed (exit {done.returncode}): {last}", CHECK_FAILED)
 
-    @staticmethod
-    def _json_line(output: str) -> dict[str, Any] | None:
-        for line in reversed(output.splitlines()):
-            if line.startswith("{"):
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError:
-                    return None
-                return value if isinstance(value, dict) else None
-        return None
-
-    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptResult:
-        # Every field present, nulls included: the VM refuses a bundle that omits one.
-        args = ["accept"] + (["--wait", f"{wait_s:g}"] if wait_s > 0 else [])
-        done = self._run("accept", args, self._timeout_s + wait_s, stdin=bundle.model_dump_json())
-        if "RESULT " not in done.stdout and done.returncode != 0:
-            raise self._failure("accept", done)
+    def _answer(
+        self, command: str, args: list[str], model: type[Document], timeout_s: float, stdin: str | None = None
+    ) -> Document:
+        """One CLI call; its RESULT line as ``model``."""
+        done = self._run(command, [command, *args], timeout_s, stdin=stdin)
         try:
-            return AcceptResult.model_validate(parse_result_line(done.stdout))
-        except ValidationError:
-            raise ReleaseError(
-                "reconciler accept printed a RESULT line of the wrong shape", CHECK_FAILED
-            ) from None
+            return parse_result_line(done.stdout, model, command)
+        except ResultLineError as exc:
+            if exc.kind == "missing" and done.returncode != 0:
+                raise self._failure(command, done) from None
+            raise
+
+    def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptReport:
+        # Every field present, nulls included: the VM refuses a bundle that omits one.
+        args = ["--wait", f"{wait_s:g}"] if wait_s > 0 else []
+        return self._answer(
+            "accept", args, AcceptReport, self._timeout_s + wait_s, stdin=bundle.model_dump_json()
+        )
 
     def status(self) -> Status:
-        done = self._run("status", ["status", "--json"], self._timeout_s)
-        document = self._json_line(done.stdout)
-        if document is None:
-            raise self._failure("status", done)
-        try:
-            return Status.model_validate(document)
-        except ValidationError as exc:
-            raise ReleaseError(
-                f"reconciler status --json is not a status document: {exc.errors()[0]['msg']}", CHECK_FAILED
-            ) from None
+        return self._answer("status", ["--result"], Status, self._timeout_s)
 
-    def diff(self) -> dict[str, Any]:
-        done = self._run("diff", ["diff", "--json"], self._timeout_s)
-        document = self._json_line(done.stdout)
-        if document is None:
-            raise self._failure("diff", done)
-        return document
+    def diff(self) -> PlanDocument:
+        return self._answer("diff", ["--result"], PlanDocument, self._timeout_s)

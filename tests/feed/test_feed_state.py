@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from feed.gate import read_gate
 from feed.service import FeedService
 from schemas import parse_appcast
+from schemas.vmconfig import read_gate
 from tests.feed.conftest import BETA_VERSION, STABLE_VERSION
 from tests.feed.feedkit import VM_FIXTURES, RuntimeTree, make_manifest
 
@@ -232,7 +232,7 @@ def test_title_override_wins(tree: RuntimeTree) -> None:
     ],
 )
 def test_gate_reading(text: str, enabled: bool, problem: bool) -> None:
-    reading = read_gate(text)
+    reading = read_gate(text.encode())
     assert reading.enabled is enabled
     assert (reading.problem is not None) is problem
 

@@ -21,7 +21,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from release.errors import ReleaseError
 from release.remote.azure import AzureRemote
-from schemas import BetaGate, Bundle, Target, dump_model, utcnow
+from schemas import BetaGate, Bundle, PlanDocument, Target, dump_model, utcnow
 from tests.fakes.azure import FakeAzure, FakeCredential
 from tests.production.conftest import SUBSCRIPTION, target_document
 
@@ -56,7 +56,7 @@ def test_accept_sends_the_bundle_on_stdin_and_is_idempotent(
     committed = json.loads((azure.vm_root.parent / "vm-state/desired/bundle.json").read_bytes())
     assert committed["gate"] == json.loads(dump_model(bundle.gate)) and committed["stable"] is None  # type: ignore[arg-type]
     # No daemon runs on this fake VM: accept says so instead of running a pass of its own as root.
-    assert first.converged is False and first.model_extra == {"waited_for": "none", "daemon": "not running"}
+    assert first.converged is False and (first.waited_for, first.daemon) == ("none", "not running")
     azure.deliver_twice = True  # a re-sent POST runs the same script again: same outcome
     again = remote.accept(bundle, wait_s=20)
     assert again.ok and again.changed == [] and again.desired_digest == first.desired_digest
@@ -74,7 +74,7 @@ def test_accept_carries_long_release_notes(make_remote: MakeRemote, azure: FakeA
 
 def test_diff_answers_the_plan(make_remote: MakeRemote) -> None:
     plan = make_remote().diff()
-    assert isinstance(plan, dict) and plan
+    assert isinstance(plan, PlanDocument) and plan.resources and plan.mode == "enforce"
 
 
 def test_busy_vm_is_retried_with_backoff(

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(
     reason="dropping to another user needs root and util-linux's runuser",
 )
 
-# Stands in for the reconciler CLI: answers one JSON line naming the uid it runs as.
-FAKE_CLI = '/bin/sh -c \'printf "{\\"uid\\": %s}\\n" "$(id -u)"\''
+# Stands in for the reconciler CLI: answers one RESULT line naming the uid it runs as.
+FAKE_CLI = '/bin/sh -c \'printf "RESULT {\\"uid\\": %s}\\n" "$(id -u)"\''
 
 
 def _run(script: list[str]) -> str:

@@ -131,7 +131,13 @@ def test_accept_refuses_invalid_input_and_writes_nothing(vm: Vm, payload: bytes,
     assert len(proc.stderr.decode().strip().splitlines()) == 1 and needle in proc.stderr.decode()
     assert _result(proc.stdout) == {
         "ok": False,
+        "changed": [],
+        "desired_digest": "",
         "error": proc.stderr.decode().split("accept: ", 1)[1].strip(),
+        "waited_for": None,
+        "daemon": None,
+        "converged": None,
+        "resources": {},
     }
     assert _snapshot(vm.root) == before
 
@@ -174,7 +180,7 @@ def test_diff_status_once_exit_codes(vm: Vm) -> None:
     diff = run_cli(vm, "diff", "--json")
     assert diff.returncode == 1
     lines = diff.stdout.decode().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["resources"]["stable"]["state"] == "drift"
+    assert len(lines) == 1 and json.loads(lines[0])["resources"]["stable"]["state"] == "drifted"
     human = run_cli(vm, "diff")
     assert human.returncode == 1 and "would write" in human.stdout.decode()
     status = run_cli(vm, "status", "--json")
@@ -248,3 +254,31 @@ def test_example_config_loads() -> None:
     # Unprivileged: the restart goes through nexy-gate-restart.path, which watches this file.
     assert config.actions["gate"] == ("touch", "/var/lib/nexy-reconciler/restart-staging.trigger")
     assert os.fspath(config.layout.root) == "/home/azureuser/voice-assistant"
+
+
+def test_diff_and_status_answer_one_result_line_with_the_json_document(vm: Vm) -> None:
+    from schemas import PlanDocument, Status
+
+    run_cli(vm, "accept", stdin=bundle().model_dump_json().encode())
+    for command, model in (("diff", PlanDocument), ("status", Status)):
+        result = run_cli(vm, command, "--result")
+        lines = result.stdout.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("RESULT {"), result.stderr
+        document = model.model_validate_json(lines[0][len("RESULT ") :])
+        as_json = json.loads(run_cli(vm, command, "--json").stdout)
+        # One serialiser: the operator's --json and the workstation's RESULT agree, bar the clock.
+        assert {k: v for k, v in as_json.items() if k != "updated_at"} == {
+            k: v for k, v in json.loads(document.model_dump_json()).items() if k != "updated_at"
+        }
+
+    def plan() -> tuple[int, PlanDocument]:
+        proc = run_cli(vm, "diff", "--result")
+        return proc.returncode, PlanDocument.model_validate_json(proc.stdout.decode()[len("RESULT ") :])
+
+    code, before = plan()
+    assert code == 1 and before.unsettled() == ["beta", "config_version", "gate", "legacy", "stable"]
+    assert before.resources["stable"].state == "drifted" and before.mode == "enforce"
+    assert run_cli(vm, "once").returncode == 0
+    code, after = plan()
+    assert code == 0 and after.in_sync and after.unsettled() == []
+    assert run_cli(vm, "diff", "--json", "--result").returncode == 2

@@ -141,7 +141,7 @@ def test_gate_edit_changes_only_the_value(data: bytes, enabled: bool, expected: 
     ],
 )
 def test_gate_reading_agrees_with_the_feed(line: bytes, value: str) -> None:
-    from feed.gate import read_gate
+    from schemas.vmconfig import read_gate
 
     assert gate_value(line) == value
-    assert read_gate(line.decode()).enabled is (value == "true")
+    assert read_gate(line).enabled is (value == "true")

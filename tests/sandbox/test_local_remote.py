@@ -11,7 +11,7 @@ from release.errors import ReleaseError
 from release.remote.local import LocalRemote
 from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import read_pid_file
-from schemas import BetaGate, Bundle, utcnow
+from schemas import BetaGate, Bundle, PlanDocument, utcnow
 from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.timeout(180)
@@ -48,7 +48,7 @@ def test_accept_opens_the_gate_runs_the_staging_action_and_converges(sandbox: Sa
     assert actions[-1]["signalled"] == staging.pid, "the gate action reloads the running staging feed"
     assert remote.status().gate is True
     plan = remote.diff()
-    assert isinstance(plan, dict)
+    assert isinstance(plan, PlanDocument) and plan.resources["gate"].state == "in_sync"
     assert [call["method"] for call in sandbox.remote_calls()[before:]] == ["accept", "status", "diff"]
 
 
