@@ -1,4 +1,4 @@
-"""``promote``: the rulebook's step C, beta → stable without a rebuild.
+"""``promote``: step C of the funnel (docs/rules.md#r2), beta → stable without a rebuild.
 
 Rules:
 - Refused (exit 1) unless ``validation_beta.json`` passed for the current beta fingerprint; the

@@ -1,4 +1,4 @@
-"""``publish --channel beta``: the rulebook's step A.
+"""``publish --channel beta``: step A of the funnel (docs/rules.md#r2).
 
 Rules:
 - Only beta: ``--channel stable`` is refused with one line naming the funnel (exit 2).

@@ -1,4 +1,4 @@
-"""``staging.open`` / ``staging.close`` / ``staging.validate``: the beta gate and the rulebook's step B.
+"""``staging.open`` / ``staging.close`` / ``staging.validate``: the beta gate (docs/rules.md#r8) and step B of the funnel (docs/rules.md#r2).
 
 Rules:
 - open/close write ``manifests/beta_gate.json`` and sync once; the reconciler flips

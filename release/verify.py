@@ -158,7 +158,7 @@ def _health(subject: Subject) -> CheckResult:
     health, detail = get_json(session.http, f"{_base(subject)}/health")
     ok = bool(health and health.get("status") == "ok")
     if health and channel is Channel.STABLE:
-        ok = ok and health.get("version") == manifest.version  # the rulebook's DoD 4: all three agree
+        ok = ok and health.get("version") == manifest.version  # all three agree (docs/rules.md#r9)
     shown = f"status {health.get('status')}, version {health.get('version')}" if health else detail
     return _c("/health", ok, shown)
 

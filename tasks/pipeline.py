@@ -52,7 +52,7 @@ def bump(c: Context, version: str, dry_run: bool = False, target: str | None = N
 def preflight(
     c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """The rulebook's pre-release checklist as a table (exit 1 naming each failed item)."""
+    """The pre-release checklist (docs/rules.md#r11) as a table (exit 1 naming each failed item)."""
     from release.preflight import run_preflight
 
     with Session.open(load_target_option(c, target), "preflight", json=json, dry_run=dry_run) as session:
@@ -162,7 +162,7 @@ def rollback(
 def verify(
     c: Context, channel: str = "stable", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """The rulebook's definition of done as a table (exit 1 naming each failure)."""
+    """The definition of done (docs/rules.md#r9) as a table (exit 1 naming each failure)."""
     from release.verify import verify as run
 
     with Session.open(load_target_option(c, target), "verify", json=json, dry_run=dry_run) as session:

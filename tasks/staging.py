@@ -44,7 +44,7 @@ def staging_close(
 def staging_validate(
     c: Context, target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """The rulebook's step B on staging; writes validation_beta.json for the beta fingerprint."""
+    """Step B of the funnel on staging (docs/rules.md#r2); writes validation_beta.json for the beta fingerprint."""
     from release.staging import validate
 
     loaded = load_target_option(c, target)

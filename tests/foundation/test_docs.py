@@ -29,8 +29,8 @@ CITATION = re.compile(r"docs/rules\.md#([A-Za-z0-9_-]+)")
 # Our pages are lower case; `docs/RELEASE.md` is the app's own, in the app workspace the sandbox seeds.
 DOC_REFERENCE = re.compile(r"(?<![\w/])docs/([a-z][a-z0-9_-]*\.md)(?:#([A-Za-z0-9_-]+))?")
 # The old citations pointed at sections of documents that are not in the repository: "design §2",
-# "rulebook §6", "(§2)", "rule 7". An RFC section ("RFC 8032 §5.1.6") is a real, public reference.
-STALE_CITATION = re.compile(r"(?<!\w)(?:§\s*\d|rules? \d+\b)")
+# "rulebook §6", "(§2)", "rule 7", "DoD 4", "the rulebook's step B". An RFC section ("RFC 8032 §5.1.6") is a real, public reference.
+STALE_CITATION = re.compile(r"(?<!\w)(?:§\s*\d|rules? \d+\b|DoD \d|rulebook's step [A-Z]\b)")
 RFC_SECTION = re.compile(r"RFC \d+,? §\s*\d")
 
 
