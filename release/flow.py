@@ -89,6 +89,13 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptReport:
         raise ReleaseError(
             f"the VM refused the desired state: {result.error or 'no reason given'}", CHECK_FAILED
         )
+    if result.daemon == "not running":
+        # Said apart from "did not converge": nothing waited, and only starting the daemon helps.
+        raise ReleaseError(
+            "the VM saved the desired state, but no reconciler daemon is running there to apply it: "
+            "start it (systemctl start nexy-reconciler; on the sandbox ./inv sandbox.up), then ./inv sync",
+            CHECK_FAILED,
+        )
     if wait_s > 0 and result.converged is False:
         behind = ", ".join(f"{name}={state}" for name, state in result.behind().items())
         raise ReleaseError(

@@ -288,3 +288,22 @@ def test_an_operation_that_ends_failed_or_canceled_is_one_line(
     )
     assert caught.value.code == 1 and azure.posts == 1 and sleeps == []  # not re-sent: it may have run
     assert azure.polled[-1] == outcome and not any("monitor=true" in path for _, path, _ in azure.answers)
+
+
+def test_sync_with_no_daemon_on_the_vm_says_to_start_it(
+    make_remote: MakeRemote, azure: FakeAzure, tmp_path: Path
+) -> None:
+    """The fake VM runs no daemon: sync must say that, not "did not converge within 20s"."""
+    from release.flow import sync
+    from release.session import Session
+
+    remote = make_remote()
+    target = Target.model_validate(target_document(tmp_path, "http://127.0.0.1:1", azure.base_url))
+    with Session.open(target, "sync") as session:
+        session._remote = remote
+        with pytest.raises(ReleaseError) as caught:
+            sync(session, wait_s=20)
+    message = str(caught.value)
+    assert "no reconciler daemon is running" in message and "then ./inv sync" in message
+    assert "did not converge" not in message and caught.value.code == 1
+    assert (azure.vm_root.parent / "vm-state/desired/bundle.json").exists(), "the bundle is saved on the VM"
