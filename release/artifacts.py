@@ -16,18 +16,15 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from functools import cmp_to_key
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from schemas import Channel, Manifest, Target, compare_versions, parse_version, write_model
-from schemas.errors import first_error
 from schemas.fileio import atomic_stream
 
+from .desired import read_document
 from .errors import ReleaseError
 from .signing import Signer, hash_and_sign
 from .stream import CHUNK, HashingWriter, Progress, hash_file
@@ -131,18 +128,7 @@ def archive_beta_manifest(target: Target, manifest: Manifest) -> bool:
 def archived_beta(target: Target, version: str) -> Manifest | None:
     """The manifest ``version`` was last published to beta with; None when it never was."""
     path = _beta_history(target) / f"manifest_{version}.json"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        return Manifest.model_validate(json.loads(raw))
-    except json.JSONDecodeError as exc:
-        raise ReleaseError(
-            f"{path}: not valid JSON (line {exc.lineno}); the beta history is damaged"
-        ) from None
-    except ValidationError as exc:
-        raise ReleaseError(f"{path}: {first_error(exc)}; the beta history is damaged") from None
+    return read_document(path, Manifest, "the beta history is damaged")
 
 
 def archived_beta_versions(target: Target) -> list[str]:

@@ -27,6 +27,7 @@ __all__ = [
     "gate_path",
     "manifests_dir",
     "read_beta",
+    "read_document",
     "read_gate",
     "read_stable",
     "read_validation",
@@ -69,7 +70,9 @@ def validation_path(target: Target) -> Path:
     return manifests_dir(target) / "validation_beta.json"
 
 
-def _read(path: Path, model: type[M]) -> M | None:
+def read_document(path: Path, model: type[M], hint: str = "fix or restore it from git") -> M | None:
+    """A workstation JSON document; None when missing, one ReleaseError line (ending in ``hint``)
+    when it is not valid JSON or not a valid ``model``."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -77,31 +80,29 @@ def _read(path: Path, model: type[M]) -> M | None:
     try:
         return model.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
-        raise ReleaseError(
-            f"{path}: not valid JSON (line {exc.lineno}); fix or restore it from git"
-        ) from None
+        raise ReleaseError(f"{path}: not valid JSON (line {exc.lineno}); {hint}") from None
     except ValidationError as exc:
-        raise ReleaseError(f"{path}: {first_error(exc)}; fix or restore it from git") from None
+        raise ReleaseError(f"{path}: {first_error(exc)}; {hint}") from None
 
 
 def read_stable(target: Target) -> Manifest | None:
-    return _read(stable_path(target), Manifest)
+    return read_document(stable_path(target), Manifest)
 
 
 def read_versioned(target: Target, version: str) -> Manifest | None:
-    return _read(versioned_path(target, version), Manifest)
+    return read_document(versioned_path(target, version), Manifest)
 
 
 def read_beta(target: Target) -> Manifest | None:
-    return _read(beta_path(target), Manifest)
+    return read_document(beta_path(target), Manifest)
 
 
 def read_gate(target: Target) -> BetaGate | None:
-    return _read(gate_path(target), BetaGate)
+    return read_document(gate_path(target), BetaGate)
 
 
 def read_validation(target: Target) -> Validation | None:
-    return _read(validation_path(target), Validation)
+    return read_document(validation_path(target), Validation)
 
 
 def refuse_rebuilt_release(target: Target, manifest: Manifest) -> None:
