@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from release.artifacts import archived_beta
+from release.errors import ReleaseError
 from release.journal import read_entries
 from release.probes import fetch_appcast
 from release.sandbox.layout import sandbox_paths
@@ -22,7 +23,7 @@ from release.sandbox.service import grpc_status_file
 from release.sandbox.tls import ssl_context
 from schemas import Manifest, RuntimeLayout, atomic_write
 
-from .helpers import make_artifacts, one_json, poll, sha256, snapshot
+from .helpers import make_artifacts, one_json, poll, sandbox_target, sha256, snapshot
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -227,3 +228,20 @@ def test_after_a_beta_rollback_promote_needs_a_new_validation_and_v3_can_return(
     sandbox.inv("rollback", "--channel", "beta", "--to", V3, "--yes")
     assert beta_manifest(sandbox) == archived_beta(sandbox.target, V3)
     assert beta_feed(sandbox)[0] == (V3, V3)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"), [(b"{not json", "not valid JSON (line 1)"), (b'{"version": 7}', "version")]
+)
+def test_a_damaged_beta_history_entry_is_one_line_naming_it(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    target = sandbox_target(tmp_path)
+    history = target.path(target.archive_dir) / "beta"
+    history.mkdir(parents=True)
+    atomic_write(history / "manifest_2.0.0.9.json", content)
+    with pytest.raises(ReleaseError) as caught:
+        archived_beta(target, "2.0.0.9")
+    message = str(caught.value)
+    assert said in message and message.endswith("; the beta history is damaged") and "\n" not in message
+    assert archived_beta(target, "2.0.0.8") is None
