@@ -9,7 +9,9 @@ Rules:
   it) and a degraded reason for the feed, never a guess.
 - The owned keys must be scalars; a collection (or an alias to one) is refused naming the key,
   never stringified (an alias bomb would expand). Errors name a key or an error type, never a
-  value from the file. Callers bound the document's depth first (``schemas.bounded``).
+  value from the file. The document's nesting is bounded (``schemas.bounded.check_yaml_depth``)
+  before anything is composed, here, so no caller can forget it: a deep document is an
+  UpdateKeysError, never a RecursionError.
 - ``read_gate`` is the only reader of the gate: the last active ``UPDATE_BETA_ENABLED=`` line in
   ``schemas.envfile``'s grammar; open only for ``true`` (any case, quotes stripped), closed when
   the file or the key is missing, closed with a problem for any other value.
@@ -24,6 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from .bounded import check_yaml_depth
 from .envfile import assignments
 from .runtime import GATE_KEY
 
@@ -51,6 +54,10 @@ def _scalar(value: Any) -> bool:
 def read_update_keys(data: bytes) -> UpdateKeys:
     """The ``update:`` block's keys; UpdateKeysError for YAML that is not a mapping or a collection
     where an owned key's value should be."""
+    try:
+        check_yaml_depth(data)
+    except ValueError as exc:
+        raise UpdateKeysError(str(exc)) from None
     # Round-trip mode, as the reconciler edits the file: merge keys and anchors read the same.
     try:
         document = YAML(typ="rt").load(io.BytesIO(data))
@@ -99,5 +106,5 @@ def read_gate(data: bytes) -> GateReading:
         return GateReading(enabled=False)
     if value == "true":
         return GateReading(enabled=True)
-    raw = next(a.value for a in reversed(list(assignments(data))) if a.key == GATE_KEY)
-    return GateReading(enabled=False, problem=f"config.env: {GATE_KEY}={raw!r} is neither true nor false")
+    # The value is not quoted: config.env holds secrets, and this text is served on /updates/health.
+    return GateReading(enabled=False, problem=f"config.env: {GATE_KEY} is neither true nor false")

@@ -33,7 +33,8 @@ def test_no_update_block_reads_as_nothing_set() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"update: [1, 2", "not valid YAML (ParserError)"),
+        (b"update: [1, 2", "not valid YAML (ParserError at line 1)"),
+        (b"update: " + b"[" * 20_000, "nested deeper than 64 levels (line 1)"),
         (b"- a\n- list\n", "top level is not a mapping"),
         (b"update:\n  default_version: [secret-ish, value]\n", "update.default_version is not a scalar"),
         (b"b: &b {x: 1}\nupdate:\n  default_build: *b\n", "update.default_build is not a scalar"),
@@ -66,4 +67,4 @@ def test_the_gate_reading(data: bytes, value: str | None, enabled: bool, problem
     reading = read_gate(data)
     assert reading.enabled is enabled and (reading.problem is not None) is problem
     if problem:
-        assert reading.problem == "config.env: UPDATE_BETA_ENABLED='Yes' is neither true nor false"
+        assert reading.problem == "config.env: UPDATE_BETA_ENABLED is neither true nor false"
