@@ -26,7 +26,7 @@ from .desired import MAX_BUNDLE_BYTES
 from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .statusfile import fit, is_fresh, read_status, render_table
-from .view import dry_view, max_status_age, plan_document
+from .view import dry_view, max_status_age, plan_document, sync_state
 
 __all__ = ["main"]
 
@@ -93,7 +93,7 @@ def _diff(config: Config, as_json: bool, as_result: bool) -> int:
     if _answer(plan_document(plan, config.mode), as_json, as_result):
         return code
     for r in plan.resources:
-        print(f"{r.name:<16}{r.state:<10}{r.detail()}")
+        print(f"{r.name:<16}{sync_state(r.state):<10}{r.detail()}")
         for write in r.writes:
             print(f"{'':<16}would write {write.path}")
     print("in sync" if plan.in_sync else "drift" if code == 1 else "error")

@@ -113,7 +113,7 @@ class Config(_Strict):
     )
     layout: RuntimeLayout = Field(
         description="Where the runtime files live; only `root` is required, the rest default to the "
-        "rulebook's layout."
+        "standard VM layout (`schemas.RuntimeLayout`)."
     )
     desired_dir: Path = Field(
         description="The desired state (`bundle.json`), written only by `accept`; outside `layout.root`."

@@ -3,7 +3,8 @@ it, how it is planned, which runtime files it owns, which write group it moves w
 ``actions:`` key names its action.
 
 Rules:
-- ``RESOURCES`` is the only place a resource is named. Config (which ``actions:`` keys exist),
+- ``RESOURCES`` is the only place a resource is defined; its name is one of ``schemas.ResourceName``
+  (the wire names the workstation reads too), and the table covers every one of them. Config (which ``actions:`` keys exist),
   desired-file handling (which bundle field blocks it when invalid), ownership (``owned.py``: what
   the watcher wakes on and the sweep may clean), status, the engine's write groups and the order
   of owed actions are all derived from it. Adding a resource is one entry plus its plan function
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schemas import Manifest, RuntimeLayout, dump_model
+from schemas import Manifest, ResourceName, RuntimeLayout, dump_model
 from schemas.bounded import check_yaml_depth
 from schemas.fileio import FileRefused
 
@@ -67,8 +68,8 @@ OwnedFunction = Callable[[RuntimeLayout], tuple[tuple[Path, str], ...]]
 
 @dataclass(frozen=True)
 class Resource:
-    name: str
-    """How status, the plan, alerts and ``pending_actions.json`` call it."""
+    name: ResourceName
+    """How status, the plan, alerts and ``pending_actions.json`` call it (the shared wire name)."""
     desired_field: str
     """The bundle field that drives it; while that field is invalid the resource is not planned."""
     plan: PlanFunction
@@ -225,7 +226,7 @@ def _own_manifests(layout: RuntimeLayout) -> tuple[tuple[Path, str], ...]:
 
 RESOURCES: tuple[Resource, ...] = (
     Resource(
-        name="stable",
+        name=ResourceName.STABLE,
         desired_field="stable",
         plan=plan_stable,
         owned=_own_manifests,
@@ -233,7 +234,7 @@ RESOURCES: tuple[Resource, ...] = (
         action_key="stable",
     ),
     Resource(
-        name="legacy",
+        name=ResourceName.LEGACY,
         desired_field="stable",
         plan=plan_legacy,
         owned=_own(lambda layout: layout.legacy_manifest_path),
@@ -241,7 +242,7 @@ RESOURCES: tuple[Resource, ...] = (
         action_key="legacy",
     ),
     Resource(
-        name="beta",
+        name=ResourceName.BETA,
         desired_field="beta",
         plan=plan_beta,
         owned=_own(lambda layout: layout.beta_manifest),
@@ -249,7 +250,7 @@ RESOURCES: tuple[Resource, ...] = (
         action_key="beta",
     ),
     Resource(
-        name="config_version",
+        name=ResourceName.CONFIG_VERSION,
         desired_field="stable",
         plan=plan_config_version,
         owned=_own(lambda layout: layout.unified_config_path),
@@ -257,7 +258,7 @@ RESOURCES: tuple[Resource, ...] = (
         action_key="config_version",
     ),
     Resource(
-        name="gate",
+        name=ResourceName.GATE,
         desired_field="gate",
         plan=plan_gate,
         owned=_own(lambda layout: layout.config_env_path),

@@ -97,7 +97,9 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptReport:
             CHECK_FAILED,
         )
     if wait_s > 0 and result.converged is False:
-        behind = ", ".join(f"{name}={state}" for name, state in result.behind().items())
+        behind = ", ".join(f"{name}={state}" for name, state in result.behind().items()) or (
+            "every resource settled, but the VM still reports the previous desired state"
+        )
         raise ReleaseError(
             f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}; "
             "see ./inv status, then ./inv sync",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas import Channel, CheckResult, SyncState
+from schemas import Channel, CheckResult, ResourceName, SyncState
 
 from .artifacts import inbox_paths, missing_inbox
 from .desired import manifests_dir
@@ -98,7 +98,7 @@ def _vm_items(session: Session) -> list[CheckResult]:
         if missing
         else ", ".join(session.target.required_env_keys),
     )
-    legacy = status.resources.get("legacy")
+    legacy = status.resources.get(ResourceName.LEGACY)
     conflict = legacy is not None and not legacy.sync.settled
     detail = (
         "legacy copy absent"

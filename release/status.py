@@ -1,7 +1,7 @@
 """``status``: desired (repo), runtime (VM) and served (HTTPS) side by side, drift marked.
 
 Rules:
-- Exactly one remote call (``reconciler status --json``); the served column comes from the feeds.
+- Exactly one remote call (``reconciler status --result``); the served column comes from the feeds.
 - A row drifts when runtime or served differs from desired; any drift is exit 1 (docs/rules.md#r12).
 - Read-only, so ``--dry-run`` only names what it would ask.
 - Update controls (phased rollout, critical, minimum autoupdate) are shown per channel: the

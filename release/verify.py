@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from schemas import Channel, CheckResult, Manifest
+from schemas import Channel, CheckResult, Manifest, ResourceName
 
 from .client_view import offered_release
 from .controls import describe_manifest, served_controls
@@ -118,7 +118,7 @@ def _repo_pair(session: Session, manifest: Manifest) -> CheckResult:
 
 
 def _vm(session: Session, manifest: Manifest, channel: Channel) -> CheckResult:
-    name = "stable" if channel is Channel.STABLE else "beta"
+    name = ResourceName.STABLE if channel is Channel.STABLE else ResourceName.BETA
     try:
         status = session.remote.status()
         plan = session.remote.diff()

@@ -30,7 +30,7 @@ from .models import (
     utcnow,
 )
 from .runtime import GATE_KEY, RuntimeLayout
-from .status import AlertRecord, HealthState, PassRecord, ResourceState, Status, SyncState
+from .status import AlertRecord, HealthState, PassRecord, ResourceName, ResourceState, Status, SyncState
 from .target import Target
 from .version import Version, compare_versions, parse_version
 
@@ -54,6 +54,7 @@ __all__ = [
     "PlanDocument",
     "PlanEntry",
     "ReleaseLogEntry",
+    "ResourceName",
     "ResourceState",
     "RuntimeLayout",
     "SparkleItem",

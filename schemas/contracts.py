@@ -62,7 +62,8 @@ class PlanEntry(_Strict):
 
 
 class PlanDocument(_Strict):
-    """What ``reconciler diff --json`` prints: the plan, computed without applying it."""
+    """What ``reconciler diff`` answers (``--result`` for the workstation, ``--json`` for people): the
+    plan, computed without applying it."""
 
     in_sync: bool
     desired_digest: str

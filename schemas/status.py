@@ -13,7 +13,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AlertRecord", "HealthState", "PassRecord", "ResourceState", "Status", "SyncState"]
+__all__ = ["AlertRecord", "HealthState", "PassRecord", "ResourceName", "ResourceState", "Status", "SyncState"]
+
+
+class ResourceName(StrEnum):
+    """What each reconciler resource is called in status, ``diff``, ``accept`` and alerts: the names
+    both sides read. The reconciler's resource table (``reconciler/resources.py``) gives each one
+    its behaviour and a test keeps the two equal; the workstation looks resources up by these."""
+
+    STABLE = "stable"
+    LEGACY = "legacy"
+    BETA = "beta"
+    CONFIG_VERSION = "config_version"
+    GATE = "gate"
 
 
 class SyncState(StrEnum):

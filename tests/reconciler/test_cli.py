@@ -183,6 +183,9 @@ def test_diff_status_once_exit_codes(vm: Vm) -> None:
     assert len(lines) == 1 and json.loads(lines[0])["resources"]["stable"]["state"] == "drifted"
     human = run_cli(vm, "diff")
     assert human.returncode == 1 and "would write" in human.stdout.decode()
+    rows = [line.split() for line in human.stdout.decode().splitlines() if line[:1].strip()]
+    table = {row[0]: row[1] for row in rows if len(row) > 1}  # the last line is the verdict alone
+    assert table["stable"] == "drifted" and "drift" not in table.values()  # the documents' words
     status = run_cli(vm, "status", "--json")
     assert status.returncode == 0 and len(status.stdout) < 3072
     document = json.loads(status.stdout)

@@ -51,8 +51,11 @@ def test_a_state_changing_session_holds_the_workstation_lock_until_it_ends(targe
 
 
 def test_a_dry_run_takes_no_lock(target: Target) -> None:
-    with workstation_lock(target, "publish"), Session.open(target, "promote", dry_run=True, lock=True):
-        pass
+    with workstation_lock(target, "publish"):
+        # Taking the lock here would raise "another release task is running": a dry run does not try.
+        with Session.open(target, "promote", dry_run=True, lock=True) as session:
+            assert session.dry_run
+        assert b"publish" in target.path(LOCK_NAME).read_bytes(), "the holder's lock is untouched"
 
 
 def test_a_change_writes_one_journal_line_with_what_the_task_filled_in(target: Target) -> None:

@@ -17,6 +17,7 @@ from reconciler.owned import owned_files
 from reconciler.plan import compute_plan
 from reconciler.resources import ACTION_KEYS, RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
 from reconciler.view import dry_view
+from schemas import ResourceName
 
 from ..helpers import Vm, bundle
 from .conftest import desired_of
@@ -38,6 +39,8 @@ GENERIC = (
 
 def test_the_table_is_well_formed() -> None:
     assert len(set(RESOURCE_NAMES)) == len(RESOURCE_NAMES)
+    # The workstation looks resources up by the shared wire names: the table covers exactly them.
+    assert set(RESOURCE_NAMES) == set(ResourceName)
     assert {r.desired_field for r in RESOURCES} <= set(BUNDLE_FIELDS)
     assert len(set(ACTION_KEYS)) == len(ACTION_KEYS)
     # Every resource is written in exactly one group; the config version follows the manifests it names.
