@@ -3,7 +3,7 @@
 Rules:
 - One artifact (1 GiB; ``--quick`` 128 MiB, and the result says which) of distinct bytes in a
   temporary directory, deleted after, with everything else the run made.
-- ``hash_ratio_vs_openssl``: throughput of ``release.stream.hash_file`` relative to
+- ``hash_ratio_vs_openssl``: throughput of ``release.outside.stream.hash_file`` relative to
   ``openssl dgst -sha256`` on the same (page-cached) file, best of three each. OpenSSL with the CPU's
   SHA instructions is the limit here (coreutils' ``sha256sum`` is no yardstick). Goal ≥ 0.9.
 - ``upload_peak_rss_mb``: the peak RSS (``ru_maxrss`` from ``wait4``, so that process and whatever it
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.procstat import maxrss_mb  # noqa: E402
-from release.stream import hash_file  # noqa: E402
+from release.outside.stream import hash_file  # noqa: E402
 from schemas import atomic_write, dump_json  # noqa: E402
 from tests.conftest import start_sandbox, stop_sandbox  # noqa: E402
 from tests.fakes.production import production_target, running_fakes, task_env  # noqa: E402

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ReleaseError
+from release.errors import ReleaseError
 
 __all__ = ["check_table", "emit_json", "err_console", "guard", "out_console"]
 

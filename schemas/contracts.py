@@ -3,7 +3,7 @@ how either travels (one ``RESULT {json}`` line).
 
 Rules:
 - Each document is defined here once; the reconciler builds and prints it, the workstation parses
-  and validates the same model (``release/remote/base.py::parse_result_line``). The status document
+  and validates the same model (``release/outside/remote/base.py::parse_result_line``). The status document
   is ``schemas.status.Status``.
 - Every field is always present on the wire (``model_dump_json()`` with no exclude policy): a None
   is ``null``, never a missing key, so both ends read one shape.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from release.target import DEFAULT_TARGET
+from release.parts.target import DEFAULT_TARGET
 
 from . import dev, pipeline, sandbox, staging
 

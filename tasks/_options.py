@@ -3,7 +3,7 @@
 Rules: every task is declared with ``task`` below (invoke's ``@task`` plus the project's one-line
 errors and exit codes, ``release.console.guard``) and nothing else: ``tasks/__init__.py`` collects
 every task a module defines, so none can be forgotten. A task that reads or changes the release
-opens one ``release.session.Session`` as a context (``lock=True`` when it changes state). Every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a
+opens one ``release.parts.session.Session`` as a context (``lock=True`` when it changes state). Every task takes ``--target`` (``sandbox`` by default, ``production`` named explicitly, or a
 path); the invoke config key ``nexy.target`` (env ``INVOKE_NEXY_TARGET``) changes the default, but
 a target that reaches real users (any non-local store) must always be named with ``--target``.
 Options are named the same everywhere: ``--dry-run`` prints the exact plan and changes nothing,
@@ -22,7 +22,7 @@ from invoke.tasks import task as invoke_task
 
 from release.console import guard
 from release.errors import ReleaseError
-from release.target import DEFAULT_TARGET, load_target
+from release.parts.target import DEFAULT_TARGET, load_target
 from schemas import Channel, Target
 
 __all__ = [

@@ -260,7 +260,7 @@ def run_check(root: Path = ROOT) -> int:
     """Print the table and the gaps; 0 when every platform × Python installs from wheels."""
     import httpx
 
-    from release.probes import trust_context
+    from release.outside.probes import trust_context
 
     try:
         packages = parse_lock((root / LOCK).read_text(encoding="utf-8"))

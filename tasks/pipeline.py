@@ -13,12 +13,12 @@ from invoke.context import Context
 
 from release.console import out_console
 from release.errors import ReleaseError
-from release.session import Session
+from release.parts.session import Session
 from schemas import Channel
 
 from ._options import COMMON, ROOT, TARGET, load_target_option, parse_channel, target_option, task
 
-# Update controls, the same on publish --channel beta and promote (release.controls parses them).
+# Update controls, the same on publish --channel beta and promote (release.parts.controls parses them).
 CONTROLS = {
     "phased_rollout_interval": "sparkle:phasedRolloutInterval: seconds between Sparkle's 7 rollout groups",
     "critical": "sparkle:criticalUpdate: clients show the update as critical",
@@ -32,7 +32,7 @@ __all__ = ["bump", "demo", "preflight", "promote", "publish", "rollback", "statu
 @task(help={"version": "the new X.Y.Z.W", "dry_run": "print the diff, change nothing", "target": TARGET})
 def bump(c: Context, version: str, dry_run: bool = False, target: str | None = None) -> None:
     """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing)."""
-    from release.versioning import apply_changes, plan_bump, render_diff
+    from release.parts.versioning import apply_changes, plan_bump, render_diff
 
     tgt = load_target_option(c, target)
     changes = plan_bump(tgt, version)
@@ -53,7 +53,7 @@ def preflight(
     c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """The pre-release checklist (docs/rules.md#r11) as a table (exit 1 naming each failed item)."""
-    from release.preflight import run_preflight
+    from release.steps.preflight import run_preflight
 
     with Session.open(load_target_option(c, target), "preflight", json=json, dry_run=dry_run) as session:
         chosen = parse_channel(channel)
@@ -79,9 +79,9 @@ def publish(
     json: bool = False,
 ) -> None:
     """Sign and upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
-    from release.controls import parse_controls
-    from release.publish import FUNNEL
-    from release.publish import publish as run
+    from release.parts.controls import parse_controls
+    from release.steps.publish import FUNNEL
+    from release.steps.publish import publish as run
 
     controls = parse_controls(
         phased_rollout_interval=phased_rollout_interval,
@@ -118,8 +118,8 @@ def promote(
     json: bool = False,
 ) -> None:
     """Copy the validated beta bytes (and signatures) into Update/App, write manifest.json + manifest_<v>.json, sync."""
-    from release.controls import parse_controls
-    from release.promote import promote as run
+    from release.parts.controls import parse_controls
+    from release.steps.promote import promote as run
 
     controls = parse_controls(
         phased_rollout_interval=phased_rollout_interval,
@@ -150,7 +150,7 @@ def rollback(
     json: bool = False,
 ) -> None:
     """Republish an archived version into the channel's fixed releases (Sparkle never downgrades)."""
-    from release.rollback import rollback as run
+    from release.steps.rollback import rollback as run
 
     loaded = load_target_option(c, target)
     chosen = parse_channel(channel)
@@ -163,7 +163,7 @@ def verify(
     c: Context, channel: str = "stable", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """The definition of done (docs/rules.md#r9) as a table (exit 1 naming each failure)."""
-    from release.verify import verify as run
+    from release.steps.verify import verify as run
 
     with Session.open(load_target_option(c, target), "verify", json=json, dry_run=dry_run) as session:
         run(session, parse_channel(channel))
@@ -172,7 +172,7 @@ def verify(
 @task(help=COMMON)
 def status(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Desired, runtime and served state side by side; exit 1 on drift."""
-    from release.status import status as run
+    from release.steps.status import status as run
 
     with Session.open(load_target_option(c, target), "status", json=json, dry_run=dry_run) as session:
         run(session)
@@ -181,7 +181,7 @@ def status(c: Context, target: str | None = None, dry_run: bool = False, json: b
 @task(help=COMMON)
 def sync(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Send the desired bundle (manifests/) to the VM in one remote call."""
-    from release.sync import sync_task
+    from release.steps.sync import sync_task
 
     loaded = load_target_option(c, target)
     with Session.open(loaded, "sync", json=json, dry_run=dry_run, lock=True) as session:
@@ -197,7 +197,7 @@ def sync(c: Context, target: str | None = None, dry_run: bool = False, json: boo
 )
 def demo(c: Context, target: str | None = None, size_mb: str = "24", keep: bool = True) -> None:
     """A whole release on the sandbox: bump → publish → staging → promote → verify → heal."""
-    from release.demo import run_demo
+    from release.steps.demo import run_demo
 
     # Parsed here, not by invoke: its int cast dies with a traceback (exit 1) on "abc".
     size = int(size_mb) if size_mb.strip().isdigit() else 0

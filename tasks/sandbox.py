@@ -11,7 +11,7 @@ from pathlib import Path
 from invoke.context import Context
 
 from release.console import out_console
-from release.session import Session
+from release.parts.session import Session
 
 from ._options import TARGET, load_target_option, task
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from invoke.context import Context
 
-from release.session import Session
+from release.parts.session import Session
 
 from ._options import COMMON, load_target_option, task
 
@@ -21,7 +21,7 @@ def staging_open(
     c: Context, reason: str = "", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """Open the beta gate (UPDATE_BETA_ENABLED=true) and start staging."""
-    from release.staging import set_gate
+    from release.steps.staging import set_gate
 
     loaded = load_target_option(c, target)
     with Session.open(loaded, "staging.open", json=json, dry_run=dry_run, lock=True) as session:
@@ -33,7 +33,7 @@ def staging_close(
     c: Context, reason: str = "", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """Close the beta gate: /updates/appcast-beta.xml answers 404."""
-    from release.staging import set_gate
+    from release.steps.staging import set_gate
 
     loaded = load_target_option(c, target)
     with Session.open(loaded, "staging.close", json=json, dry_run=dry_run, lock=True) as session:
@@ -45,7 +45,7 @@ def staging_validate(
     c: Context, target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
     """Step B of the funnel on staging (docs/rules.md#r2); writes validation_beta.json for the beta fingerprint."""
-    from release.staging import validate
+    from release.steps.staging import validate
 
     loaded = load_target_option(c, target)
     with Session.open(loaded, "staging.validate", json=json, dry_run=dry_run, lock=True) as session:

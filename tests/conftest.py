@@ -40,10 +40,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.target import load_target
 from release.sandbox import down, up
-from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import is_alive, read_pid_file
-from release.target import load_target
 from schemas import Target
 
 REPO = Path(__file__).resolve().parents[1]

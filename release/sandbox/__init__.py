@@ -4,7 +4,7 @@ Rules: everything lives under the sandbox directory the target implies (``.sandb
 ``up`` is idempotent, ``down`` stops only what ``up`` started, nothing reaches beyond 127.0.0.1.
 """
 
-from .layout import SandboxPaths, sandbox_paths
-from .service import PROCESSES, down, status, up
+from release.outside.sandbox_layout import SandboxPaths, sandbox_paths
+from release.sandbox.service import PROCESSES, down, status, up
 
 __all__ = ["PROCESSES", "SandboxPaths", "down", "sandbox_paths", "status", "up"]

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from release.errors import ReleaseError
 from schemas import atomic_write, dump_json
-
-from ..errors import ReleaseError
 
 __all__ = ["PidRecord", "Ready", "is_alive", "read_pid_file", "running", "start", "stop"]
 

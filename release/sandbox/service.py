@@ -25,18 +25,17 @@ from typing import Any
 
 import httpx
 
+from release.errors import ReleaseError
+from release.outside.sandbox_layout import SandboxPaths, endpoint_port, sandbox_paths
+from release.sandbox.procs import Ready, read_pid_file, running, start, stop
+from release.sandbox.tls import ensure_certificates, ssl_context
+from release.sandbox.tree import seed, write_reconciler_config
 from schemas import Target
-
-from ..errors import ReleaseError
-from .layout import SandboxPaths, endpoint_port, sandbox_paths
-from .procs import Ready, read_pid_file, running, start, stop
-from .tls import ensure_certificates, ssl_context
-from .tree import seed, write_reconciler_config
 
 __all__ = ["PROCESSES", "ProcessSpec", "down", "grpc_status_file", "process_specs", "status", "up"]
 
 PROCESSES = ("reconciler", "production-feed", "staging-feed", "production-grpc", "staging-grpc")
-# Outcomes of a Check that never reached a gRPC server (see release.grpcsmoke).
+# Outcomes of a Check that never reached a gRPC server (see release.outside.grpcsmoke).
 _NOT_ANSWERED = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CA_BUNDLE")
 
 
@@ -77,7 +76,7 @@ def _reconciler_ready(paths: SandboxPaths) -> Ready:
 
 def _grpc_ready(endpoint: str, tls: bool, paths: SandboxPaths) -> Ready:
     def ready(_pid: int) -> bool:
-        from ..grpcsmoke import health_check
+        from release.outside.grpcsmoke import health_check
 
         outcome = health_check(endpoint, tls, ca_bundle=paths.ca_bundle, deadline_s=1.0)
         return outcome.status not in _NOT_ANSWERED

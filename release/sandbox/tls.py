@@ -21,10 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from release.outside.probes import trust_context
+from release.outside.sandbox_layout import SandboxPaths
 from schemas import atomic_write
-
-from ..probes import trust_context
-from .layout import SandboxPaths
 
 __all__ = ["ensure_certificates", "ssl_context"]
 

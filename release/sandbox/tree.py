@@ -24,11 +24,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from release.outside.sandbox_layout import SandboxPaths
+from release.parts.signing import decode_secret, generate_key_file, info_plist_path
 from schemas import Target, atomic_write
 from schemas.target import FileKey
-
-from ..signing import decode_secret, generate_key_file, info_plist_path
-from .layout import SandboxPaths
 
 __all__ = ["SEED_VERSION", "reconciler_config", "seed", "write_reconciler_config"]
 

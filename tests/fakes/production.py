@@ -22,7 +22,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
 from schemas import Target
 
 from .azure import FakeAzure, running_azure

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from release.errors import ReleaseError
-from release.versioning import FileChange, apply_changes
+from release.parts.versioning import FileChange, apply_changes
 from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]

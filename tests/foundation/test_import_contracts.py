@@ -44,13 +44,24 @@ def test_the_contracts_hold_today() -> None:
 @pytest.mark.parametrize(
     ("module", "planted", "broken"),
     [
-        ("release/flow.py", "import reconciler.plan", "release, reconciler and feed are independent"),
+        ("release/steps/flow.py", "import reconciler.plan", "release, reconciler and feed are independent"),
         ("feed/evaluate.py", "from release import errors", "release, reconciler and feed are independent"),
         ("schemas/__init__.py", "import feed.app", "schemas imports none of the sides"),
         ("tasks/dev.py", "import reconciler.watch", "tasks reach the VM side only through release"),
-        ("release/stream.py", "from release.store import base", "stores build on probes and streaming"),
-        ("release/probes.py", "from release.store import Progress", "stores build on probes and streaming"),
-        ("release/store/_replace.py", "from . import github", "the GitHub store calls the replacer"),
+        (
+            "release/outside/stream.py",
+            "from release.outside.store import base",
+            "stores build on probes and streaming",
+        ),
+        (
+            "release/outside/probes.py",
+            "from release.outside.store import Progress",
+            "stores build on probes and streaming",
+        ),
+        ("release/outside/store/_replace.py", "from . import github", "the GitHub store calls the replacer"),
+        ("release/parts/desired.py", "from release.steps import flow", "release is layered"),
+        ("release/outside/probes.py", "from release.parts import journal", "release is layered"),
+        ("release/sandbox/tree.py", "from release.steps import verify", "release is layered"),
     ],
 )
 def test_a_crossing_import_breaks_its_contract(

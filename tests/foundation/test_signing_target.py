@@ -9,8 +9,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from release.errors import ReleaseError
-from release.signing import info_plist_path
-from release.target import load_target
+from release.parts.signing import info_plist_path
+from release.parts.target import load_target
 from schemas.target import EnvKey, FileKey, KeychainKey
 
 REPO = Path(__file__).resolve().parents[2]

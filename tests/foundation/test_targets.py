@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from release.errors import ReleaseError
-from release.target import load_target
+from release.parts.target import load_target
 from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from release.remote.azure import AzureRemote
-from release.store.github import GithubStore
+from release.outside.remote.azure import AzureRemote
+from release.outside.store.github import GithubStore
 from schemas import Target
 from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure, FakeCredential, running_azure

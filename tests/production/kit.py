@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from release.store.github import GithubStore
+from release.outside.store.github import GithubStore
 from tests.conftest import run_inv
 from tests.fakes.github import FakeGithub
 

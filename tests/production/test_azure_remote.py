@@ -20,7 +20,7 @@ import trustme
 from azure.core.exceptions import ClientAuthenticationError
 
 from release.errors import ReleaseError
-from release.remote.azure import AzureRemote
+from release.outside.remote.azure import AzureRemote
 from schemas import BetaGate, Bundle, PlanDocument, Target, dump_model, utcnow
 from tests.fakes.azure import FakeAzure, FakeCredential
 from tests.production.conftest import SUBSCRIPTION, target_document
@@ -294,8 +294,8 @@ def test_sync_with_no_daemon_on_the_vm_says_to_start_it(
     make_remote: MakeRemote, azure: FakeAzure, tmp_path: Path
 ) -> None:
     """The fake VM runs no daemon: sync must say that, not "did not converge within 20s"."""
-    from release.flow import sync
-    from release.session import Session
+    from release.parts.session import Session
+    from release.steps.flow import sync
 
     remote = make_remote()
     target = Target.model_validate(target_document(tmp_path, "http://127.0.0.1:1", azure.base_url))

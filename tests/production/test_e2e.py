@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
 from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub

@@ -16,7 +16,7 @@ from github.GitTag import GitTag
 from github.Repository import Repository
 
 from release.errors import ReleaseError
-from release.store.github import GithubStore
+from release.outside.store.github import GithubStore
 from schemas import Target
 from tests.conftest import REPO
 from tests.fakes.github import FakeGithub, TagBurned

@@ -26,7 +26,7 @@ import pytest
 from github.Requester import Requester
 from ruamel.yaml import YAML
 
-from release.remote._runscript import split_output
+from release.outside.remote._runscript import split_output
 from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
 

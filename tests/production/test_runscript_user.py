@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from release.remote._runscript import build_script
+from release.outside.remote._runscript import build_script
 from schemas.target import AzureRemote
 
 pytestmark = pytest.mark.skipif(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from release.remote.local import LocalRemote
-from release.target import load_target
+from release.outside.remote.local import LocalRemote
+from release.parts.target import load_target
 from schemas import Bundle
 
 from .helpers import REPO, Vm, bundle, run_cli

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from release.target import load_target
+from release.parts.target import load_target
 from schemas import Target, atomic_write
 
 # Volatile by design: process bookkeeping and logs, the reconciler's own status file, the

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.session import ssl_context
 from release.sandbox import up
-from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import stop
-from release.session import ssl_context
 from schemas import Channel, Manifest, RuntimeLayout, atomic_write, compute_fingerprint, parse_appcast
 from schemas.version import compare_versions
 

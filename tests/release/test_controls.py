@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from release.controls import UpdateControls, describe_manifest, manifest_controls, parse_controls
 from release.errors import ReleaseError
+from release.parts.controls import UpdateControls, describe_manifest, manifest_controls, parse_controls
 from schemas import CriticalUpdate, Manifest
 
 from ..feed.feedkit import make_manifest

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from release.journal import read_entries
+from release.parts.journal import read_entries
 from release.sandbox import down
 from schemas import Target
 

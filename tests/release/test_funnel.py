@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from release.journal import read_entries, workstation_lock
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.journal import read_entries, workstation_lock
 from release.sandbox import up
-from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import stop
 from schemas import Manifest, RuntimeLayout
 

@@ -20,8 +20,8 @@ import pytest
 import trustme
 from ruamel.yaml import YAML
 
-from release.grpcsmoke import check_row, health_check
-from release.sandbox.layout import sandbox_paths
+from release.outside.grpcsmoke import check_row, health_check
+from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox.procs import start, stop
 from release.sandbox.service import grpc_status_file
 from schemas import atomic_write
@@ -281,7 +281,7 @@ def _verbosity_after_a_check(env: dict[str, str], first: str = "") -> str:
     """GRPC_VERBOSITY in a fresh interpreter after one health_check (on a port nothing listens on)."""
     (port,) = free_ports(1)
     code = (
-        f"{first}\nimport os\nfrom release.grpcsmoke import health_check\n"
+        f"{first}\nimport os\nfrom release.outside.grpcsmoke import health_check\n"
         f"health_check('127.0.0.1:{port}', False, deadline_s=1)\n"
         "print(os.environ.get('GRPC_VERBOSITY', '<unset>'))"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from release.errors import CHECK_FAILED, ReleaseError
-from release.journal import append_entry, log_path, read_entries, who, workstation_lock
+from release.parts.journal import append_entry, log_path, read_entries, who, workstation_lock
 from schemas import Channel, ReleaseLogEntry, Target, utcnow
 
 from .helpers import sandbox_target
@@ -51,7 +51,7 @@ def test_a_state_change_that_dies_of_anything_is_journaled_failed(
     target: Target, error: BaseException
 ) -> None:
     """Not only the expected errors: whatever stops a task midway, its line must not say "ok"."""
-    from release.session import Session
+    from release.parts.session import Session
 
     def die_midway() -> None:
         with Session(target, "promote").change() as change:

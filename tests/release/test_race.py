@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from release.journal import LOCK_NAME, read_entries
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.journal import LOCK_NAME, read_entries
 from schemas import Manifest
 
 from ..conftest import REPO
@@ -36,7 +36,7 @@ RACER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from tasks.__main__ import main
-import release.publish, release.preflight, release.backends
+import release.steps.publish, release.steps.preflight, release.outside.backends
 sys.stdin.read(1)
 main(["./inv", *sys.argv[2:]])
 """

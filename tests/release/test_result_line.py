@@ -7,8 +7,8 @@ import json
 import pytest
 
 from release.errors import CHECK_FAILED, ReleaseError
-from release.remote._runscript import read_answer
-from release.remote.base import ResultLineError, parse_result_line
+from release.outside.remote._runscript import read_answer
+from release.outside.remote.base import ResultLineError, parse_result_line
 from schemas import MAX_RESULT_BYTES, AcceptReport, PlanDocument, Status
 
 OK = '{"ok":true,"changed":["manifest.json"],"desired_digest":"abc"}'

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
 from schemas import Manifest, atomic_write
 
 from ..conftest import run_inv

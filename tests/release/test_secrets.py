@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from release.secrets import scan_paths
+from release.parts.secrets import scan_paths
 
 # Assembled at run time so no scanner (nor this repo's own publish) sees a literal secret here.
 GITHUB = "ghp" + "_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from release.errors import CHECK_FAILED, ReleaseError
-from release.journal import LOCK_NAME, read_entries, workstation_lock
-from release.session import Session
+from release.parts.journal import LOCK_NAME, read_entries, workstation_lock
+from release.parts.session import Session
 from schemas import Channel, CheckResult, Target
 
 from .helpers import sandbox_target

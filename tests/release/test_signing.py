@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from release.errors import ReleaseError
-from release.signing import (
+from release.parts.signing import (
     KEYCHAIN_SERVICE,
     decode_secret,
     generate_key_file,

@@ -22,11 +22,11 @@ import httpx
 import nacl.signing
 import pytest
 
-from release.journal import read_entries
-from release.sandbox.layout import sandbox_paths
-from release.session import ssl_context
-from release.signing import info_plist_path
-from release.versioning import current_version
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.journal import read_entries
+from release.parts.session import ssl_context
+from release.parts.signing import info_plist_path
+from release.parts.versioning import current_version
 from schemas import Manifest, atomic_write, parse_appcast
 
 from .helpers import make_artifacts, one_json, snapshot

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from release.artifacts import archived_beta
 from release.errors import ReleaseError
-from release.journal import read_entries
-from release.probes import fetch_appcast
-from release.sandbox.layout import sandbox_paths
+from release.outside.probes import fetch_appcast
+from release.outside.sandbox_layout import sandbox_paths
+from release.parts.artifacts import archived_beta
+from release.parts.journal import read_entries
 from release.sandbox.service import grpc_status_file
 from release.sandbox.tls import ssl_context
 from schemas import Manifest, RuntimeLayout, atomic_write

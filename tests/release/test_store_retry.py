@@ -1,4 +1,4 @@
-"""``release.store._retry.call`` in-process, on a virtual clock: its deadline is tenacity's "stop
+"""``release.outside.store._retry.call`` in-process, on a virtual clock: its deadline is tenacity's "stop
 before delay" (a wait that would end past it stops at once), whoever decided the wait."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from release.store._retry import RetryPolicy, call
+from release.outside.store._retry import RetryPolicy, call
 
 
 class _Clock:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from release.errors import ReleaseError
-from release.flow import sync
-from release.session import Session
+from release.parts.session import Session
+from release.steps.flow import sync
 from schemas import AcceptReport, Bundle, SyncState
 
 from .helpers import sandbox_target

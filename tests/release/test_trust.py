@@ -1,4 +1,4 @@
-"""HTTPS trust is decided once (``release.probes.ssl_context``): the target's ca_bundle, else the OS store.
+"""HTTPS trust is decided once (``release.outside.probes.ssl_context``): the target's ca_bundle, else the OS store.
 
 A real TLS server on loopback (trustme certificates) and real handshakes. "The OS store" on Linux is
 OpenSSL's default location, which ``SSL_CERT_FILE`` points at here; on macOS truststore asks the
@@ -19,9 +19,9 @@ import pytest
 import trustme
 import truststore
 
-from release.probes import ssl_context, tls_handshake, trust_context
-from release.session import Session
-from release.store.github import GithubStore
+from release.outside.probes import ssl_context, tls_handshake, trust_context
+from release.outside.store.github import GithubStore
+from release.parts.session import Session
 from schemas import Target
 from tests.conftest import write_sandbox_target
 from tests.production.conftest import target_document

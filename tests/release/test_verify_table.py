@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from release import verify as verify_module
-from release.desired import stable_path, write
 from release.errors import ReleaseError
-from release.session import Session
-from release.verify import CHECKS, Check, Subject, checks_for, verify
+from release.parts.desired import stable_path, write
+from release.parts.session import Session
+from release.steps import verify as verify_module
+from release.steps.verify import CHECKS, Check, Subject, checks_for, verify
 from schemas import Channel, CheckResult, Target
 
 from ..feed.feedkit import make_manifest

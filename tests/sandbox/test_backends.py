@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from release.backends import _production, open_remote, open_store
 from release.errors import ReleaseError
-from release.remote.local import LocalRemote
-from release.sandbox.layout import sandbox_paths
-from release.store.local import LocalStore
+from release.outside.backends import _production, open_remote, open_store
+from release.outside.remote.local import LocalRemote
+from release.outside.sandbox_layout import sandbox_paths
+from release.outside.store.local import LocalStore
 from schemas import Target
 
 
@@ -29,7 +29,7 @@ def test_a_production_backend_that_is_not_there_is_one_line_exit_2(
     sandbox_target: tuple[Target, Path],
 ) -> None:
     with pytest.raises(ReleaseError, match="not available") as caught:
-        _production("release.store.no_such_backend", "GithubStore", sandbox_target[0])
+        _production("release.outside.store.no_such_backend", "GithubStore", sandbox_target[0])
     assert caught.value.code == 2
 
 

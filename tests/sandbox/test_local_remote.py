@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from release.errors import ReleaseError
-from release.remote.local import LocalRemote
-from release.sandbox.layout import sandbox_paths
+from release.outside.remote.local import LocalRemote
+from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox.procs import read_pid_file
 from schemas import BetaGate, Bundle, PlanDocument, utcnow
 from tests.conftest import Sandbox

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from release.errors import ReleaseError
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
+from release.outside.store.local import IMMUTABLE_MARKER, LocalStore
 from release.sandbox.tree import seed
-from release.store.local import IMMUTABLE_MARKER, LocalStore
 from schemas import Target
 
 

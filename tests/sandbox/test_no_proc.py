@@ -75,9 +75,9 @@ RUN = """\
 import json, subprocess, sys
 from pathlib import Path
 from release.sandbox import down, status, up
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox.tree import reconciler_config
-from release.target import load_target
+from release.parts.target import load_target
 
 target = load_target(sys.argv[1], Path(sys.argv[2]))
 paths = sandbox_paths(target)

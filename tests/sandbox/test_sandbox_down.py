@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import down, status, up
-from release.sandbox.layout import sandbox_paths
 from release.sandbox.procs import is_alive, read_pid_file
 from tests.conftest import start_sandbox, stop_sandbox
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from release.errors import ReleaseError
+from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import up
-from release.sandbox.layout import sandbox_paths
 from release.sandbox.tls import ssl_context
 from tests.conftest import Sandbox
 

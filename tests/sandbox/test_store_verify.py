@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from release.errors import ReleaseError
-from release.sandbox.layout import sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
+from release.outside.store.local import LocalStore
 from release.sandbox.tls import ssl_context
-from release.store.local import LocalStore
 from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.timeout(120)

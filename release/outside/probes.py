@@ -1,0 +1,141 @@
+"""Looking at what is served: HTTP JSON, appcasts, downloads and real TLS handshakes.
+
+Rules:
+- Every probe returns a verdict and a short detail instead of raising, so a table can show all
+  failures at once; only a programming error escapes.
+- TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
+  target's CA bundle and checks the host name, exactly as a client would.
+- Downloads stream through ``release.outside.stream`` (the one hasher) into nothing: memory stays flat.
+- HTTPS trust is decided here and nowhere else (``trust_context``): the target's ``ca_bundle`` when
+  it names one (and then only that bundle), else the operating system's trust store through
+  truststore (the macOS keychain, Linux's OpenSSL store), so a python.org Python on a Mac, whose
+  OpenSSL store is empty until "Install Certificates" runs, verifies like the system does.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+import truststore
+
+from release.outside.stream import CHUNK, HashingWriter, Progress, stream_to
+from schemas import AppcastError, SparkleItem, Target, parse_appcast
+from schemas.sparkle_reader import MAX_APPCAST_BYTES
+
+__all__ = [
+    "download_hash",
+    "fetch_appcast",
+    "get_json",
+    "ssl_context",
+    "tls_handshake",
+    "trust_context",
+    "wait_until",
+]
+
+
+def trust_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The one client-side TLS trust decision: ``ca_bundle`` alone when given, else the OS store."""
+    if ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    # truststore verifies through the platform's own API (Security.framework on macOS), so neither
+    # certifi's snapshot nor an empty OpenSSL store decides; host names are checked as usual.
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def ssl_context(target: Target) -> ssl.SSLContext:
+    """The trust for every HTTPS client that talks to ``target`` (its ``ca_bundle`` wins)."""
+    return trust_context(target.path(target.ca_bundle) if target.ca_bundle else None)
+
+
+def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
+    try:
+        response = http.get(url)
+    except httpx.HTTPError as exc:
+        return None, f"{url}: {type(exc).__name__}: {exc}"[:200]
+    if response.status_code != 200:
+        return None, f"{url}: HTTP {response.status_code}"
+    try:
+        document = response.json()
+    except ValueError:
+        return None, f"{url}: not JSON"
+    if not isinstance(document, dict):
+        return None, f"{url}: not a JSON object"
+    return document, "ok"
+
+
+def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[SparkleItem], str]:
+    """(status code or None, items, detail); items are empty unless the status was 200.
+
+    The feed is read as a Sparkle client reads it: relative URLs resolve against the URL it was
+    served from, and no more than ``MAX_APPCAST_BYTES`` are read from a server that may be hostile.
+    """
+    try:
+        with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                return response.status_code, [], f"HTTP {response.status_code}"
+            body = bytearray()
+            for chunk in response.iter_bytes(CHUNK):
+                body += chunk
+                if len(body) > MAX_APPCAST_BYTES:
+                    return 200, [], f"{url}: more than {MAX_APPCAST_BYTES} bytes, not read further"
+            served_from = str(response.url)
+    except httpx.HTTPError as exc:
+        return None, [], f"{url}: {type(exc).__name__}"
+    try:
+        return 200, parse_appcast(bytes(body), feed_url=served_from), "ok"
+    except AppcastError as exc:
+        return 200, [], str(exc)[:200]
+
+
+def download_hash(
+    http: httpx.Client, url: str, progress: Progress | None = None, into: BinaryIO | None = None
+) -> tuple[str | None, int, str]:
+    """(sha256 or None, size, detail) of what ``url`` serves, also written to ``into`` when given."""
+    try:
+        sha256, size = stream_to(http, url, HashingWriter(into, progress=progress))
+    except httpx.HTTPStatusError as exc:
+        return None, 0, f"{url}: HTTP {exc.response.status_code}"
+    except httpx.HTTPError as exc:
+        return None, 0, f"{url}: {type(exc).__name__}"
+    return sha256, size, "ok"
+
+
+def tls_handshake(url: str, context: ssl.SSLContext, timeout_s: float = 10.0) -> tuple[bool, str]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 443
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            version = tls.version() or "TLS"
+            cert = tls.getpeercert() or {}
+    except (OSError, ssl.SSLError) as exc:
+        return False, f"{host}:{port}: {type(exc).__name__}: {exc}"[:200]
+    alt_names: Any = cert.get("subjectAltName", ())
+    names = [str(entry[1]) for entry in alt_names if entry[0] in ("DNS", "IP Address")]
+    return True, f"{host}:{port} {version}, certificate for {', '.join(names) or 'unnamed'}"
+
+
+def wait_until(
+    check: Callable[[], tuple[bool, str]],
+    deadline_s: float,
+    interval_s: float = 0.25,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    """Poll ``check`` until it passes or ``deadline_s`` runs out; the last detail either way."""
+    end = monotonic() + deadline_s
+    while True:
+        ok, detail = check()
+        if ok or monotonic() >= end:
+            return ok, detail
+        sleep(interval_s)

@@ -1,0 +1,143 @@
+"""Pieces every state-changing task shares: the asset map, the plan, the upload, the sync, the served
+wait. (The workstation lock and the journal are the session's: ``release.parts.session``.)
+
+Rules:
+- ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
+  only after converging. A refused or unconverged bundle is exit 1 naming the resources.
+- "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
+- A dry run ends in ``dry_run_done``: the plan's steps as ``plan:`` lines (stderr under ``--json``),
+  one "nothing was changed" line, and the report as the one JSON document.
+- Every upload goes through ``upload``: one progress bar per asset (stderr; off under ``--json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from release.errors import CHECK_FAILED, ReleaseError
+from release.outside.probes import get_json, wait_until
+from release.outside.store.base import UploadResult
+from release.parts.desired import to_bundle
+from release.parts.session import Session
+from schemas import AcceptReport, Channel, Target
+
+__all__ = [
+    "SYNC_WAIT_S",
+    "appcast_url",
+    "asset_map",
+    "base_url",
+    "beta_appcast_url",
+    "dry_run_done",
+    "served_version",
+    "sync",
+    "sync_step",
+    "upload",
+    "wait_served",
+]
+
+SYNC_WAIT_S = 60.0
+"""How long a syncing task lets the VM converge (every task's ``wait_s`` default)."""
+SERVED_WAIT_S = 60.0
+
+
+def base_url(target: Target, channel: Channel) -> str:
+    """The feed endpoint serving ``channel`` (production for stable, staging for beta), no trailing slash."""
+    return str(target.endpoint(channel).url).rstrip("/")
+
+
+def asset_map(target: Target, channel: Channel) -> list[tuple[str, str, str]]:
+    """(role, tag, asset name) of a channel: the dmg and notes in the dmg tag, the pkg in its own."""
+    tags = target.channels.tags(channel)
+    return [
+        ("dmg", tags.dmg_tag, target.dmg_name),
+        ("pkg", tags.pkg_tag, target.pkg_name),
+        ("notes", tags.dmg_tag, target.notes_name),
+    ]
+
+
+def sync_step(session: Session) -> str:
+    """The plan line every syncing task shows (its one remote call)."""
+    return f"sync the desired bundle to {session.remote.describe()} (one remote call)"
+
+
+def dry_run_done(session: Session, steps: list[str], report: dict[str, Any]) -> dict[str, Any]:
+    for step in steps:
+        session.say(f"plan: {step}")
+    session.say("dry run: nothing was changed")
+    session.emit(report)
+    return report
+
+
+def upload(session: Session, tag: str, name: str, source: Path, *, sha256: str, size: int) -> UploadResult:
+    with session.progress(f"upload {tag}/{name}", size) as advance:
+        return session.store.upload(tag, name, source, sha256=sha256, size=size, progress=advance)
+
+
+def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptReport:
+    bundle = to_bundle(session.target)
+    session.say(f"sync: sending the desired bundle {bundle.digest()[:12]} to {session.remote.describe()}")
+    retry = (
+        f"the desired state is saved in {session.target.manifests_dir}/: run ./inv sync once the VM answers"
+    )
+    try:
+        result = session.remote.accept(bundle, wait_s=wait_s)
+    except ReleaseError as exc:
+        raise ReleaseError(f"{exc}; {retry}", exc.code) from None
+    if not result.ok:
+        raise ReleaseError(
+            f"the VM refused the desired state: {result.error or 'no reason given'}", CHECK_FAILED
+        )
+    if result.daemon == "not running":
+        # Said apart from "did not converge": nothing waited, and only starting the daemon helps.
+        raise ReleaseError(
+            "the VM saved the desired state, but no reconciler daemon is running there to apply it: "
+            "start it (systemctl start nexy-reconciler; on the sandbox ./inv sandbox.up), then ./inv sync",
+            CHECK_FAILED,
+        )
+    if wait_s > 0 and result.converged is False:
+        behind = ", ".join(f"{name}={state}" for name, state in result.behind().items()) or (
+            "every resource settled, but the VM still reports the previous desired state"
+        )
+        raise ReleaseError(
+            f"the VM accepted but did not converge within {wait_s:.0f}s: {behind}; "
+            "see ./inv status, then ./inv sync",
+            CHECK_FAILED,
+        )
+    changed = ", ".join(result.changed) or "nothing (already there)"
+    session.say(f"sync: the VM accepted; changed {changed}")
+    return result
+
+
+def appcast_url(target: Target, channel: Channel) -> str:
+    """The appcast a client on ``channel`` reads: ``appcast.xml`` on production, ``appcast-beta.xml``
+    on staging."""
+    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
+    return f"{base_url(target, channel)}/updates/{feed}"
+
+
+def beta_appcast_url(target: Target) -> str:
+    return appcast_url(target, Channel.BETA)
+
+
+def served_version(session: Session, channel: Channel) -> tuple[str | None, str]:
+    url = base_url(session.target, channel) + "/updates/health"
+    document, detail = get_json(session.http, url)
+    if document is None:
+        return None, detail
+    if channel is Channel.STABLE:
+        return document.get("latest_version"), detail
+    beta = (document.get("channels") or {}).get("beta") or {}
+    return beta.get("version"), detail
+
+
+def wait_served(session: Session, channel: Channel, version: str, deadline_s: float = SERVED_WAIT_S) -> None:
+    def check() -> tuple[bool, str]:
+        served, detail = served_version(session, channel)
+        return served == version, f"serves {served}" if served else detail
+
+    ok, detail = wait_until(check, deadline_s)
+    endpoint = base_url(session.target, channel)
+    if not ok:
+        raise ReleaseError(f"{endpoint}/updates/health still {detail} after {deadline_s:.0f}s", CHECK_FAILED)
+    session.say(f"served: {endpoint}/updates/health reports {channel.value} {version}")
