@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "vm"
 REPO = Path(__file__).resolve().parents[2]
 
 
+PUBLISHED_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
 def make_manifest(version: str, channel: str = "stable", build: str | None = None) -> Manifest:
     def artifact(name: str) -> dict[str, Any]:
         digest = hashlib.sha256(f"{name}-{version}-{channel}".encode()).hexdigest()
@@ -54,7 +58,8 @@ def make_manifest(version: str, channel: str = "stable", build: str | None = Non
         artifact=artifact("Nexy.dmg"),
         installer=artifact("Nexy.pkg"),
         release_notes=f"Release {version}",
-        published_at=utcnow(),
+        # Fixed, so two bundles made a second apart still name the same stable release.
+        published_at=PUBLISHED_AT,
     )
 
 
