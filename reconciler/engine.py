@@ -217,7 +217,11 @@ class Reconciler:
                     restored = _undo(undo)
                     note = f"; rolled back {', '.join(written)}" if written and restored else ""
                     note += "" if restored else "; ROLLBACK FAILED"
-                    failed[name] = f"write failed: {reason}{note}"[:160]
+                    # What the operator acts on is the cause and the note (ROLLBACK FAILED): a long
+                    # path gives up its start to make room for them, never them.
+                    room = 160 - len("write failed: ") - len(note)
+                    reason = reason if len(reason) <= room else "…" + reason[len(reason) - room + 1 :]
+                    failed[name] = f"write failed: {reason}{note}"
                     for other in written:
                         failed.setdefault(other, f"rolled back: {name} could not be written"[:160])
                     written = []

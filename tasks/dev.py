@@ -38,17 +38,35 @@ def schemas(c: Context, check: bool = False) -> None:
 
 
 @task(
-    help={"k": "only tests matching this pytest -k expression", "quick": "skip ruff, mypy and lint-imports"}
+    help={
+        "k": "only tests matching this pytest -k expression (default: all)",
+        "quick": "skip ruff, mypy and lint-imports (default: run them)",
+        "workers": "pytest-xdist workers: a number, or auto for one per core (default: auto)",
+        "stress": "run pytest beside this many CPU-bound processes, the busy machine (default: 0)",
+    }
 )
-def test(c: Context, k: str = "", quick: bool = False) -> None:
-    """Run ruff, mypy, the import contracts and the whole pytest suite."""
+def test(c: Context, k: str = "", quick: bool = False, workers: str = "auto", stress: str = "0") -> None:
+    """Run ruff, mypy, the import contracts and the whole pytest suite.
+
+    Example: ./inv test --stress 2 (the suite beside two busy cores, as CI's busiest day)
+    """
+    from ._load import cpu_load
+
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 0):
+        raise ReleaseError(f"--workers {workers!r}: use auto or a whole number (0 runs in one process)")
+    # Parsed here, not by invoke: its int cast dies with a traceback on "abc".
+    if not stress.isdigit():
+        raise ReleaseError(f"--stress {stress!r}: use a whole number of CPU-bound processes")
     if not quick:
         c.run("ruff check .", echo=True)
         c.run("ruff format --check .", echo=True)
         c.run("mypy", echo=True)
         c.run("lint-imports", echo=True)
     selection = f" -k {k!r}" if k else ""
-    c.run(f"python -m pytest{selection}", echo=True, pty=False)
+    # loadfile: a test file's tests run on one worker, so its module-scoped sandbox starts once.
+    spread = "" if workers == "0" else f" -n {workers} --dist loadfile"
+    with cpu_load(int(stress)):
+        c.run(f"python -m pytest{spread}{selection}", echo=True, pty=False)
 
 
 @task(help={"check": "prove every pin has a hashed wheel for each platform we run on; write nothing"})

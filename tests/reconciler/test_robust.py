@@ -247,9 +247,12 @@ def test_a_config_version_that_cannot_be_written_rolls_the_pair_back(vm: Vm) -> 
     assert proc.returncode == 2
     alerts = [json.loads(line) for line in proc.stderr.decode().splitlines() if '"event":"alert"' in line]
     failed = {a["resource"]: a["found"] for a in alerts if a["kind"] == "write_failed"}
-    assert failed["config_version"].startswith(
-        f"write failed: {vm.unified}: File too large; rolled back stable, legacy"
+    # However long the VM's path (xdist's tmp dirs are longer), the rollback note is said whole.
+    assert failed["config_version"].startswith("write failed: ")
+    assert failed["config_version"].endswith(
+        "unified_config.yaml: File too large; rolled back stable, legacy"
     )
+    assert len(failed["config_version"]) <= 160
     # The feed reads the version from the config, then that version's manifest: both still agree.
     assert read_update_version(vm.unified.read_bytes()) == ("2.0.0.15", "2.0.0.15")
     assert {p: p.read_bytes() for p in pair} == pair
