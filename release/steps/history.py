@@ -4,8 +4,9 @@ Rules:
 - Read-only: the journal is read through ``release.parts.journal.read_entries`` and nothing else;
   a line that is not a journal entry is one error naming the file and the line.
 - Newest last (the file's order), the last ``limit`` entries; ``limit`` 0 shows them all.
-- Columns a person asks first: when (UTC), who, what (task and channel), version, result; the
-  detail folds so the table fits 80 columns. ``--json`` carries every field of each entry.
+- Columns a person asks first: when (UTC), who, what (task and channel), version, result, so the
+  table fits 80 columns; the detail of an entry that is not ``ok`` (why it failed, was forced or
+  skipped) follows the table. ``--json`` carries every field of each entry.
 """
 
 from __future__ import annotations
@@ -40,22 +41,23 @@ def history(session: Session, limit: int) -> list[ReleaseLogEntry]:
     shown = entries[-limit:] if limit else entries
     table = Table(title=f"history ({target.name}): {len(shown)} of {len(entries)}", title_justify="left")
     table.add_column("when (UTC)", no_wrap=True)
-    table.add_column("who", overflow="fold", max_width=12)
+    table.add_column("who", no_wrap=True, overflow="ellipsis", max_width=14)
     table.add_column("what", overflow="fold")
     table.add_column("version", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    table.add_column("detail", overflow="fold", ratio=1)
+    notes = [] if entries else [f"the journal {log_path(target)} has no entries yet"]
     for entry in shown:
-        style = _RESULT_STYLE[entry.result]
+        when = entry.at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+            when,
             entry.who,
             _what(entry),
             entry.version or "–",
-            f"[{style}]{entry.result}[/]",
-            entry.detail or "–",
+            f"[{_RESULT_STYLE[entry.result]}]{entry.result}[/]",
         )
-    notes = [] if entries else [f"the journal {log_path(target)} has no entries yet"]
+        if entry.result != "ok" and entry.detail:
+            # Why a change failed, was forced or skipped is what a person looks for next.
+            notes.append(f"{when} {_what(entry)} {entry.result}: {entry.detail}")
     document = {
         "target": target.name,
         "journal": str(log_path(target)),
