@@ -37,22 +37,24 @@ def _bundle_words(bundle: Bundle) -> str:
 def _table(title: str, bundle: Bundle, plan: PlanDocument) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("resource", no_wrap=True)
-    table.add_column("desired", overflow="fold", ratio=1)
-    table.add_column("VM has", overflow="fold", ratio=1)
     table.add_column("state", no_wrap=True)
+    table.add_column("desired and what the VM has", overflow="fold", ratio=1)
     same = bundle.digest() == plan.desired_digest
     table.add_row(
         "bundle",
-        f"manifests/ {bundle.digest()[:12]}: {_bundle_words(bundle)}",
-        f"desired/ {plan.desired_digest[:12]}",
         "[green]same[/]" if same else "[red]differs[/]",
+        f"manifests/ {bundle.digest()[:12]} ({_bundle_words(bundle)})\nthe VM's desired/ {plan.desired_digest[:12]}",
     )
     for name, entry in plan.resources.items():
         style = _STATE_STYLE.get(entry.state, "green")
-        found = entry.found or "–"
-        if entry.files:
-            found += "; would write " + ", ".join(entry.files)
-        table.add_row(name, entry.expected or "–", found, f"[{style}]{entry.state}[/]")
+        if entry.state.settled:
+            # Nothing to compare line by line: in sync shows the value, absent says why.
+            detail = entry.found or entry.expected or "–"
+        else:
+            lines = [f"desired: {entry.expected or '–'}", f"VM has: {entry.found or '–'}"]
+            lines += [f"would write {path}" for path in entry.files]
+            detail = "\n".join(lines)
+        table.add_row(name, f"[{style}]{entry.state}[/]", detail)
     return table
 
 
@@ -79,6 +81,7 @@ def diff(session: Session) -> dict[str, Any]:
         notes.append("the reconciler is in observe mode: it reports drift and writes nothing")
     document = {
         "target": target.name,
+        "vm": session.remote.describe(),
         "different": bool(different),
         "bundle": {
             "desired_digest": bundle.digest(),
@@ -89,7 +92,7 @@ def diff(session: Session) -> dict[str, Any]:
         "plan": plan.model_dump(mode="json"),
     }
     session.finish(
-        _table(f"diff ({target.name}): manifests/ → {session.remote.describe()}", bundle, plan),
+        _table(f"diff ({target.name}): manifests/ against the VM", bundle, plan),
         document,
         failure=f"different: {', '.join(different)}" if different else "",
         notes=notes if different else ["in sync: nothing to do"],
