@@ -188,7 +188,7 @@ def _sandbox_ports(target: Target, processes: Processes) -> list[Row]:
 
 def _endpoints(target: Target, sandbox: bool) -> list[Row]:
     if target.ca_bundle is not None and not target.path(target.ca_bundle).is_file():
-        fix = "./inv sandbox.up makes it" if sandbox else "restore the file the target names"
+        fix = "run ./inv sandbox.up" if sandbox else "restore the file the target names"
         return [Row("feeds", False, f"ca_bundle {target.path(target.ca_bundle)} does not exist", fix)]
     rows = []
     down = "./inv sandbox.up" if sandbox else "check the feed service on the VM (docs/vm.md)"
@@ -222,8 +222,8 @@ def _table(title: str, rows: list[Row]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("check", no_wrap=True)
     table.add_column("", justify="center", no_wrap=True)
-    table.add_column("found", overflow="fold", ratio=3)
-    table.add_column("fix", overflow="fold", ratio=2)
+    table.add_column("found", overflow="fold", ratio=1)
+    table.add_column("fix", overflow="fold", max_width=28)
     for row in rows:
         mark = "[green]✓[/]" if row.ok else ("[dim]–[/]" if row.ok is None else "[red]✗[/]")
         table.add_row(row.name, mark, row.found, row.fix or "–")
@@ -249,18 +249,13 @@ def doctor(
         target = None
     if target is not None:
         sandbox = target.store.kind == "local" and target.remote.kind == "local"
-        rows.append(Row("target file", True, f"{path}: target {target.name!r}"))
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        rows.append(Row("target file", True, f"{shown}: target {target.name!r}"))
         rows.append(_store_credential(target, env))
         rows += _remote_credentials(target, env)
         signing = check_signing(target, env=env)
-        rows.append(
-            Row(
-                "signing key",
-                signing.ok,
-                signing.detail,
-                "" if signing.ok else "docs/runbook.md#signing-and-update-controls",
-            )
-        )
+        key_fix = "run ./inv sandbox.up" if sandbox else "docs/runbook.md#signing-and-update-controls"
+        rows.append(Row("signing key", signing.ok, signing.detail, "" if signing.ok else key_fix))
         if sandbox and processes is not None:
             rows += _sandbox_ports(target, processes)
         rows += _endpoints(target, sandbox)

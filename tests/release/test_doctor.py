@@ -48,7 +48,7 @@ def test_a_sandbox_never_started_names_each_fix(sandbox_target: tuple[Target, Pa
     assert rows[f"port {port}"]["found"] == (
         f"production-feed: {host}:{port} is held by a program this tool did not start"
     )
-    assert rows["feeds"]["fix"] == "./inv sandbox.up makes it"
+    assert rows["feeds"]["fix"] == rows["signing key"]["fix"] == "run ./inv sandbox.up"
     _, staging = endpoint_port(str(target.endpoints.staging.url))
     assert rows[f"port {staging}"]["found"] == "staging-feed: free"
 
