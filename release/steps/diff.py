@@ -9,7 +9,8 @@ Rules:
   resource, what the VM's desired state asks for against what its runtime files hold (the
   reconciler names the fields a hand edit changed) and the files a pass would write.
 - Exit 1 when anything differs (the bundle, or a resource drifted or in error); exit 0 in sync.
-- Read-only, so ``--dry-run`` only names what it would ask.
+- Read-only, so ``--dry-run`` only names what it would ask. A sandbox whose reconciler does not
+  answer is one line saying how to start it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from rich.table import Table
 
+from release.errors import ReleaseError
 from release.parts.desired import to_bundle
 from release.parts.session import Session
 from schemas import Bundle, PlanDocument, SyncState
@@ -67,7 +69,12 @@ def diff(session: Session) -> dict[str, Any]:
         )
         session.emit({"dry_run": True})
         return {"dry_run": True}
-    plan = session.remote.diff()
+    try:
+        plan = session.remote.diff()
+    except ReleaseError as exc:
+        if target.remote.kind != "local":
+            raise  # Run Command's errors already name the credential, the VM or the deadline
+        raise ReleaseError(f"{exc} (is the sandbox up? ./inv sandbox.up starts it)", exc.code) from None
     same = bundle.digest() == plan.desired_digest
     unsettled = plan.unsettled()
     different = [*([] if same else ["bundle (run ./inv sync to send manifests/)"]), *unsettled]

@@ -7,6 +7,7 @@ desired state the VM has not been sent, then a hand edit on the VM with the daem
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,8 @@ import pytest
 from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import up
 from release.sandbox.procs import stop
-from schemas import RuntimeLayout
-from tests.conftest import Sandbox
+from schemas import RuntimeLayout, Target
+from tests.conftest import Sandbox, run_inv
 
 from .helpers import make_artifacts, one_json
 
@@ -50,6 +51,9 @@ def test_diff_after_a_publish_is_in_sync(sandbox: Sandbox) -> None:
     sandbox.inv("publish", "--channel", "beta")
     sandbox.inv("staging.open", "--reason", "beta window")
     before = len(sandbox.remote_calls())
+    planned = sandbox.inv("diff", "--dry-run")
+    assert planned.stdout.startswith("plan: read manifests/, ask local reconciler (config ")
+    assert len(sandbox.remote_calls()) == before  # a dry run names the call and makes none
     done = sandbox.inv("diff")
     assert len(sandbox.remote_calls()) == before + 1  # one call: the reconciler's own diff
     assert "in sync: nothing to do" in done.stdout
@@ -122,3 +126,13 @@ def test_history_names_a_line_that_is_not_an_entry(sandbox: Sandbox) -> None:
         assert _error_line(done).startswith(f"error: the journal {journal}, line 3: not a journal entry (")
     finally:
         journal.write_bytes(saved)
+
+
+def test_diff_on_a_sandbox_never_started_says_how_to_start_it(sandbox_target: tuple[Target, Path]) -> None:
+    _, target_file = sandbox_target
+    done = run_inv("diff", "--target", str(target_file))
+    assert done.returncode == 1
+    line = _error_line(done)
+    assert line.startswith("error: reconciler diff failed (exit 2): ")
+    assert line.endswith("(is the sandbox up? ./inv sandbox.up starts it)")
+    assert done.stdout == ""
