@@ -3,15 +3,22 @@ taken by a stranger, and on a target file that does not load."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
 from release.outside.sandbox_layout import endpoint_port
+from release.parts.signing import KEYCHAIN_SERVICE
 from schemas import Target
 from tests.conftest import Sandbox, run_inv
 
 from .helpers import one_json
+from .test_signing import FAKE_SECURITY
 
 
 def _rows(done: Any) -> dict[str, dict[str, Any]]:
@@ -62,3 +69,27 @@ def test_a_target_file_that_does_not_load_is_the_last_row(tmp_path: Path) -> Non
     assert rows[-1]["name"] == "target file" and rows[-1]["ok"] is False
     assert rows[-1]["found"].startswith(f"target {broken}: ")
     assert done.stderr.strip() == "error: doctor: target file failed (see the fix column)"
+
+
+def test_the_keychain_key_is_loaded_as_publish_loads_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A target whose key is in the login keychain, through a stand-in for macOS security(1) on PATH."""
+    secret = (sandbox.root / ".sandbox" / "signing" / "ed25519.key").read_text().strip()
+    store = tmp_path / "keychain.json"
+    store.write_text(json.dumps({"service": KEYCHAIN_SERVICE, "account": "ed25519", "password": secret}))
+    tool = tmp_path / "bin" / "security"
+    tool.parent.mkdir()
+    tool.write_text(FAKE_SECURITY.format(python=sys.executable, store=str(store)))
+    tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tool.parent}{os.pathsep}{os.environ['PATH']}"}
+    rows = {}
+    for account in ("ed25519", "someone-else"):
+        raw = YAML(typ="safe").load(sandbox.target_file.read_text(encoding="utf-8"))
+        raw["signing"]["key"] = {"kind": "keychain", "account": account}
+        target_file = tmp_path / f"{account}.yaml"
+        YAML(typ="safe").dump(raw, target_file)
+        done = run_inv("doctor", "--json", "--target", str(target_file), env=env)
+        assert secret not in done.stdout + done.stderr
+        rows[account] = _rows(done)["signing key"]
+    assert rows["ed25519"]["ok"] and rows["ed25519"]["found"].startswith("signing key matches Info.plist")
+    assert rows["someone-else"]["ok"] is False
+    assert "could not be found in the keychain.; run Sparkle's generate_keys" in rows["someone-else"]["found"]
