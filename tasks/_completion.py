@@ -27,8 +27,11 @@ _CALLS = {
         '`"${COMP_WORDS[0]}" --complete -- inv ${COMP_WORDS[*]:1}`',
     ),
     "zsh": (
-        "$(inv ${=collection_arg} --complete -- ${words})",
-        "$(${words[1]} ${=collection_arg} --complete -- inv ${words[2,-1]})",
+        "    reply=( $(inv ${=collection_arg} --complete -- ${words}) )",
+        # compctl -K functions get the command line from `read -cA` (zshbuiltins(1), read): the
+        # template's $words is compsys's array, empty here.
+        "    local -a line\n    read -cA line\n"
+        "    reply=( $(${line[1]} ${=collection_arg} --complete -- inv ${line[2,-1]}) )",
     ),
     "fish": (
         "    inv --complete -- (commandline --tokenize)",
