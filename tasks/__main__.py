@@ -1,7 +1,8 @@
 """``./inv`` runs this: invoke's program over our namespace, with the project's exit codes.
 
 Rules: a command line invoke cannot parse (an unknown flag, a missing argument) is bad input:
-one line and exit 2, like every other bad input; everything else is invoke's own behaviour.
+one line and exit 2, like every other bad input; ``--print-completion-script`` prints the script
+of ``tasks._completion`` (bound to ``./inv``); everything else is invoke's own behaviour.
 """
 
 from __future__ import annotations
@@ -13,11 +14,23 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 
 from . import ns
+from ._completion import BINARY_NAMES, completion_script
 
 __all__ = ["main"]
 
 
 class _Program(Program):
+    def parse_core_args(self) -> None:
+        super().parse_core_args()
+        shell = self.args["print-completion-script"].value
+        if shell:
+            # Before invoke prints its own, which is bound to the name python was run as.
+            try:
+                print(completion_script(shell))
+            except ValueError as exc:
+                raise Exit(f"error: {exc}", 2) from None
+            raise Exit
+
     def parse_core(self, argv: Any) -> None:
         try:
             super().parse_core(argv)
@@ -33,7 +46,13 @@ class _Program(Program):
 
 def main(argv: list[str] | None = None) -> None:
     """Run one command line (``sys.argv`` unless given; its first item is the program's name)."""
-    _Program(namespace=ns, name="nexy-release", binary="./inv", version=version("nexy-release")).run(argv)
+    _Program(
+        namespace=ns,
+        name="nexy-release",
+        binary="./inv",
+        binary_names=BINARY_NAMES,
+        version=version("nexy-release"),
+    ).run(argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from release.errors import ReleaseError
 from release.parts.session import Session
 from schemas import Channel
 
-from ._options import COMMON, ROOT, TARGET, load_target_option, parse_channel, target_option, task
+from ._options import COMMON, JSON, ROOT, TARGET, load_target_option, parse_channel, target_option, task
 
 # Update controls, the same on publish --channel beta and promote (release.parts.controls parses them).
 CONTROLS = {
@@ -29,20 +29,37 @@ CONTROLS = {
 __all__ = ["bump", "demo", "preflight", "promote", "publish", "rollback", "status", "sync", "verify"]
 
 
-@task(help={"version": "the new X.Y.Z.W", "dry_run": "print the diff, change nothing", "target": TARGET})
-def bump(c: Context, version: str, dry_run: bool = False, target: str | None = None) -> None:
+@task(
+    help={
+        "version": "the new X.Y.Z.W",
+        "dry_run": "print the diff, change nothing",
+        "target": TARGET,
+        "json": JSON,
+    }
+)
+def bump(
+    c: Context, version: str, dry_run: bool = False, target: str | None = None, json: bool = False
+) -> None:
     """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing)."""
-    from release.parts.versioning import apply_changes, plan_bump, render_diff
+    from release.console import emit_json
+    from release.parts.versioning import apply_changes, current_version, plan_bump, render_diff
 
     tgt = load_target_option(c, target)
+    workspace = tgt.path(tgt.workspace)
+    previous = current_version(workspace)
     changes = plan_bump(tgt, version)
     console = out_console()
-    workspace = tgt.path(tgt.workspace)
+    if not dry_run:
+        apply_changes(changes)
+    if json:
+        files = [str(change.path.relative_to(workspace)) for change in changes]
+        document = {"version": version, "previous": previous, "dry_run": dry_run, "files": files}
+        emit_json(document | ({"diff": render_diff(changes, workspace)} if dry_run else {}))
+        return
     if dry_run:
         sys.stdout.write(render_diff(changes, workspace))
         console.print(f"dry run: {len(changes)} file(s) would change; nothing was written")
         return
-    apply_changes(changes)
     for change in changes:
         console.print(f"updated {change.path.relative_to(workspace)}")
     console.print(f"version is now {version}")

@@ -33,6 +33,8 @@ __all__ = [
     "download_hash",
     "fetch_appcast",
     "get_json",
+    "port_answers",
+    "port_free",
     "ssl_context",
     "tls_handshake",
     "trust_context",
@@ -123,6 +125,26 @@ def tls_handshake(url: str, context: ssl.SSLContext, timeout_s: float = 10.0) ->
     alt_names: Any = cert.get("subjectAltName", ())
     names = [str(entry[1]) for entry in alt_names if entry[0] in ("DNS", "IP Address")]
     return True, f"{host}:{port} {version}, certificate for {', '.join(names) or 'unnamed'}"
+
+
+def port_answers(host: str, port: int, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """Whether something accepts a TCP connection there (reachability, before any TLS or HTTP)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True, f"{host}:{port} accepts connections"
+    except OSError as exc:
+        return False, f"{host}:{port}: {type(exc).__name__}: {exc.strerror or exc}"[:200]
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could bind there now (with SO_REUSEADDR, as uvicorn and gRPC bind)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_until(

@@ -22,8 +22,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from release.errors import CHECK_FAILED, ReleaseError
 from schemas import ReleaseLogEntry, Target, atomic_write
+from schemas.errors import first_error
 
 __all__ = ["LOCK_NAME", "append_entry", "log_path", "read_entries", "who", "workstation_lock"]
 
@@ -61,11 +64,25 @@ def append_entry(target: Target, entry: ReleaseLogEntry) -> None:
 
 
 def read_entries(target: Target) -> list[ReleaseLogEntry]:
+    """Every entry, in the file's order; a line that is not one is an error naming its number."""
+    path = log_path(target)
     try:
-        lines = log_path(target).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
-    return [ReleaseLogEntry.model_validate(json.loads(line)) for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"the journal {path} cannot be read ({type(exc).__name__})") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(ReleaseLogEntry.model_validate(json.loads(line)))
+        except (ValueError, ValidationError) as exc:
+            # Only the field's location and the error kind: a hand-edited line may hold anything.
+            where = first_error(exc) if isinstance(exc, ValidationError) else "not JSON"
+            raise ReleaseError(f"the journal {path}, line {number}: not a journal entry ({where})") from None
+    return entries
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import plistlib
 import subprocess
 from pathlib import Path
@@ -154,3 +155,29 @@ def test_the_inv_program_lists_every_task() -> None:
     listing = run_inv("--list").stdout
     for name in ("bump", "publish", "promote", "verify", "staging.validate", "sandbox.up", "demo", "test"):
         assert f"  {name} " in listing
+
+
+def test_bump_json_is_one_document_naming_each_file(project: Path) -> None:
+    before = snapshot(project)
+    planned = inv(project, "bump", "2.0.0.15", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    (line,) = planned.stdout.splitlines()
+    document = json.loads(line)
+    files = ["VERSION", "docs/RELEASE.md", "client/pyproject.toml", "client/Info.plist"]
+    assert {k: document[k] for k in ("version", "previous", "dry_run")} == {
+        "version": "2.0.0.15",
+        "previous": "2.0.0.14",
+        "dry_run": True,
+    }
+    assert sorted(document["files"]) == sorted(files)
+    assert "+2.0.0.15\n" in document["diff"] and snapshot(project) == before
+    done = inv(project, "bump", "2.0.0.15", "--json")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line) == {
+        "version": "2.0.0.15",
+        "previous": "2.0.0.14",
+        "dry_run": False,
+        "files": document["files"],
+    }
+    assert (project / "app" / "VERSION").read_text() == "2.0.0.15\n"

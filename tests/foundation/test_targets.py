@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from release.errors import ReleaseError
 from release.parts.target import load_target
+from schemas import Target
 from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,3 +143,23 @@ def test_a_broken_grpc_block_names_the_field(tmp_path: Path, old: str, new: str,
     with pytest.raises(ReleaseError) as info:
         load_target(str(_write(tmp_path, text.replace(old, new, 1))), REPO)
     assert field in str(info.value) and "\n" not in str(info.value) and info.value.code == 2
+
+
+def test_every_target_file_names_the_exported_schema_for_editors() -> None:
+    """The first line tells the YAML language server (VS Code's YAML extension and others) which
+    JSON Schema to complete and check the file against: the one ``./inv schemas`` exports."""
+    from ruamel.yaml import YAML
+
+    from schemas.export import DOCUMENTS, JSON_DIR
+
+    exported = JSON_DIR / "target.schema.json"
+    assert DOCUMENTS["target"] is Target and exported.is_file()
+    properties = json.loads(exported.read_text(encoding="utf-8"))["properties"]
+    files = sorted((REPO / "targets").glob("*.yaml"))
+    assert files
+    for path in files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../schemas/json/target.schema.json", path
+        assert (path.parent / first.split("$schema=", 1)[1]).resolve() == exported
+        assert set(YAML(typ="safe").load(path.read_text(encoding="utf-8"))) <= set(properties), path
+        assert load_target(str(path), REPO).name == path.stem  # the comment changes nothing for the loader

@@ -13,8 +13,8 @@ from tasks import pipeline, staging
 from tasks._options import task
 from tests.conftest import REPO, run_inv
 
-# pipeline's and dev's tasks sit at the top level; every other public module is a folder (tasks/__init__.py).
-TOP_LEVEL = {"pipeline", "dev"}
+# pipeline's, inspect's and dev's tasks sit at the top level; every other public module is a folder (tasks/__init__.py).
+TOP_LEVEL = {"pipeline", "inspect", "dev"}
 
 
 def _decorator_name(node: ast.expr) -> str:

@@ -53,12 +53,35 @@ from release.outside.stream import Progress, verify_public
 from schemas import Target
 from schemas.target import GithubStore as GithubStoreConfig
 
-__all__ = ["GithubStore"]
+__all__ = ["GithubStore", "find_token"]
 
 
 def _say_waiting(line: str) -> None:
     # Printed through a console on stderr: under a live progress bar rich puts it above the bar.
     err_console().print(f"[yellow]{line}[/]", markup=True)
+
+
+def find_token(target: Target, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The token and where it was read (``$GITHUB_TOKEN`` or the token file; never the value
+    itself), or one line saying where to put it."""
+    config = target.store
+    if not isinstance(config, GithubStoreConfig):
+        raise ReleaseError(f"target {target.name}: store kind is {config.kind}, not github")
+    from_env = environ.get(config.token_env, "").strip()
+    if from_env:
+        return from_env, f"${config.token_env}"
+    if config.token_file:
+        path = target.path(config.token_file)
+        try:
+            from_file = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            raise ReleaseError(f"GitHub token file {path} cannot be read") from None
+        if from_file:
+            return from_file, f"token file {path}"
+    where = f"${config.token_env}" + (f" or {config.token_file}" if config.token_file else "")
+    raise ReleaseError(
+        f"no GitHub token: set {where} (a token with contents: write on {target.repositories.assets})"
+    )
 
 
 class GithubStore:
@@ -109,27 +132,9 @@ class GithubStore:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _token(self) -> str:
-        if self._token_value:
-            return self._token_value
-        from_env = self._environ.get(self._config.token_env, "").strip()
-        if from_env:
-            self._token_value = from_env
-            return from_env
-        if self._config.token_file:
-            path = self._target.path(self._config.token_file)
-            try:
-                from_file = path.read_text(encoding="utf-8").strip()
-            except OSError:
-                raise ReleaseError(f"GitHub token file {path} cannot be read") from None
-            if from_file:
-                self._token_value = from_file
-                return from_file
-        where = f"${self._config.token_env}" + (
-            f" or {self._config.token_file}" if self._config.token_file else ""
-        )
-        raise ReleaseError(
-            f"no GitHub token: set {where} (a token with contents: write on {self._assets_repo})"
-        )
+        if not self._token_value:
+            self._token_value, _where = find_token(self._target, self._environ)
+        return self._token_value
 
     def _make_client(self, paced: bool) -> Github:
         if self._assets_repo.lower() == self._target.repositories.code.lower():
