@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas import RESULT_PREFIX, AcceptReport, Status, utcnow
+from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
 from .config import Config, ConfigError, load_config
@@ -75,8 +76,9 @@ def _one_pass(config: Config) -> tuple[PassOutcome, Status]:
 
 
 def _result(document: BaseModel, *, prefix: str = RESULT_PREFIX) -> None:
-    """The one way a document leaves the CLI: every field, nulls included, on one line."""
-    print(prefix + document.model_dump_json())
+    """The one way a document leaves the CLI: every field, nulls included, on one line; a RESULT
+    line fitted into the 4,096 bytes Run Command brings back (``schemas.fit``)."""
+    print(result_line(document) if prefix == RESULT_PREFIX else document.model_dump_json())
 
 
 def _answer(document: BaseModel, as_json: bool, as_result: bool) -> bool:
