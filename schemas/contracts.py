@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .status import Digest, Name, SyncState
 
-__all__ = ["MAX_RESULT_BYTES", "RESULT_PREFIX", "AcceptReport", "PlanDocument", "PlanEntry"]
+__all__ = ["MAX_RESULT_BYTES", "RESULT_PREFIX", "AcceptReport", "PlanDocument", "PlanEntry", "StageReport"]
 
 RESULT_PREFIX = "RESULT "
 MAX_RESULT_BYTES = 4000
@@ -52,6 +52,14 @@ class AcceptReport(_Strict):
     def behind(self) -> dict[str, SyncState]:
         """The resources that have not settled (what an unconverged accept waits for)."""
         return {name: state for name, state in self.resources.items() if not state.settled}
+
+
+class StageReport(_Strict):
+    """What a staging script printed: one part of a long bundle written whole on the VM."""
+
+    ok: bool
+    part: int
+    bytes: int
 
 
 class PlanEntry(_Strict):

@@ -3,6 +3,9 @@
 Rules (on top of the ``Remote`` protocol's):
 - One ``begin_run_command(RunShellScript)`` per method; the script is built by ``_runscript`` and
   the answer is the last ``RESULT`` line of the returned stdout, never Run Command's own status.
+  The exception is a bundle whose script would pass 224 KiB of base64 (the extension refuses 256
+  KiB): it is staged in up to 8 parts first, one Run Command each, then accepted whole
+  (``_staging``); no script over that margin is ever sent.
 - The credential is azure-identity's (``DefaultAzureCredential`` unless the target names another)
   and the subscription comes from the environment variable the target names; both are resolved at
   the first call, so ``describe`` and dry runs need neither. Failures are one line, never a trace.
@@ -43,8 +46,18 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 
 from release.errors import BAD_INPUT, CHECK_FAILED, ReleaseError
 from release.outside.remote._runscript import build_script, read_answer
+from release.outside.remote._staging import (
+    MAX_PARTS,
+    MAX_SCRIPT_BYTES,
+    SAFE_SCRIPT_BYTES,
+    script_size,
+    sha256_of,
+    split_payload,
+    stage_script,
+    too_long,
+)
 from release.outside.remote.base import Document
-from schemas import AcceptReport, Bundle, PlanDocument, Status, Target
+from schemas import AcceptReport, Bundle, PlanDocument, StageReport, Status, Target
 from schemas.target import AzureRemote as AzureRemoteConfig
 
 __all__ = ["AzureRemote"]
@@ -120,6 +133,7 @@ class AzureRemote:
         polling_interval_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_parts: int = MAX_PARTS,
     ) -> None:
         if not isinstance(target.remote, AzureRemoteConfig):
             raise ReleaseError(f"target {target.name!r}: AzureRemote needs remote.kind 'azure'")
@@ -132,6 +146,7 @@ class AzureRemote:
         self._polling_interval_s = polling_interval_s
         self._sleep = sleep
         self._clock = clock
+        self._max_parts = max_parts
         self._client: Any = None
 
     def describe(self) -> str:
@@ -173,21 +188,35 @@ class AzureRemote:
             return identity.ManagedIdentityCredential()
         return identity.DefaultAzureCredential()
 
+    def _script(self, command: str, args: list[str], stdin: str | None = None) -> list[str]:
+        config = self._config
+        return build_script(
+            config.reconciler_cli,
+            config.reconciler_config,
+            command,
+            args,
+            stdin,
+            user=config.reconciler_user,
+        )
+
     def _run(
         self,
         command: str,
-        args: list[str],
+        script: list[str],
         model: type[Document],
         extra_s: float = 0.0,
-        stdin: str | None = None,
     ) -> Document:
-        """One Run Command; the RESULT document the script printed, as ``model``."""
+        """One Run Command of ``script``; the RESULT document it printed, as ``model``."""
         from azure.mgmt.compute.models import RunCommandInput
 
-        config = self._config
-        script = build_script(
-            config.reconciler_cli, config.reconciler_config, command, args, stdin, user=config.reconciler_user
-        )
+        size = script_size(script)
+        if size > SAFE_SCRIPT_BYTES:
+            # The extension would not even write it, and still answer "succeeded" (module Rules).
+            raise ReleaseError(
+                f"the {command} script is {size:,} bytes of base64, over the {SAFE_SCRIPT_BYTES >> 10} KiB "
+                f"one Run Command carries (the extension's limit is {MAX_SCRIPT_BYTES >> 10} KiB)",
+                BAD_INPUT,
+            )
         parameters = RunCommandInput(command_id="RunShellScript", script=script)
         deadline = self._clock() + self._config.deadline_s + extra_s
 
@@ -258,10 +287,25 @@ class AzureRemote:
     def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptReport:
         # On stdin (a here-document in the script), every field present: a null removes a desired file.
         args = ["--wait", f"{wait_s:g}"] if wait_s > 0 else []
-        return self._run("accept", args, AcceptReport, extra_s=wait_s, stdin=bundle.model_dump_json())
+        payload = bundle.model_dump_json()
+        script = self._script("accept", args, stdin=payload)
+        if script_size(script) <= SAFE_SCRIPT_BYTES:
+            return self._run("accept", script, AcceptReport, extra_s=wait_s)
+        return self._accept_staged(payload, args, wait_s)
+
+    def _accept_staged(self, payload: str, args: list[str], wait_s: float) -> AcceptReport:
+        """A bundle too long for one script: staged in parts by root, then accepted whole."""
+        parts = split_payload(payload)
+        if len(parts) > self._max_parts:
+            raise too_long(payload, len(parts), self._max_parts)
+        sha256, directory = sha256_of(payload), self._config.staging_dir
+        for index, part in enumerate(parts):
+            self._run("stage", stage_script(directory, sha256, index, len(parts), part), StageReport)
+        staged = [*args, "--staged", directory, "--parts", str(len(parts)), "--sha256", sha256]
+        return self._run("accept", self._script("accept", staged), AcceptReport, extra_s=wait_s)
 
     def status(self) -> Status:
-        return self._run("status", ["--result"], Status)
+        return self._run("status", self._script("status", ["--result"]), Status)
 
     def diff(self) -> PlanDocument:
-        return self._run("diff", ["--result"], PlanDocument)
+        return self._run("diff", self._script("diff", ["--result"]), PlanDocument)
