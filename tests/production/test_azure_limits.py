@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,71 @@ def test_a_run_past_the_run_limit_ends_failed_never_in_progress(
         "Provisioning of VM extension 'RunCommandLinux' has timed out."
     )
     assert not azure.running() and [op["status"] for op in azure.operations.values()][-1] == "Failed"
+
+
+def _wait_idle(azure: FakeAzure) -> None:
     end = time.monotonic() + 60
     while azure.running() and time.monotonic() < end:
-        time.sleep(0.1)
+        time.sleep(0.1)  # let the held run end before the VM tree goes away
+
+
+def test_an_unready_agent_is_named_when_the_deadline_passes(
+    make_remote: MakeRemote, azure: FakeAzure
+) -> None:
+    remote = make_remote(deadline_s=1)
+    azure.agent_not_ready_s = 3.0
+    azure.agent_down_since = "2026-12-06T11:40:00+00:00"
+    with pytest.raises(ReleaseError) as caught:
+        remote.status()
+    message = str(caught.value)
+    assert message.startswith(
+        "Run Command status on NexyNew did not finish within 1 s: the VM agent is not ready "
+        "(since 2026-12-06 11:40:00 UTC: VM Agent is unresponsive.) (Run Command ends a run after 90 minutes)"
+    )
+    assert "./inv status" not in message and "az vm get-instance-view -g NexyNewRG -n NexyNew" in message
+    assert azure.posts == 1  # not re-sent
+    _wait_idle(azure)
+
+
+def test_an_unready_agent_fails_the_run_with_its_cause(make_remote: MakeRemote, azure: FakeAzure) -> None:
+    """The real service accepts the POST and fails it much later (a reported case: 25 minutes)."""
+    azure.agent_not_ready_s = 1.0
+    with pytest.raises(ReleaseError) as caught:
+        make_remote().status()
+    assert str(caught.value).startswith(
+        "Run Command status on VM NexyNewRG/NexyNew failed (VMAgentStatusCommunicationError): VM 'NexyNew' "
+        "has not reported status for VM agent or extensions.; the VM agent is not ready (since "
+    )
+
+
+def test_a_busy_vm_names_the_run_in_progress_and_since_when(
+    make_remote: MakeRemote, azure: FakeAzure
+) -> None:
+    first = make_remote()
+    first.status()  # lays out the VM tree
+    azure.hold_s = 5.0
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            first.status()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    holder = threading.Thread(target=run)
+    holder.start()
+    end = time.monotonic() + 30
+    while not azure.running() and time.monotonic() < end:
+        time.sleep(0.05)
+    started = next(op["startTime"] for op in azure.operations.values() if op["status"] == "InProgress")
+    with pytest.raises(ReleaseError) as caught:
+        make_remote(deadline_s=1).status()
+    message = str(caught.value)
+    since = datetime.fromisoformat(started).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert message.startswith(
+        f"VM NexyNewRG/NexyNew stayed busy for 1 s: another Run Command has been running since {since} "
+        "(Run Command ends a run after 90 minutes); retry after it ends"
+    )
+    assert "./inv status" not in message
+    holder.join(60)
+    assert errors == []

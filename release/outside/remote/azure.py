@@ -17,6 +17,10 @@ Rules (on top of the ``Remote`` protocol's):
 - The long-running operation is ARM's (202, ``Azure-AsyncOperation`` and ``Location``; see
   ``tests/fixtures/recorded/azure``), driven by the SDK's poller; an operation that ends ``Failed``
   or ``Canceled`` is one line with the error code and message from its status body.
+- A slow call is named by its cause (``_activity``, the VM's instance view): the deadline passed
+  with the run in progress, the in-progress 409 outlasted it, or the run failed: "the VM agent is
+  not ready (since …)" or "another Run Command has been running since …"; the advice never names
+  a command that would meet the same 409.
 - TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
   ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
 - The SDK's own log records never reach the terminal unless the process configured logging: a
@@ -45,6 +49,7 @@ from azure.core.exceptions import (
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from release.errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from release.outside.remote._activity import RUN_LIMIT, look_up
 from release.outside.remote._runscript import build_script, read_answer
 from release.outside.remote._staging import (
     MAX_PARTS,
@@ -224,11 +229,7 @@ class AzureRemote:
             poller = self._compute().virtual_machines.begin_run_command(self._group, self._vm, parameters)
             result = poller.result(timeout=max(1.0, deadline - self._clock()))
             if not poller.done():
-                raise ReleaseError(
-                    f"Run Command on {self._vm} did not finish within {self._config.deadline_s:.0f} s; "
-                    "it may still be running: check with `./inv status` before retrying",
-                    CHECK_FAILED,
-                )
+                raise self._still_running(command)
             return result
 
         def stop(state: RetryCallState) -> bool:
@@ -250,6 +251,19 @@ class AzureRemote:
         statuses = list(getattr(result, "value", None) or [])
         return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm, model)
 
+    def _activity(self) -> str | None:
+        return look_up(self._compute(), self._group, self._vm)
+
+    def _still_running(self, command: str) -> ReleaseError:
+        """The deadline passed with the operation in progress: what the VM says holds it up."""
+        cause = self._activity() or "it may still be running"
+        return ReleaseError(
+            f"Run Command {command} on {self._vm} did not finish within {self._config.deadline_s:.0f} s: "
+            f"{cause} ({RUN_LIMIT}); retry after it ends, not at once: a new Run Command meets the same "
+            f"wait (`az vm get-instance-view -g {self._group} -n {self._vm}` shows it)",
+            CHECK_FAILED,
+        )
+
     def _failure(self, command: str, exc: BaseException) -> ReleaseError:
         where = f"{self._group}/{self._vm}"
         if isinstance(exc, ClientAuthenticationError):
@@ -261,9 +275,10 @@ class AzureRemote:
         if isinstance(exc, ResourceNotFoundError):
             return ReleaseError(f"VM {where} not found in the subscription: check the target", BAD_INPUT)
         if _in_progress(exc):
+            cause = self._activity() or "another Run Command in progress"
             return ReleaseError(
-                f"VM {where} stayed busy (another Run Command in progress) for "
-                f"{self._config.deadline_s:.0f} s: try again later",
+                f"VM {where} stayed busy for {self._config.deadline_s:.0f} s: {cause} ({RUN_LIMIT}); "
+                f"retry after it ends (`az vm get-instance-view -g {self._group} -n {self._vm}` shows it)",
                 CHECK_FAILED,
             )
         code, message = _arm_error(exc)
@@ -272,8 +287,11 @@ class AzureRemote:
         outcome = _operation_status(exc)
         if outcome is not None:
             verb = "failed" if outcome == "Failed" else "was canceled"
+            found = self._activity() if outcome == "Failed" else None
             return ReleaseError(
-                f"Run Command {command} on VM {where} {verb} ({code}): {message}", CHECK_FAILED
+                f"Run Command {command} on VM {where} {verb} ({code}): {message}"
+                + (f"; {found}" if found else ""),
+                CHECK_FAILED,
             )
         status = getattr(exc, "status_code", None)
         if status == 403:
