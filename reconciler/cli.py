@@ -3,7 +3,8 @@
 Rules: exit 0 done / in sync, 1 drift remains (or accept --wait did not converge), 2 bad input,
 bad config or error. Expected errors are one line on stderr, never a traceback. The commands the
 workstation calls answer with one ``RESULT {json}`` line, the last on stdout, printed by
-``_result`` alone: ``accept`` always (an ``AcceptReport``, also when refused), ``diff --result``
+``_result`` alone, fitted into Run Command's 4,096-byte answer (``schemas.fit``): ``accept`` always
+(an ``AcceptReport``, also when refused; from stdin, or ``--staged`` parts), ``diff --result``
 (a ``PlanDocument``) and ``status --result`` (a ``Status``). ``--json`` prints the same document
 for operators as one JSON object on one line; without either, the output is a table for humans.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas import RESULT_PREFIX, AcceptReport, Status, utcnow
+from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
 from .config import Config, ConfigError, load_config
@@ -25,6 +27,7 @@ from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
 from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
+from .staged import read_staged
 from .statusfile import fit, is_fresh, read_status, render_table
 from .view import dry_view, max_status_age, plan_document, sync_state
 
@@ -58,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
         help="the bundle JSON, base64-encoded (old workstations; stdin has no size limit)",
     )
     sub.add_argument("--wait", type=float, default=0.0, help="seconds to wait for convergence")
+    sub.add_argument(
+        "--staged",
+        type=Path,
+        help="read the bundle from the parts staged in this directory (root's), not stdin",
+    )
+    sub.add_argument("--parts", type=int, default=1, help="how many parts --staged has")
+    sub.add_argument(
+        "--sha256", default="", help="the staged bundle's sha256, which names and checks its parts"
+    )
     return parser
 
 
@@ -75,8 +87,9 @@ def _one_pass(config: Config) -> tuple[PassOutcome, Status]:
 
 
 def _result(document: BaseModel, *, prefix: str = RESULT_PREFIX) -> None:
-    """The one way a document leaves the CLI: every field, nulls included, on one line."""
-    print(prefix + document.model_dump_json())
+    """The one way a document leaves the CLI: every field, nulls included, on one line; a RESULT
+    line fitted into the 4,096 bytes Run Command brings back (``schemas.fit``)."""
+    print(result_line(document) if prefix == RESULT_PREFIX else document.model_dump_json())
 
 
 def _answer(document: BaseModel, as_json: bool, as_result: bool) -> bool:
@@ -111,9 +124,22 @@ def _status(config: Config, as_json: bool, as_result: bool) -> int:
     return 0
 
 
-def _accept(config: Config, b64: str | None, wait_s: float) -> int:
+def _bundle_bytes(args: argparse.Namespace) -> bytes | None:
+    """The bundle as sent: staged parts, stdin, or None when ``--base64`` carries it."""
+    if args.staged is not None:
+        try:
+            return read_staged(args.staged, args.sha256, args.parts, MAX_BUNDLE_BYTES)
+        except FileNotFoundError as exc:
+            raise AcceptError(f"staged bundle: {exc.filename} is missing; nothing written") from None
+        except ValueError as exc:
+            raise AcceptError(str(exc)) from None
+    return None if args.b64 is not None else sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+
+
+def _accept(config: Config, args: argparse.Namespace) -> int:
+    b64, wait_s = args.b64, args.wait
     try:
-        bundle = parse_bundle(None if b64 is not None else sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1), b64)
+        bundle = parse_bundle(_bundle_bytes(args), b64)
     except AcceptError as exc:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
         _result(AcceptReport(ok=False, error=str(exc)))
@@ -142,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _diff(config, args.json, args.result)
         if args.command == "status":
             return _status(config, args.json, args.result)
-        return _accept(config, args.b64, args.wait)
+        return _accept(config, args)
     except ConfigError as exc:
         print(f"nexy-reconciler: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
+from schemas.status import KeyName
 
 from .resources import ACTION_KEYS
 
@@ -128,9 +129,11 @@ class Config(_Strict):
     resync_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="Each resync period varies by up to this fraction."
     )
-    required_env_keys: tuple[str, ...] = Field(
+    required_env_keys: tuple[KeyName, ...] = Field(
         default=("GEMINI_API_KEY",),
-        description="`config.env` keys reported as present or missing by `status`, never their values.",
+        max_length=16,
+        description="`config.env` keys reported as present or missing by `status`, never their values "
+        "(at most 16 names of at most 64 characters: the status must fit Run Command's 4 KB answer).",
     )
     actions: dict[ActionKey, tuple[str, ...]] = Field(
         default={},

@@ -1,8 +1,8 @@
 """``status.json``: written by every pass, read by ``status`` and ``accept --wait``.
 
 Rules:
-- The document is ``schemas.Status`` and stays under 3 KB as compact JSON (Azure Run Command
-  returns only 4 KB): details are short and the oldest passes/alerts are dropped to fit.
+- The document is ``schemas.Status`` and stays under 2,900 bytes of UTF-8 as compact JSON (Azure Run
+  Command returns only 4 KB): ``schemas.fit`` drops the oldest passes and cuts details to fit.
 - A status file is fresh when the pid it names is alive and it was written within two resync
   periods; otherwise readers compute a fresh view themselves.
 """
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from schemas import Status, atomic_write, dump_model
 from schemas.fileio import FileRefused, read_regular
+from schemas.fit import fit_document
 
 __all__ = ["MAX_BYTES", "fit", "is_fresh", "read_status", "render_table", "write_status"]
 
@@ -24,13 +25,8 @@ MAX_BYTES = 2900
 
 
 def fit(status: Status) -> Status:
-    """Drop the oldest passes and alerts until the compact JSON fits in MAX_BYTES."""
-    while len(status.model_dump_json()) > MAX_BYTES and (status.passes or status.alerts):
-        if len(status.alerts) >= len(status.passes):
-            status = status.model_copy(update={"alerts": status.alerts[1:]})
-        else:
-            status = status.model_copy(update={"passes": status.passes[1:]})
-    return status
+    """``status`` fitted into MAX_BYTES bytes of compact JSON."""
+    return fit_document(status, MAX_BYTES)
 
 
 def write_status(path: Path, status: Status) -> None:

@@ -14,7 +14,7 @@ from .appcast import (
     parse_appcast,
     render_appcast,
 )
-from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry
+from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry, StageReport
 from .fileio import atomic_write, dump_json, dump_model, write_model
 from .models import (
     Artifact,
@@ -58,6 +58,7 @@ __all__ = [
     "ResourceState",
     "RuntimeLayout",
     "SparkleItem",
+    "StageReport",
     "Status",
     "SyncState",
     "Target",

@@ -8,22 +8,24 @@ Rules:
 - Every field is always present on the wire (``model_dump_json()`` with no exclude policy): a None
   is ``null``, never a missing key, so both ends read one shape.
 - Sync states use ``SyncState`` only; whether a resource is settled is ``SyncState.settled``.
-- A RESULT line is small: Azure Run Command returns only the last 4,096 bytes of output, and a
-  parser refuses a line over ``MAX_RESULT_BYTES``.
+- A RESULT line is small: Azure Run Command returns only the last 4,096 bytes of output, so every
+  line is fitted into ``MAX_RESULT_BYTES`` (``schemas/fit.py``; names, digests and counts are
+  bounded here) and a parser refuses a longer one.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from .status import SyncState
+from .status import Digest, Name, SyncState
 
-__all__ = ["MAX_RESULT_BYTES", "RESULT_PREFIX", "AcceptReport", "PlanDocument", "PlanEntry"]
+__all__ = ["MAX_RESULT_BYTES", "RESULT_PREFIX", "AcceptReport", "PlanDocument", "PlanEntry", "StageReport"]
 
 RESULT_PREFIX = "RESULT "
-MAX_RESULT_BYTES = 64 << 10
+MAX_RESULT_BYTES = 4000
+"""Bytes of one RESULT line, newline excluded (the extension's 4,096-byte tail, less framing)."""
 
 
 class _Strict(BaseModel):
@@ -39,17 +41,25 @@ class AcceptReport(_Strict):
     """
 
     ok: bool
-    changed: list[str] = []
-    desired_digest: str = ""
+    changed: list[Name] = Field(default=[], max_length=8)
+    desired_digest: Digest = ""
     error: str | None = None
     waited_for: Literal["daemon", "none"] | None = None
     daemon: Literal["not running"] | None = None
     converged: bool | None = None
-    resources: dict[str, SyncState] = {}
+    resources: dict[Name, SyncState] = Field(default={}, max_length=8)
 
     def behind(self) -> dict[str, SyncState]:
         """The resources that have not settled (what an unconverged accept waits for)."""
         return {name: state for name, state in self.resources.items() if not state.settled}
+
+
+class StageReport(_Strict):
+    """What a staging script printed: one part of a long bundle written whole on the VM."""
+
+    ok: bool
+    part: int
+    bytes: int
 
 
 class PlanEntry(_Strict):
@@ -66,8 +76,8 @@ class PlanDocument(_Strict):
     plan, computed without applying it."""
 
     in_sync: bool
-    desired_digest: str
-    resources: dict[str, PlanEntry] = {}
+    desired_digest: Digest
+    resources: dict[Name, PlanEntry] = Field(default={}, max_length=8)
     mode: Literal["enforce", "observe"]
 
     def unsettled(self) -> list[str]:

@@ -46,6 +46,7 @@ __all__ = [
     "dump_model",
     "open_directory",
     "open_regular",
+    "read_fd",
     "read_regular",
     "write_model",
 ]
@@ -190,16 +191,21 @@ def read_regular(
     finally:
         os.close(dir_fd)
     try:
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        return read_fd(fd, path, max_bytes)
     finally:
         os.close(fd)
+
+
+def read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
+    """Every byte of the open ``fd`` (``path`` names it in errors); FileRefused past ``max_bytes``."""
+    chunks: list[bytes] = []
+    left = max_bytes + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
     data = b"".join(chunks)
     if len(data) > max_bytes:
         raise FileRefused(errno.EFBIG, f"{path} is larger than {max_bytes} bytes; refused")

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from .status import VERSION_MAX
 from .version import Version
 
 __all__ = [
@@ -117,8 +118,9 @@ class CriticalUpdate(Strict):
 class Manifest(Strict):
     """What a channel serves: the dmg (Sparkle update), the pkg (first install) and their notes."""
 
-    version: Version
-    build: Version = Field(description="Sparkle's sparkle:version")
+    # Bounded so a status document naming it still fits Run Command's answer (schemas/fit.py).
+    version: Version = Field(max_length=VERSION_MAX)
+    build: Version = Field(max_length=VERSION_MAX, description="Sparkle's sparkle:version")
     channel: Channel
     artifact: Artifact
     installer: Artifact

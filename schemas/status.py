@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["AlertRecord", "HealthState", "PassRecord", "ResourceName", "ResourceState", "Status", "SyncState"]
+__all__ = [
+    "VERSION_MAX",
+    "AlertRecord",
+    "Digest",
+    "HealthState",
+    "KeyName",
+    "Name",
+    "PassRecord",
+    "ResourceName",
+    "ResourceState",
+    "Status",
+    "SyncState",
+]
 
 
 class ResourceName(StrEnum):
@@ -45,6 +57,15 @@ class SyncState(StrEnum):
         return self not in (SyncState.DRIFTED, SyncState.ERROR)
 
 
+# What a RESULT line cannot cut (schemas/fit.py) is bounded here, so the worst document still fits
+# Run Command's 4,096-byte answer: names are short, counts are small.
+# Names and digests are plain ASCII with nothing JSON escapes, so their bytes are their length.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@+/ -]{0,32}$")]
+KeyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+/=-]{0,80}$")]
+VERSION_MAX = 64
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,8 +89,8 @@ class PassRecord(_Strict):
 
 class AlertRecord(_Strict):
     at: datetime
-    resource: str
-    kind: str
+    resource: Name
+    kind: Name
     message: str = Field(default="", max_length=200)
 
 
@@ -77,12 +98,12 @@ class Status(_Strict):
     updated_at: datetime
     mode: Literal["enforce", "observe"]
     pid: int
-    desired_digest: str
-    stable_version: str | None = None
-    beta_version: str | None = None
+    desired_digest: Digest
+    stable_version: str | None = Field(default=None, max_length=VERSION_MAX)
+    beta_version: str | None = Field(default=None, max_length=VERSION_MAX)
     gate: bool | None = None
-    resources: dict[str, ResourceState] = {}
-    health: dict[str, HealthState] = {}
-    env_keys: dict[str, bool] = {}
+    resources: dict[Name, ResourceState] = Field(default={}, max_length=8)
+    health: dict[Name, HealthState] = Field(default={}, max_length=4)
+    env_keys: dict[KeyName, bool] = Field(default={}, max_length=16)
     passes: tuple[PassRecord, ...] = Field(default=(), max_length=5)
     alerts: tuple[AlertRecord, ...] = Field(default=(), max_length=5)

@@ -226,6 +226,12 @@ class AzureRemote(_Strict):
         description="The user the root-run scripts drop to before calling the CLI: the reconciler unit's "
         "`User=`, who owns the runtime tree. `null`: no drop.",
     )
+    staging_dir: str = Field(
+        default="/var/lib/nexy-release-stage",
+        pattern=r"^/[A-Za-z0-9_./-]+$",
+        description="Where root stages a bundle too long for one Run Command (over 224 KiB of script), "
+        "in parts `accept` takes whole, checked by sha256; made root-owned, mode 0755.",
+    )
     deadline_s: float = Field(
         default=600.0,
         gt=0,

@@ -23,14 +23,34 @@ Rules (each shape from ``tests/fixtures/recorded/azure``, which names its source
   runs), ``script_fails`` (the script is replaced by one that fails on stderr, and Run Command still
   reports success), ``deliver_twice`` (a POST is run twice, as a re-sent request would be),
   ``hold_s`` (the operation stays "in progress" that long before its script runs, like a VM agent
-  that is slow to pick it up).
+  that is slow to pick it up, or a run that outlives the caller's deadline).
+- The extension's limits (Azure/run-command-extension-linux, main/cmds.go): a script whose base64
+  text is over ``maxScriptSize = 256 * 1024`` bytes is never written (``writeTempScript`` errs, and
+  ``enable`` still returns success), so the operation ends ``Succeeded`` with both streams empty;
+  only the last ``maxTailLen = 4 * 1024`` bytes of each stream come back (``tailFile``). The
+  script text is the lines joined by newlines, as the fake runs it.
+- ``agent_not_ready_s``: the VM agent is not ready (since ``agent_down_since``): a POST is still
+  accepted, its operation stays InProgress that long, then ends ``Failed`` with ``failure``
+  (VMAgentStatusCommunicationError by default; a reported case took about 25 minutes).
+- ``run_limit_s`` stands for Run Command's 90 minutes (Azure's Run Command docs, "Restrictions"): a
+  script still running then is killed and its operation ends ``Failed`` with
+  ``VMExtensionProvisioningTimeout`` (the message quoted in Azure/azure-sdk-for-python issue
+  #4369); no operation is ever left InProgress.
+- ``GET .../virtualMachines/{vm}/instanceView`` answers ARM's ``VirtualMachineInstanceView``
+  (azure-mgmt-compute's model; the agent statuses as in the Azure CLI's recorded VM tests:
+  ``ProvisioningState/succeeded`` "Ready" "Guest Agent is running", or ``ProvisioningState/Unavailable``
+  "Not Ready" "VM Agent is unresponsive."), with the RunCommandLinux extension ``transitioning``
+  since the start of a run in progress.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import os
 import re
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -51,9 +71,27 @@ from azure.core.credentials import AccessToken
 
 from .jsonhttp import JsonHandler, serving
 
-__all__ = ["IN_PROGRESS", "NOT_RUNNING", "FakeAzure", "FakeCredential", "extension_message", "running_azure"]
+__all__ = [
+    "IN_PROGRESS",
+    "MAX_SCRIPT",
+    "NOT_RUNNING",
+    "TIMED_OUT",
+    "FakeAzure",
+    "FakeCredential",
+    "extension_message",
+    "running_azure",
+    "script_size",
+]
 
 LIMIT = 4 * 1024  # maxTailLen in the run-command extension's main/cmds.go
+MAX_SCRIPT = 256 * 1024  # maxScriptSize there, checked on the base64 script text
+EXTENSION = "Microsoft.CPlat.Core.RunCommandLinux"
+# The 90-minute end state (Azure/azure-sdk-for-python issue #4369 quotes ARM's answer).
+TIMED_OUT = {
+    "code": "VMExtensionProvisioningTimeout",
+    "message": "Provisioning of VM extension 'RunCommandLinux' has timed out. Extension installation may be "
+    "taking too long, or extension status could not be obtained.",
+}
 API_VERSION = "2026-04-01"
 # The in-progress 409, as recorded (Azure/azure-cli issue #32305, the CLI's debug log of the answer).
 IN_PROGRESS = {
@@ -101,6 +139,11 @@ class FakeAzure:
     script_fails: bool = False
     deliver_twice: bool = False
     hold_s: float = 0.0
+    agent_not_ready_s: float = 0.0
+    agent_down_since: str = field(default_factory=lambda: _now())
+    run_limit_s: float = 300.0
+    # every script POSTed, as its base64 length (what the extension measures)
+    script_sizes: list[int] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)
     posts: int = 0
     base_url: str = ""
@@ -125,29 +168,134 @@ class FakeAzure:
                 **fields,
             }
 
+    def run_guarded(self, operation: str, lines: list[str]) -> None:
+        """``run_script``, and whatever goes wrong in the fake itself still ends the operation."""
+        try:
+            self.run_script(operation, lines)
+        except Exception as exc:  # any fault of the fake must not leave it InProgress
+            self._finish(operation, status="Failed", error={"code": "FakeError", "message": repr(exc)})
+
     def run_script(self, operation: str, lines: list[str]) -> None:
+        if self.agent_not_ready_s > 0:
+            time.sleep(self.agent_not_ready_s)
+            return self._finish(operation, status="Failed", error=dict(self.failure))
         time.sleep(self.hold_s)
         if self.outcome != "Succeeded":
             return self._finish(operation, status=self.outcome, error=dict(self.failure))
         script = "\n".join(lines) + "\n"
         if self.script_fails:
             script = "echo 'python3: error while loading shared libraries' >&2\nexit 127\n"
+        if script_size(lines) > MAX_SCRIPT:
+            # writeTempScript refused it; enable() reports success with nothing run.
+            return self._succeed(operation, b"", b"")
         runs = 2 if self.deliver_twice else 1
         for _ in range(runs):
             self.scripts.append(script)
             with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as handle:
                 handle.write(script)
-            done = subprocess.run(
-                ["/bin/sh", handle.name], cwd=self.vm_root, env=self.env, capture_output=True, timeout=300
-            )
-            Path(handle.name).unlink()
+            try:
+                stdout, stderr = self._execute(handle.name)
+            except subprocess.TimeoutExpired:
+                return self._finish(operation, status="Failed", error=dict(TIMED_OUT))
+            finally:
+                Path(handle.name).unlink()
+        return self._succeed(operation, stdout, stderr)
+
+    def _execute(self, script: str) -> tuple[bytes, bytes]:
+        """Run ``script`` in its own process group; past ``run_limit_s`` the whole group is killed
+        (so no child keeps the pipes open) and TimeoutExpired raised."""
+        with subprocess.Popen(
+            ["/bin/sh", script],
+            cwd=self.vm_root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as process:
+            try:
+                return process.communicate(timeout=self.run_limit_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise
+
+    def _succeed(self, operation: str, stdout: bytes, stderr: bytes) -> None:
         status = {
             "code": "ProvisioningState/succeeded",
             "level": "Info",
             "displayStatus": "Provisioning succeeded",
-            "message": extension_message(done.stdout, done.stderr),
+            "message": extension_message(stdout, stderr),
         }
-        return self._finish(operation, status="Succeeded", properties={"output": {"value": [status]}})
+        self._finish(operation, status="Succeeded", properties={"output": {"value": [status]}})
+
+    def instance_view(self) -> dict[str, Any]:
+        """ARM's VirtualMachineInstanceView of this VM: agent and RunCommandLinux statuses."""
+        if self.agent_not_ready_s > 0:
+            agent = {
+                "vmAgentVersion": "Unknown",
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/Unavailable",
+                        "level": "Warning",
+                        "displayStatus": "Not Ready",
+                        "message": "VM Agent is unresponsive.",
+                        "time": self.agent_down_since,
+                    }
+                ],
+            }
+        else:
+            agent = {
+                "vmAgentVersion": "2.2.54",
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/succeeded",
+                        "level": "Info",
+                        "displayStatus": "Ready",
+                        "message": "Guest Agent is running",
+                        "time": _now(),
+                    }
+                ],
+            }
+        with self.lock:
+            running = [op for op in self.operations.values() if op["status"] == "InProgress"]
+        extensions = []
+        if running:
+            extensions.append(
+                {
+                    "name": "RunCommandLinux",
+                    "type": EXTENSION,
+                    "typeHandlerVersion": "1.0.5",
+                    "statuses": [
+                        {
+                            "code": "ProvisioningState/transitioning",
+                            "level": "Info",
+                            "displayStatus": "Transitioning",
+                            "message": "Enable in progress",
+                            "time": running[0]["startTime"],
+                        }
+                    ],
+                }
+            )
+        return {
+            "computerName": self.vm_name,
+            "osName": "ubuntu",
+            "osVersion": "24.04",
+            "vmAgent": agent,
+            "extensions": extensions,
+            "statuses": [
+                {
+                    "code": "ProvisioningState/succeeded",
+                    "level": "Info",
+                    "displayStatus": "Provisioning succeeded",
+                },
+                {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"},
+            ],
+        }
+
+
+def script_size(lines: list[str]) -> int:
+    """The length the extension checks against maxScriptSize: the base64 of the script text."""
+    return len(base64.b64encode(("\n".join(lines) + "\n").encode()))
 
 
 def extension_message(stdout: bytes, stderr: bytes) -> str:
@@ -197,6 +345,8 @@ class _Handler(JsonHandler):
             return self._send(200, token)
         if not self._authorised():
             return None
+        if url.path.lower() == f"{self._vm_path()}/instanceView".lower():
+            return self._send(200, fake.instance_view())
         match = re.fullmatch(
             r"/subscriptions/[^/]+/providers/Microsoft.Compute/locations/[^/]+/operations/([\w-]+)", url.path
         )
@@ -219,6 +369,13 @@ class _Handler(JsonHandler):
             return False
         return True
 
+    def _vm_path(self) -> str:
+        fake = self.server.fake
+        return (
+            f"/subscriptions/{fake.subscription}/resourceGroups/{fake.resource_group}/providers/"
+            f"Microsoft.Compute/virtualMachines/{fake.vm_name}"
+        )
+
     def _operation_url(self, operation: str) -> str:
         fake = self.server.fake
         return (
@@ -234,10 +391,7 @@ class _Handler(JsonHandler):
         if not self._authorised():
             return None
         path = urlsplit(self.path).path
-        expected = (
-            f"/subscriptions/{fake.subscription}/resourceGroups/{fake.resource_group}/providers/"
-            f"Microsoft.Compute/virtualMachines/{fake.vm_name}/runCommand"
-        )
+        expected = f"{self._vm_path()}/runCommand"
         body = self._body()
         if path.lower() != expected.lower():
             return self._error(404, "ResourceNotFound", "The Resource was not found.")
@@ -245,6 +399,7 @@ class _Handler(JsonHandler):
             return self._error(400, "InvalidParameter", "commandId RunShellScript and a script are required")
         with fake.lock:
             fake.posts += 1
+            fake.script_sizes.append(script_size(body["script"]))
             if fake.not_running:
                 return self._error(409, **NOT_RUNNING)
             if fake.busy > 0 or fake.running():
@@ -252,7 +407,7 @@ class _Handler(JsonHandler):
                 return self._error(409, **IN_PROGRESS)
             operation = str(uuid.UUID(int=next(fake._ids)))
             fake.operations[operation] = {"startTime": _now(), "status": "InProgress", "name": operation}
-        threading.Thread(target=fake.run_script, args=(operation, body["script"]), daemon=True).start()
+        threading.Thread(target=fake.run_guarded, args=(operation, body["script"]), daemon=True).start()
         headers = {
             "Azure-AsyncOperation": f"{self._operation_url(operation)}?api-version={API_VERSION}",
             "Location": self._monitor(operation),

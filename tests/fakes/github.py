@@ -21,7 +21,8 @@ Rules:
   ``x-ratelimit-remaining: 0`` and a reset time, as ``primary_rate_limit_403.txt``),
   ``secondary_limits`` (secondary limit: ``secondary_status`` 403 or 429 with GitHub's message, the
   quota not spent, and ``Retry-After`` only if ``secondary_retry_after`` is set, as
-  ``secondary_rate_limit_*.txt``), ``forbidden`` (403 "Resource not accessible by personal access
+  ``secondary_rate_limit_*.txt``; only on ``secondary_method`` requests when that is set: GitHub
+  limits content-creating requests the hardest), ``forbidden`` (403 "Resource not accessible by personal access
   token": a permission problem, not a limit), ``server_errors`` (500s), ``asset_get_errors``
   (500s on reading one asset's JSON, as right after an upload), ``stale_cdn_reads`` (the download URL
   keeps serving the old bytes after a replace), ``cut_downloads`` (an asset download announces its
@@ -69,6 +70,8 @@ class _Handler(JsonHandler):
         fake = self.server.fake
         with fake.lock:
             fake.answers.append((self.command, unquote(urlsplit(self.path).path), code))
+            if self.command in ("POST", "PATCH", "PUT", "DELETE") and code < 300:
+                fake.write_times[self.command] = time.monotonic()
         super().send_response(code, message)
 
     def _error(self, http_status: int, message: str, **extra: Any) -> None:
@@ -116,7 +119,7 @@ class _Handler(JsonHandler):
                 self._drain()
                 self._error(403, "API rate limit exceeded for user ID 1.", headers=headers)
                 return True
-            if fake.secondary_limits > 0:
+            if fake.secondary_limits > 0 and fake.secondary_method in (None, self.command):
                 fake.secondary_limits -= 1
                 headers = {}
                 if fake.secondary_retry_after is not None:

@@ -93,6 +93,8 @@ class FakeGithub:
     secondary_limits: int = 0
     secondary_status: int = 403
     secondary_retry_after: str | None = None
+    # Only requests of this method meet the secondary limits (None: any), e.g. "PATCH", the rename.
+    secondary_method: str | None = None
     forbidden: int = 0
     asset_get_errors: int = 0
     server_errors: int = 0
@@ -106,6 +108,8 @@ class FakeGithub:
     requests: list[tuple[str, str]] = field(default_factory=list)
     # (method, path, status) of every answer, in the order they were sent
     answers: list[tuple[str, str, int]] = field(default_factory=list)
+    # when (time.monotonic) the last successful write of each method was answered
+    write_times: dict[str, float] = field(default_factory=dict)
     # paths the CDN origin was asked for with an Authorization header: must stay empty
     leaked_auth: list[str] = field(default_factory=list)
     remaining: int = 5000

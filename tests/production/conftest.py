@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from release.outside.remote._staging import MAX_PARTS
 from release.outside.remote.azure import AzureRemote
 from release.outside.store.github import GithubStore
 from schemas import Target
@@ -169,8 +170,14 @@ def make_remote(tmp_path: Path, azure: FakeAzure, sleeps: list[float]) -> Callab
     """An AzureRemote on the fake ARM, with an injected credential and recorded backoff sleeps."""
 
     def make(
-        credential: Any = None, *, noisy: bool = False, environ: dict[str, str] | None = None, **remote: Any
+        credential: Any = None,
+        *,
+        noisy: bool = False,
+        environ: dict[str, str] | None = None,
+        max_parts: int = MAX_PARTS,
+        **remote: Any,
     ) -> AzureRemote:
+        remote.setdefault("staging_dir", str(azure.vm_root.parent / "vm-stage"))
         if not (azure.vm_root / "etc").exists():
             cli, config = make_vm_tree(azure.vm_root, noisy=noisy)
             remote.setdefault("reconciler_cli", str(cli))
@@ -193,6 +200,7 @@ def make_remote(tmp_path: Path, azure: FakeAzure, sleeps: list[float]) -> Callab
             polling_interval_s=0.1,
             sleep=sleep,
             clock=lambda: virtual[0],
+            max_parts=max_parts,
         )
 
     return make

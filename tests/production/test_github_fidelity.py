@@ -4,12 +4,15 @@ other, and the window in which the fixed public URL answers 404 during a replace
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from release.errors import ReleaseError
 from tests.fakes.github import FakeGithub, running_github
 from tests.production.kit import NEW, Artifact, MakeStore, intact, names
 
@@ -70,23 +73,25 @@ def test_the_read_right_after_the_upload_is_retried(
     intact(github, "AppBeta")
 
 
-def test_the_fixed_url_answers_404_for_one_round_trip_at_most(
-    make_store: MakeStore, github: FakeGithub, artifact: Artifact
+def test_the_swap_is_paced_and_the_fixed_url_404s_only_between_delete_and_rename(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, notices: list[str]
 ) -> None:
     """A first-time installer polling the fixed public URL while ``Nexy.pkg`` is replaced, with the
-    store's real request pacing on: the delete and the rename go out back to back, so the poller
-    meets at most the 404s of one round trip (PyGithub's one-second write spacing gave it dozens)."""
+    store's real request pacing on: the delete and the rename are a second apart, as GitHub asks of
+    content-creating requests, nothing else goes out between them, and the poller meets 404s only
+    in that window; a window this short is not announced."""
     github.put_asset("App", "Nexy.pkg", b"the previous installer")
     url = f"{github.base_url}/{github.owner_repo}/releases/download/App/Nexy.pkg"
     path, sha, size = artifact("Nexy.pkg", NEW)
-    seen: list[int] = []
+    seen: list[tuple[float, int]] = []
     done = threading.Event()
 
     def poll() -> None:
         with httpx.Client() as client:
             while not done.is_set():
-                seen.append(client.get(url).status_code)
-                done.wait(0.002)
+                status = client.get(url).status_code
+                seen.append((time.monotonic(), status))
+                done.wait(0.01)
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
@@ -95,13 +100,51 @@ def test_the_fixed_url_answers_404_for_one_round_trip_at_most(
     finally:
         done.set()
         poller.join(10)
-    # The order in which the fake answered: the delete, then the rename, and the poller's 404s between.
-    order = [(m, p, status) for m, p, status in github.answers]
+    order = github.answers
     deleted = next(i for i, (m, _, s) in enumerate(order) if m == "DELETE" and s == 204)
     renamed = next(i for i, (m, _, s) in enumerate(order) if m == "PATCH" and s == 200)
     between = order[deleted + 1 : renamed]
     assert [(m, s) for m, p, s in between if not p.endswith("/Nexy.pkg")] == []  # nothing else in between
-    print(f"poller: {len(seen)} requests, {seen.count(404)} answered 404; {len(between)} answers between")
-    assert seen.count(404) <= 2 and sum(1 for *_, s in between if s == 404) <= 2
-    assert seen[0] == 302 and httpx.get(url).status_code == 302
+    assert github.write_times["PATCH"] - github.write_times["DELETE"] >= 0.9  # PyGithub's 1 s write spacing
+    missing = [at for at, status in seen if status == 404]
+    print(f"poller: {len(seen)} requests, {len(missing)} answered 404")
+    assert seen[0][1] == 302 and httpx.get(url).status_code == 302
+    assert github.assets("App")["Nexy.pkg"].sha256 == sha and notices == []
+
+
+def test_a_secondary_limit_on_the_rename_is_waited_out_and_the_404_window_reported(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, notices: list[str], sleeps: list[float]
+) -> None:
+    """GitHub answers the rename with a secondary limit (Retry-After 61): the fixed URL stays 404 for
+    exactly that wait on the store's clock, no longer, and the output says so with the times."""
+    github.put_asset("App", "Nexy.pkg", b"the previous installer")
+    github.secondary_limits, github.secondary_retry_after, github.secondary_method = 1, "61", "PATCH"
+    path, sha, size = artifact("Nexy.pkg", NEW)
+    assert make_store().upload("App", "Nexy.pkg", path, sha256=sha, size=size).transferred
+    assert sleeps == [61.0]
+    assert notices[0].startswith("GitHub secondary rate limit (HTTP 403): waiting 61 s")
+    assert re.fullmatch(
+        r"the fixed URL of Nexy\.pkg in release App answered 404 for 61 s "
+        r"\(\d\d:\d\d:\d\d UTC to \d\d:\d\d:\d\d UTC\): GitHub held the rename back",
+        notices[1],
+    )
     assert github.assets("App")["Nexy.pkg"].sha256 == sha
+
+
+def test_a_rename_refused_past_the_deadline_says_since_when_and_the_next_run_heals(
+    make_store: MakeStore, github: FakeGithub, artifact: Artifact, notices: list[str]
+) -> None:
+    github.put_asset("App", "Nexy.pkg", b"the previous installer")
+    github.secondary_limits, github.secondary_retry_after, github.secondary_method = 1, "3600", "PATCH"
+    path, sha, size = artifact("Nexy.pkg", NEW)
+    with pytest.raises(ReleaseError) as caught:
+        make_store().upload("App", "Nexy.pkg", path, sha256=sha, size=size)
+    assert re.fullmatch(
+        r"the fixed URL of Nexy\.pkg in release App answers 404 since \d\d:\d\d:\d\d UTC: the old asset is "
+        r"deleted and the rename did not go through \(GitHub secondary rate limit \(HTTP 403\): it asks for "
+        r"3600 s, .*\); run again: it renames the checked upload first",
+        str(caught.value),
+    )
+    assert names(github, "App") == ["Nexy.pkg.nexy-upload"]
+    assert make_store().upload("App", "Nexy.pkg", path, sha256=sha, size=size).transferred
+    assert names(github, "App") == ["Nexy.pkg"] and github.assets("App")["Nexy.pkg"].sha256 == sha

@@ -50,7 +50,7 @@ def test_an_oversized_result_is_refused_before_it_is_parsed() -> None:
     padding = "x" * MAX_RESULT_BYTES
     with pytest.raises(ResultLineError) as caught:
         parse_result_line(f'RESULT {{"ok":false,"error":"{padding}"}}\n', AcceptReport, "accept")
-    assert caught.value.kind == "garbled" and "over 65536 bytes" in str(caught.value)
+    assert caught.value.kind == "garbled" and f"over {MAX_RESULT_BYTES} bytes" in str(caught.value)
 
 
 def test_a_result_of_the_wrong_shape_names_the_model_and_field() -> None:

@@ -2,7 +2,8 @@
 
 Rules:
 - Scripts are POSIX sh, write nothing of their own and only call the reconciler CLI, so running one
-  twice (a re-sent POST) is harmless.
+  twice (a re-sent POST) is harmless; the one exception is a long bundle's staging (``_staging``),
+  whose scripts each rewrite one part file whole.
 - A payload (the bundle) travels in the script text as a quoted here-document fed to the CLI's
   stdin, never as an argument: one argument is limited to 128 KiB (MAX_ARG_STRLEN), which long
   release notes pass. The payload is one line of JSON, so it can never equal the delimiter line.
@@ -11,7 +12,9 @@ Rules:
   ``RESULT {"ok": false, "script": "nexy-release", "error": ...}`` with its exit code (``WRAPPER``
   marks such answers). Diagnostics go to stderr.
 - Run Command reports success even for a failed script and returns only the last 4,096 bytes of
-  each stream, so the RESULT line (last, and small by design) is the only thing trusted.
+  each stream, so the RESULT line (last, and at most ``MAX_RESULT_BYTES`` by construction:
+  ``schemas.fit``) is the only thing trusted. An empty answer with nothing on stderr is what the
+  extension gives for a script it refused to write (over its 256 KiB): it is named as such.
 """
 
 from __future__ import annotations
@@ -95,7 +98,12 @@ def read_answer(message: str, command: str, vm: str, model: type[Document]) -> D
     try:
         return parse_result_line(stdout, model, command)
     except ResultLineError as exc:
-        if exc.kind == "missing":
+        if exc.kind == "missing" and not stdout.strip() and not err_lines:
+            text = (
+                f"reconciler {command} on {vm} gave no output at all: Run Command reports success "
+                "without running a script it could not write (one over 256 KiB of base64, maxScriptSize)"
+            )
+        elif exc.kind == "missing":
             text = (
                 f"reconciler {command} on {vm} gave no RESULT line (only the last 4,096 bytes of "
                 f"output come back): {last_err}"

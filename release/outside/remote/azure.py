@@ -3,6 +3,9 @@
 Rules (on top of the ``Remote`` protocol's):
 - One ``begin_run_command(RunShellScript)`` per method; the script is built by ``_runscript`` and
   the answer is the last ``RESULT`` line of the returned stdout, never Run Command's own status.
+  The exception is a bundle whose script would pass 224 KiB of base64 (the extension refuses 256
+  KiB): it is staged in up to 8 parts first, one Run Command each, then accepted whole
+  (``_staging``); no script over that margin is ever sent.
 - The credential is azure-identity's (``DefaultAzureCredential`` unless the target names another)
   and the subscription comes from the environment variable the target names; both are resolved at
   the first call, so ``describe`` and dry runs need neither. Failures are one line, never a trace.
@@ -14,6 +17,10 @@ Rules (on top of the ``Remote`` protocol's):
 - The long-running operation is ARM's (202, ``Azure-AsyncOperation`` and ``Location``; see
   ``tests/fixtures/recorded/azure``), driven by the SDK's poller; an operation that ends ``Failed``
   or ``Canceled`` is one line with the error code and message from its status body.
+- A slow call is named by its cause (``_activity``, the VM's instance view): the deadline passed
+  with the run in progress, the in-progress 409 outlasted it, or the run failed: "the VM agent is
+  not ready (since …)" or "another Run Command has been running since …"; the advice never names
+  a command that would meet the same 409.
 - TLS trust is the SDK's: the system store, ``REQUESTS_CA_BUNDLE``, or an injected
   ``connection_verify`` (tests); the credential, clock and sleep are injectable too.
 - The SDK's own log records never reach the terminal unless the process configured logging: a
@@ -42,9 +49,20 @@ from azure.core.exceptions import (
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from release.errors import BAD_INPUT, CHECK_FAILED, ReleaseError
+from release.outside.remote._activity import RUN_LIMIT, look_up
 from release.outside.remote._runscript import build_script, read_answer
+from release.outside.remote._staging import (
+    MAX_PARTS,
+    MAX_SCRIPT_BYTES,
+    SAFE_SCRIPT_BYTES,
+    script_size,
+    sha256_of,
+    split_payload,
+    stage_script,
+    too_long,
+)
 from release.outside.remote.base import Document
-from schemas import AcceptReport, Bundle, PlanDocument, Status, Target
+from schemas import AcceptReport, Bundle, PlanDocument, StageReport, Status, Target
 from schemas.target import AzureRemote as AzureRemoteConfig
 
 __all__ = ["AzureRemote"]
@@ -120,6 +138,7 @@ class AzureRemote:
         polling_interval_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_parts: int = MAX_PARTS,
     ) -> None:
         if not isinstance(target.remote, AzureRemoteConfig):
             raise ReleaseError(f"target {target.name!r}: AzureRemote needs remote.kind 'azure'")
@@ -132,6 +151,7 @@ class AzureRemote:
         self._polling_interval_s = polling_interval_s
         self._sleep = sleep
         self._clock = clock
+        self._max_parts = max_parts
         self._client: Any = None
 
     def describe(self) -> str:
@@ -173,21 +193,35 @@ class AzureRemote:
             return identity.ManagedIdentityCredential()
         return identity.DefaultAzureCredential()
 
+    def _script(self, command: str, args: list[str], stdin: str | None = None) -> list[str]:
+        config = self._config
+        return build_script(
+            config.reconciler_cli,
+            config.reconciler_config,
+            command,
+            args,
+            stdin,
+            user=config.reconciler_user,
+        )
+
     def _run(
         self,
         command: str,
-        args: list[str],
+        script: list[str],
         model: type[Document],
         extra_s: float = 0.0,
-        stdin: str | None = None,
     ) -> Document:
-        """One Run Command; the RESULT document the script printed, as ``model``."""
+        """One Run Command of ``script``; the RESULT document it printed, as ``model``."""
         from azure.mgmt.compute.models import RunCommandInput
 
-        config = self._config
-        script = build_script(
-            config.reconciler_cli, config.reconciler_config, command, args, stdin, user=config.reconciler_user
-        )
+        size = script_size(script)
+        if size > SAFE_SCRIPT_BYTES:
+            # The extension would not even write it, and still answer "succeeded" (module Rules).
+            raise ReleaseError(
+                f"the {command} script is {size:,} bytes of base64, over the {SAFE_SCRIPT_BYTES >> 10} KiB "
+                f"one Run Command carries (the extension's limit is {MAX_SCRIPT_BYTES >> 10} KiB)",
+                BAD_INPUT,
+            )
         parameters = RunCommandInput(command_id="RunShellScript", script=script)
         deadline = self._clock() + self._config.deadline_s + extra_s
 
@@ -195,11 +229,7 @@ class AzureRemote:
             poller = self._compute().virtual_machines.begin_run_command(self._group, self._vm, parameters)
             result = poller.result(timeout=max(1.0, deadline - self._clock()))
             if not poller.done():
-                raise ReleaseError(
-                    f"Run Command on {self._vm} did not finish within {self._config.deadline_s:.0f} s; "
-                    "it may still be running: check with `./inv status` before retrying",
-                    CHECK_FAILED,
-                )
+                raise self._still_running(command)
             return result
 
         def stop(state: RetryCallState) -> bool:
@@ -221,6 +251,19 @@ class AzureRemote:
         statuses = list(getattr(result, "value", None) or [])
         return read_answer(str(statuses[0].message or "") if statuses else "", command, self._vm, model)
 
+    def _activity(self) -> str | None:
+        return look_up(self._compute(), self._group, self._vm)
+
+    def _still_running(self, command: str) -> ReleaseError:
+        """The deadline passed with the operation in progress: what the VM says holds it up."""
+        cause = self._activity() or "it may still be running"
+        return ReleaseError(
+            f"Run Command {command} on {self._vm} did not finish within {self._config.deadline_s:.0f} s: "
+            f"{cause} ({RUN_LIMIT}); retry after it ends, not at once: a new Run Command meets the same "
+            f"wait (`az vm get-instance-view -g {self._group} -n {self._vm}` shows it)",
+            CHECK_FAILED,
+        )
+
     def _failure(self, command: str, exc: BaseException) -> ReleaseError:
         where = f"{self._group}/{self._vm}"
         if isinstance(exc, ClientAuthenticationError):
@@ -232,9 +275,10 @@ class AzureRemote:
         if isinstance(exc, ResourceNotFoundError):
             return ReleaseError(f"VM {where} not found in the subscription: check the target", BAD_INPUT)
         if _in_progress(exc):
+            cause = self._activity() or "another Run Command in progress"
             return ReleaseError(
-                f"VM {where} stayed busy (another Run Command in progress) for "
-                f"{self._config.deadline_s:.0f} s: try again later",
+                f"VM {where} stayed busy for {self._config.deadline_s:.0f} s: {cause} ({RUN_LIMIT}); "
+                f"retry after it ends (`az vm get-instance-view -g {self._group} -n {self._vm}` shows it)",
                 CHECK_FAILED,
             )
         code, message = _arm_error(exc)
@@ -243,8 +287,11 @@ class AzureRemote:
         outcome = _operation_status(exc)
         if outcome is not None:
             verb = "failed" if outcome == "Failed" else "was canceled"
+            found = self._activity() if outcome == "Failed" else None
             return ReleaseError(
-                f"Run Command {command} on VM {where} {verb} ({code}): {message}", CHECK_FAILED
+                f"Run Command {command} on VM {where} {verb} ({code}): {message}"
+                + (f"; {found}" if found else ""),
+                CHECK_FAILED,
             )
         status = getattr(exc, "status_code", None)
         if status == 403:
@@ -258,10 +305,25 @@ class AzureRemote:
     def accept(self, bundle: Bundle, *, wait_s: float = 0.0) -> AcceptReport:
         # On stdin (a here-document in the script), every field present: a null removes a desired file.
         args = ["--wait", f"{wait_s:g}"] if wait_s > 0 else []
-        return self._run("accept", args, AcceptReport, extra_s=wait_s, stdin=bundle.model_dump_json())
+        payload = bundle.model_dump_json()
+        script = self._script("accept", args, stdin=payload)
+        if script_size(script) <= SAFE_SCRIPT_BYTES:
+            return self._run("accept", script, AcceptReport, extra_s=wait_s)
+        return self._accept_staged(payload, args, wait_s)
+
+    def _accept_staged(self, payload: str, args: list[str], wait_s: float) -> AcceptReport:
+        """A bundle too long for one script: staged in parts by root, then accepted whole."""
+        parts = split_payload(payload)
+        if len(parts) > self._max_parts:
+            raise too_long(payload, len(parts), self._max_parts)
+        sha256, directory = sha256_of(payload), self._config.staging_dir
+        for index, part in enumerate(parts):
+            self._run("stage", stage_script(directory, sha256, index, len(parts), part), StageReport)
+        staged = [*args, "--staged", directory, "--parts", str(len(parts)), "--sha256", sha256]
+        return self._run("accept", self._script("accept", staged), AcceptReport, extra_s=wait_s)
 
     def status(self) -> Status:
-        return self._run("status", ["--result"], Status)
+        return self._run("status", self._script("status", ["--result"]), Status)
 
     def diff(self) -> PlanDocument:
-        return self._run("diff", ["--result"], PlanDocument)
+        return self._run("diff", self._script("diff", ["--result"]), PlanDocument)

@@ -12,8 +12,14 @@ Rules:
 - Progress is per transfer, not per attempt: a retry rewinds what the failed attempt reported.
 - Every request is made inside a retry: PyGithub objects are lazy, so a handle is completed (its
   GET made) inside ``call``, never later outside it.
-- The swap (delete the old asset, rename the new one) goes out back to back on unpaced handles:
-  between the two requests the fixed public URL answers 404, so that window is one round trip.
+- The swap (delete the old asset, rename the new one) is paced like every write, as GitHub asks
+  ("wait at least one second between each" POST, PATCH, PUT or DELETE: a burst of content-creating
+  requests is what draws a secondary limit, whose Retry-After, often 60 s, would otherwise fall
+  between the two). Between the two requests the fixed public URL answers 404: that window is
+  the write spacing plus a round trip, is measured, and when a rate limit stretched it the output
+  says for how long and from when. It is bounded by the retry deadline: a rename GitHub still
+  refuses then is one line saying the URL answers 404 since when, and the next run renames the
+  checked upload first (the leftover rule below).
 - This module sees the store only through ``AssetApi`` (retries, the streaming client, the token,
   handles on an asset by id) and never imports it: the store calls in, finds the release, refuses
   an immutable one, and turns what is raised here (``_retry.ERRORS``) into its one line.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -33,13 +40,15 @@ from github.GitReleaseAsset import GitReleaseAsset
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.store import _transfer
-from release.outside.store._retry import ERRORS, RetryPolicy, call, http_status
+from release.outside.store._retry import ERRORS, RetryPolicy, call, describe, http_status
 from release.outside.store.base import Asset, UploadResult
 from release.outside.stream import Progress, download_to, hash_url
 
 __all__ = ["TEMP_SUFFIX", "AssetApi", "asset_of", "download_asset", "replace_asset"]
 
 TEMP_SUFFIX = ".nexy-upload"
+# A 404 window longer than the write spacing (1 s) plus round trips: a limit held the rename back.
+ANNOUNCE_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,6 @@ class AssetApi:
     http: Callable[[], httpx.Client]  # the streaming client (uploads host, CDN)
     token: Callable[[], str]
     asset: Callable[[int], GitReleaseAsset]  # a lazy handle by id, paced like every write
-    unpaced_asset: Callable[[int], GitReleaseAsset]  # the same, skipping the write spacing (the swap)
 
 
 def asset_of(asset: GitReleaseAsset) -> Asset:
@@ -91,13 +99,41 @@ def _rename(api: AssetApi, asset: GitReleaseAsset, name: str, label: str) -> Git
 
 
 def _swap(
-    api: AssetApi, current: GitReleaseAsset | None, new: GitReleaseAsset, name: str, label: str
+    api: AssetApi,
+    release: GitRelease,
+    current: GitReleaseAsset | None,
+    new: GitReleaseAsset,
+    name: str,
+    label: str,
 ) -> GitReleaseAsset:
-    """Delete ``current`` and give ``new`` its name, back to back (PyGithub's write spacing would
-    leave the fixed URL answering 404 for a whole second in between)."""
-    if current is not None:
-        _delete(api, api.unpaced_asset(current.id))
-    return _rename(api, api.unpaced_asset(new.id), name, label)
+    """Delete ``current`` and give ``new`` its name, paced like every write; between the two the
+    fixed URL answers 404, and that window is measured (announced when a limit stretched it)."""
+    if current is None:
+        return _rename(api, api.asset(new.id), name, label)
+    _delete(api, api.asset(current.id))
+    gone, gone_at = api.policy.monotonic(), api.policy.wall()
+    try:
+        renamed = _rename(api, api.asset(new.id), name, label)
+    except (ReleaseError, *ERRORS) as exc:
+        # A ReleaseError here is the retry's own line (a rate limit asking past the deadline).
+        why = str(exc) if isinstance(exc, ReleaseError) else describe(exc)
+        raise ReleaseError(
+            f"the fixed URL of {name} in release {release.tag_name} answers 404 since {_clock(gone_at)}: the old "
+            f"asset is deleted and the rename did not go through ({why}); run again: it renames the checked "
+            "upload first",
+            CHECK_FAILED,
+        ) from None
+    window = api.policy.monotonic() - gone
+    if window > ANNOUNCE_AFTER_S and api.policy.notice is not None:
+        api.policy.notice(
+            f"the fixed URL of {name} in release {release.tag_name} answered 404 for {window:.0f} s "
+            f"({_clock(gone_at)} to {_clock(gone_at + window)}): GitHub held the rename back"
+        )
+    return renamed
+
+
+def _clock(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%H:%M:%S UTC")
 
 
 def _delete_temps(api: AssetApi, release: GitRelease, temp_name: str) -> None:
@@ -137,7 +173,7 @@ def replace_asset(
     if current is not None and _matches(current, sha256, size):
         return UploadResult(asset_of(current), False)
     new = _upload_checked(api, release, temp_name, source, sha256=sha256, size=size, progress=progress)
-    final = _swap(api, current, new, name, (current.label if current is not None else "") or "")
+    final = _swap(api, release, current, new, name, (current.label if current is not None else "") or "")
     return UploadResult(asset_of(final), True)
 
 

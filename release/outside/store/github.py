@@ -8,9 +8,8 @@ Rules:
 - Only the assets repository is ever touched; a target whose assets repository is the code
   repository (in any letter case) is refused before any call.
 - PyGithub's own retry is off and every call has the target's timeout; ``_retry.call`` owns retries.
-- Requests are paced as GitHub asks of integrations (writes a second apart), except the swap that
-  ends a replace: deleting the old asset and renaming the new one go out back to back through an
-  unpaced client, because between them the fixed public URL answers 404.
+- Requests are paced as GitHub asks of integrations (writes a second apart), the swap that ends a
+  replace included (``_replace`` measures and reports the 404 window it leaves).
 - A wait for a rate limit is announced (``notice``; by default a line on stderr above the progress
   bar), so a silent minute is never mistaken for a hang.
 - Replacing an asset in place lives in ``_replace``, which sees this store only through the narrow
@@ -30,7 +29,6 @@ import httpx
 from github import Auth, Github
 from github.GithubException import UnknownObjectException
 from github.GitRelease import GitRelease
-from github.GitReleaseAsset import GitReleaseAsset
 from github.Repository import Repository
 from tenacity import wait_exponential
 
@@ -115,14 +113,12 @@ class GithubStore:
         self._pace_writes = pace_writes
         self._http = http
         self._github: Github | None = None
-        self._unpaced: Github | None = None
         self._repo_handle: Repository | None = None
         self._api = _replace.AssetApi(
             policy=self._policy,
             http=self.http,
             token=self._token,
             asset=lambda asset_id: self._repo().get_release_asset(asset_id),
-            unpaced_asset=self._unpaced_asset,
         )
 
     def describe(self) -> str:
@@ -153,12 +149,6 @@ class GithubStore:
         if self._github is None:
             self._github = self._make_client(self._pace_writes)
         return self._github
-
-    def _unpaced_asset(self, asset_id: int) -> GitReleaseAsset:
-        """A handle on asset ``asset_id`` whose requests skip PyGithub's write spacing (no request yet)."""
-        if self._unpaced is None:
-            self._unpaced = self._make_client(paced=False)
-        return self._unpaced.get_repo(self._assets_repo).get_release_asset(asset_id)
 
     def http(self) -> httpx.Client:
         """The streaming client (uploads host, CDN, public URLs), trusting as ``probes.ssl_context`` says."""
