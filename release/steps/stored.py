@@ -23,9 +23,9 @@ from schemas import Artifact, Channel, Manifest
 __all__ = ["Stored", "fix", "short", "stored"]
 
 
-def short(sha256: str | None) -> str:
-    """A sha256 as tables show it: 16 hex digits (long enough to compare by eye, short enough to fit)."""
-    return f"{sha256[:16]}…" if sha256 else "unknown"
+def short(sha256: str | None, digits: int = 16) -> str:
+    """A sha256 as tables show it: ``digits`` hex digits (enough to compare by eye, short enough to fit)."""
+    return f"{sha256[:digits]}…" if sha256 else "unknown"
 
 
 def fix(channel: Channel, version: str) -> str:
