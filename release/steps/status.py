@@ -164,11 +164,14 @@ def _cell(row: _Row, key: str) -> str:
 
 
 def _table(title: str, rows: list[_Row]) -> Table:
+    """The table at any width from 80 up: one-word columns never wrap, the others wrap at spaces,
+    and a word longer than its column ends in "…" rather than going on mid-word on the next line."""
     table = Table(title=title, title_justify="left")
-    table.add_column("item", ratio=3, overflow="fold")
-    for column in ("desired (repo)", "runtime (VM)", "served (HTTPS)"):
-        table.add_column(column, ratio=2, overflow="fold")
-    table.add_column("drift", no_wrap=True, min_width=5)
+    table.add_column("item", overflow="ellipsis")
+    table.add_column("desired (repo)", overflow="ellipsis")
+    table.add_column("runtime (VM)", no_wrap=True)
+    table.add_column("served (HTTPS)", overflow="ellipsis")
+    table.add_column("drift", no_wrap=True)
     for row in rows:
         mark = "[yellow]?[/]" if row.unknown else ("[red]DRIFT[/]" if row.drift else "[green]ok[/]")
         table.add_row(row.item, _cell(row, "desired"), _cell(row, "runtime"), _cell(row, "served"), mark)

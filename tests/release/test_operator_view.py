@@ -6,6 +6,8 @@ then breaks one thing (stops the feeds, closes the gate, flips a byte in the sto
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import up
 from release.sandbox.procs import stop
 from schemas import atomic_write
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, run_inv
 
 from .helpers import make_artifacts, one_json, sha256
 
@@ -150,3 +152,67 @@ def test_a_flipped_byte_in_the_store_shows_both_sha256s_and_the_fix(
     released.inv(*fix.split()[1:])
     assert sha256(dmg) == want
     assert one_json(released.inv("status", "--json", check=False).stdout)["drift"] is False
+
+
+# The marks and the column headers (the JSON carries neither).
+ALLOWED = {"–", "?", "ok", "DRIFT", "✓", "✗", "no", "answer", "check", "detail", "item", "drift"}
+ALLOWED |= {"desired", "(repo)", "runtime", "(VM)", "served", "(HTTPS)"}
+
+
+def _source_words(document: dict[str, Any]) -> set[str]:
+    """Every whitespace-separated word the tables are made of (from the same run's JSON)."""
+    words: set[str] = set(ALLOWED)
+    rows = document.get("checks") or document.get("preflight") or document.get("rows") or []
+    for row in rows:
+        for value in row.values():
+            words.update(str(value).split())
+    return words
+
+
+def _split_words(rendered: str, words: set[str]) -> list[str]:
+    """The cell fragments at 80 columns that are no whole word (a word folded over two lines)."""
+    bad = []
+    for line in rendered.splitlines():
+        if not line.startswith(("│", "┃")):
+            continue
+        for cell in line.strip("│┃").replace("┃", "│").split("│"):
+            for token in cell.split():
+                cut = token.endswith("…") and any(word.startswith(token[:-1]) for word in words)
+                if token not in words and not cut:
+                    bad.append(token)
+    return bad
+
+
+def _at_80(box: Sandbox, *task: str) -> tuple[str, dict[str, Any]]:
+    env = dict(os.environ, COLUMNS="80")
+    args = (*task, "--target", str(box.target_file))
+    shown = run_inv(*args, env=env)
+    document = json.loads(run_inv(*args, "--json", env=env).stdout.strip().splitlines()[-1])
+    return shown.stdout, document
+
+
+TABLES = [
+    ("status",),
+    ("verify",),
+    ("verify", "--channel", "beta"),
+    ("preflight", "--channel", "beta"),
+    ("staging.validate",),
+]
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["up", "down"])
+def test_every_table_fits_80_columns_without_splitting_a_word(released: Sandbox, down: bool) -> None:
+    run_dir = sandbox_paths(released.target).run_dir
+    if down:
+        for name in FEEDS:
+            stop(run_dir / f"{name}.pid")
+    try:
+        for task in TABLES:
+            rendered, document = _at_80(released, *task)
+            assert "│" in rendered, (task, rendered)
+            too_wide = [line for line in rendered.splitlines() if len(line) > 80 and line[:1] in "│┃┏┡└"]
+            assert too_wide == [], (task, too_wide)
+            split = _split_words(rendered, _source_words(document))
+            assert split == [], f"{task}: {split}\n{rendered}"
+    finally:
+        up(released.target)
