@@ -53,7 +53,10 @@ def test_a_feed_whose_first_item_is_the_release_but_whose_offer_is_another_fails
     passing = sandbox.inv("verify", "--channel", "beta", "--json", check=False)
     appcast = _row(passing, "appcast")
     assert appcast["ok"] is True, appcast
-    assert f"a client older than every release (on macOS 13.0) is offered {RELEASE} build {RELEASE}" in appcast["detail"]
+    assert (
+        f"a client older than every release (on macOS 13.0) is offered {RELEASE} build {RELEASE}"
+        in appcast["detail"]
+    )
 
     paths = sandbox_paths(sandbox.target)
     runtime = RuntimeLayout(root=paths.vm_root)
