@@ -2,7 +2,9 @@
 
 Rules:
 - Size and sha256 come from the store's own metadata where it has them: GitHub's asset ``digest``
-  (``sha256:<hex>``, on every asset uploaded since June 2025), the sandbox store hashing its file
+  (``sha256:<hex>`` or null, on every asset uploaded since June 2025: GitHub changelog 2025-06-03
+  "Releases now expose digests for release assets"; PyGithub's ``GitReleaseAsset.digest``,
+  PyGithub/PyGithub#3324; read by ``store._replace.asset_of``), the sandbox store hashing its file
   (``release.outside.stream``, streamed). Only an asset whose store reports no digest (an older
   GitHub asset, an older GitHub Enterprise) has its public URL hashed instead, streamed, nothing kept.
 - A mismatch names both sizes and both sha256s and the command that puts the manifest's bytes back

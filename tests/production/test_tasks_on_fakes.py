@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from release.outside.sandbox_layout import sandbox_paths
+from release.sandbox import up
+from release.sandbox.procs import stop
 from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
@@ -203,3 +206,23 @@ def test_status_reads_the_stored_digest_and_shows_a_flipped_byte(
     else:
         assert any(path.endswith("/UpdateBeta/Nexy.dmg") for path in fetched), fetched
     assert "error: drift: " in done.stderr and "UpdateBeta/Nexy.dmg" in done.stderr
+
+
+def test_status_with_the_production_feed_down_names_its_url(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    production = str(sandbox.target.endpoints.production.url).rstrip("/")
+    pid_file = sandbox_paths(sandbox.target).run_dir / "production-feed.pid"
+    stop(pid_file)
+    try:
+        done = inv(target, env, "status", check=False)
+    finally:
+        up(sandbox.target)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    # Production is not the sandbox: the fix is the URL that did not answer, not ./inv sandbox.up.
+    assert f"status unknown: {production} did not answer: check that the VM is running" in line
+    assert "sandbox.up" not in line
+    assert "no answer" in done.stdout
