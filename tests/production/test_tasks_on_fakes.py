@@ -226,3 +226,21 @@ def test_status_with_the_production_feed_down_names_its_url(
     assert f"status unknown: {production} did not answer: check that the VM is running" in line
     assert "sandbox.up" not in line
     assert "no answer" in done.stdout
+
+
+def test_status_with_the_vm_stopped_marks_the_runtime_side_and_says_why(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    azure.not_running = True
+    done = inv(target, env, "status", "--json", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    document = json.loads(done.stdout)
+    rows = {row["item"]: row for row in document["rows"]}
+    assert rows["stable version"]["unknown"] == "runtime" and rows["stable version"]["drift"] is False
+    assert document["remote_error"]
+    line = done.stderr.strip().splitlines()[-1]
+    assert "status unknown: the VM (" in line and "did not answer" in line
+    shown = inv(target, env, "status", check=False).stdout
+    assert "no answer" in shown and "runtime (VM) unknown:" in shown
