@@ -10,7 +10,7 @@ import pytest
 from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import down
 from release.sandbox.procs import is_alive, read_pid_file
-from schemas import Target
+from schemas import Target, atomic_write
 from tests.conftest import run_inv
 
 pytestmark = pytest.mark.timeout(180)
@@ -58,3 +58,24 @@ def test_up_on_a_taken_port_is_one_line_naming_it_and_starts_nothing(
     finally:
         down(target)
     assert _left_running(target) == []
+
+
+def test_a_start_that_fails_midway_stops_what_this_up_started(sandbox_target: tuple[Target, Path]) -> None:
+    target, target_file = sandbox_target
+    paths = sandbox_paths(target)
+    try:
+        assert run_inv("sandbox.up", "--target", str(target_file), timeout=150).returncode == 0
+    finally:
+        down(target)
+    # A server key the feeds cannot load: the reconciler starts first, then the production feed dies.
+    atomic_write(paths.server_key, b"not a key\n", mode=0o600)
+    try:
+        done = run_inv("sandbox.up", "--target", str(target_file), timeout=150)
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "production-feed exited while starting" in lines[0], done.stderr
+        assert "reconciler: started" in done.stdout  # it had started, and was stopped again
+        assert _left_running(target) == []
+        assert not list(paths.run_dir.glob("*.pid"))
+    finally:
+        down(target)
