@@ -97,7 +97,8 @@ def _appcast(session: Session, beta: Manifest, feed: Feed) -> CheckResult:
     if item.url != str(beta.artifact.url):
         problems.append(f"url {item.url} != {beta.artifact.url}")
     # The URL equals the manifest's (checked above); its tag/name keeps the row readable at 80 columns.
-    ok_detail = f"{offered}, length {item.length}, url …/{'/'.join(item.url.rsplit('/', 2)[-2:])}"
+    named = "/".join(str(beta.artifact.url).rsplit("/", 2)[-2:])
+    ok_detail = f"{offered}, length {item.length}, url …/{named}"
     return CheckResult(name="beta appcast", ok=not problems, detail="; ".join(problems) or ok_detail)
 
 
