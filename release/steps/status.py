@@ -130,9 +130,10 @@ def _controls_rows(session: Session, reach: Reach) -> list[_Row]:
     return rows
 
 
-def _asset_rows(session: Session) -> tuple[list[_Row], list[str]]:
-    """One row per stored dmg and pkg, and the fix for each channel whose store bytes differ."""
-    rows, fixes = [], []
+def _asset_rows(session: Session) -> tuple[list[_Row], list[str], list[str]]:
+    """One row per stored dmg and pkg; the fix for each channel whose store bytes differ; why an
+    asset could not be asked about."""
+    rows, fixes, unknown = [], [], []
     for channel, manifest in (
         (Channel.STABLE, read_stable(session.target)),
         (Channel.BETA, read_beta(session.target)),
@@ -144,7 +145,7 @@ def _asset_rows(session: Session) -> tuple[list[_Row], list[str]]:
             row = _Row(f"{asset.tag}/{asset.want.name}", short(asset.want.sha256, 12))
             if asset.size is None:
                 row.unknown, row.served = "served", None
-                fixes.append(f"{asset.tag}/{asset.want.name}: {asset.source}")
+                unknown.append(f"{asset.tag}/{asset.want.name}: {asset.source}")
             else:
                 shown = short(asset.sha256, 12)
                 row.served = shown if asset.size == asset.want.size else f"{asset.size} bytes"
@@ -153,7 +154,7 @@ def _asset_rows(session: Session) -> tuple[list[_Row], list[str]]:
         if any(asset.size is not None and not asset.ok for asset in held):
             bad = ", ".join(a.describe() for a in held if a.size is not None and not a.ok)
             fixes.append(f"{bad}; fix: {fix(channel, manifest.version)}")
-    return rows, fixes
+    return rows, fixes, unknown
 
 
 def _cell(row: _Row, key: str) -> str:
@@ -195,14 +196,15 @@ def status(session: Session) -> list[dict[str, Any]]:
         runtime, remote_error = None, str(exc)
     reach = Reach(session.http)
     rows = _version_rows(session, runtime, reach) + _controls_rows(session, reach)
-    assets, fixes = _asset_rows(session)
+    assets, fixes, store_unknown = _asset_rows(session)
     rows += assets
     if runtime is not None:
         for resource, state in sorted(runtime.resources.items()):
             rows.append(_Row(f"VM {resource}", None, state.sync, drift=not state.sync.settled))
     silent = reach.silent([base_url(target, Channel.STABLE), base_url(target, Channel.BETA)])
     notes = [f"[red]drift:[/] {line}" for line in fixes]
-    unknown = []
+    unknown = list(store_unknown)
+    notes += [f"[yellow]store unknown:[/] {line}" for line in store_unknown]
     if remote_error:
         notes.append(f"[yellow]runtime (VM) unknown:[/] {remote_error}")
         unknown.append(f"the VM ({session.remote.describe()}) did not answer")
