@@ -33,7 +33,10 @@ FEEDS = ("production-feed", "staging-feed", "production-grpc", "staging-grpc")
 def released(sandbox: Sandbox) -> Sandbox:
     sandbox.inv("bump", VERSION)
     make_artifacts(sandbox.root, 2 * MB, MB, f"# Nexy {VERSION}\n\n- first\n")
-    for task in (("publish", "--channel", "beta"), ("staging.open",), ("staging.validate",), ("promote",)):
+    # Update controls make status's desired and served cells long: the 80-column test needs them.
+    controls = ("--phased-rollout-interval", "86400", "--critical", "--critical-below", VERSION)
+    publish = ("publish", "--channel", "beta", *controls)
+    for task in (publish, ("staging.open",), ("staging.validate",), ("promote",)):
         sandbox.inv(*task)
     return sandbox
 
