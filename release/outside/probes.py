@@ -152,6 +152,8 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
 def origin(url: str) -> str:
     """``scheme://host:port`` of an HTTP(S) URL; a gRPC ``host:port`` (no scheme) stays as it is."""
     if "://" not in url:
@@ -170,13 +172,13 @@ class Reach:
     _seen: dict[str, str | None] = field(default_factory=dict)
 
     def _ask(self, where: str) -> str | None:
+        if "://" not in where:
+            host, port = where.rsplit(":", 1)
+            answered, detail = port_answers(host, int(port), self.timeout_s)
+            return None if answered else detail
         try:
-            if "://" in where:
-                self.http.request("HEAD", where + "/", follow_redirects=False, timeout=self.timeout_s)
-            else:
-                host, port = where.rsplit(":", 1)
-                socket.create_connection((host, int(port)), timeout=self.timeout_s).close()
-        except (httpx.TransportError, OSError, ValueError) as exc:
+            self.http.request("HEAD", where + "/", follow_redirects=False, timeout=self.timeout_s)
+        except httpx.TransportError as exc:
             # Refused, timed out, or TLS not trusted: in each case no client gets an answer.
             return f"{type(exc).__name__}: {exc}"[:160]
         return None

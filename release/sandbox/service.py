@@ -18,10 +18,8 @@ Rules:
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from typing import Any
 import httpx
 
 from release.errors import ReleaseError
+from release.outside.probes import port_answers, port_free
 from release.outside.sandbox_layout import SandboxPaths, endpoint_port, sandbox_paths
 from release.sandbox.procs import Ready, read_pid_file, running, start, stop
 from release.sandbox.tls import ensure_certificates, ssl_context
@@ -151,21 +150,7 @@ def _port(spec: ProcessSpec) -> tuple[str, int] | None:
 
 def _in_use(host: str, port: int) -> bool:
     """True when another socket holds ``host:port``: something accepts there, or a bind is refused."""
-    try:
-        socket.create_connection((host, port), timeout=1.0).close()
-        return True
-    except OSError:
-        pass
-    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        # SO_REUSEADDR as the servers set it (uvicorn, grpc): a TIME_WAIT leftover is no conflict.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
-    except OSError as exc:
-        return exc.errno in (errno.EADDRINUSE, errno.EACCES)
-    finally:
-        probe.close()
-    return False
+    return port_answers(host, port, timeout_s=1.0)[0] or not port_free(host, port)
 
 
 def _check_ports(specs: list[ProcessSpec], running_now: Mapping[str, object]) -> None:
