@@ -38,11 +38,15 @@ def emit_json(document: Any) -> None:
 
 
 def check_table(title: str, rows: Iterable[tuple[str, bool | None, str]]) -> Table:
-    """A table of checks: name, ✓/✗/–, detail."""
+    """A table of checks: name, ✓/✗/–, detail; it fits 80 columns without splitting a word.
+
+    The name and the mark never wrap (names are short), so only the detail gives way, at spaces; a
+    single word longer than the detail column (a URL) ends in "…" there rather than continuing on
+    the next line mid-word: the whole text is in the error line and the JSON document."""
     table = Table(title=title, title_justify="left")
-    table.add_column("check")
-    table.add_column("", justify="center")
-    table.add_column("detail", overflow="fold")
+    table.add_column("check", no_wrap=True)
+    table.add_column("", justify="center", no_wrap=True)
+    table.add_column("detail", overflow="ellipsis")
     for name, ok, detail in rows:
         mark = "[green]✓[/]" if ok else ("[dim]–[/]" if ok is None else "[red]✗[/]")
         table.add_row(name, mark, detail)

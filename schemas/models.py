@@ -178,9 +178,13 @@ class BetaGate(Strict):
 
 
 class CheckResult(Strict):
+    """One row of a check table. A ``skipped`` row was not asked because another row's failure
+    decides it (its ``detail`` names that cause); it is not ``ok``, but it is not a failure of its own."""
+
     name: str
     ok: bool
     detail: str = ""
+    skipped: bool = False
 
 
 class Validation(Strict):

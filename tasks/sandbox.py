@@ -48,11 +48,13 @@ def sandbox_status(c: Context, json: bool = False, target: str | None = None) ->
     with Session.open(load_target_option(c, target), "sandbox.status", json=json) as session:
         document = status(session.target)
         table = Table(title=f"sandbox {document['dir']}", title_justify="left")
-        for column in ("process", "alive", "pid", "url", "log"):
-            table.add_column(column, overflow="fold", no_wrap=column in ("process", "url"))
+        # One word per cell, none wraps: the table fits 80 columns whole (the logs are named below).
+        for column in ("process", "alive", "pid", "url"):
+            table.add_column(column, no_wrap=True)
         for name, process in document["processes"].items():
             alive = "[green]yes[/]" if process["alive"] else "[red]no[/]"
-            log = Path(process["log"]).relative_to(document["dir"])
-            table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–", str(log))
+            table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–")
         session.finish(table, document)
+        logs = {str(Path(process["log"]).parent) for process in document["processes"].values()}
+        session.show(f"logs: {', '.join(sorted(logs))}/<process>.log")
         session.show(f"assets: {document['download_url']}  (CA: {document['ca_bundle']})")

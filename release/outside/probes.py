@@ -6,6 +6,9 @@ Rules:
 - TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
   target's CA bundle and checks the host name, exactly as a client would.
 - Downloads stream through ``release.outside.stream`` (the one hasher) into nothing: memory stays flat.
+- ``Reach`` asks each origin (an HTTPS scheme://host:port, or a gRPC host:port) once per run whether
+  it answers at all; a table then shows one row for a side that is down and skips the rows that
+  need it, instead of one connection error per row. ``down_fix`` says what to do about it.
 - HTTPS trust is decided here and nowhere else (``trust_context``): the target's ``ca_bundle`` when
   it names one (and then only that bundle), else the operating system's trust store through
   truststore (the macOS keychain, Linux's OpenSSL store), so a python.org Python on a Mac, whose
@@ -17,7 +20,8 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -30,9 +34,12 @@ from schemas import AppcastError, SparkleItem, Target, parse_appcast
 from schemas.sparkle_reader import MAX_APPCAST_BYTES
 
 __all__ = [
+    "Reach",
+    "down_fix",
     "download_hash",
     "fetch_appcast",
     "get_json",
+    "origin",
     "port_answers",
     "port_free",
     "ssl_context",
@@ -145,6 +152,55 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of an HTTP(S) URL; a gRPC ``host:port`` (no scheme) stays as it is."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or default}"
+
+
+@dataclass
+class Reach:
+    """Which origins answer, each asked once (any HTTP status, or a TCP accept for gRPC, is an answer)."""
+
+    http: httpx.Client
+    timeout_s: float = 10.0
+    _seen: dict[str, str | None] = field(default_factory=dict)
+
+    def _ask(self, where: str) -> str | None:
+        if "://" not in where:
+            host, port = where.rsplit(":", 1)
+            answered, detail = port_answers(host, int(port), self.timeout_s)
+            return None if answered else detail
+        try:
+            self.http.request("HEAD", where + "/", follow_redirects=False, timeout=self.timeout_s)
+        except httpx.TransportError as exc:
+            # Refused, timed out, or TLS not trusted: in each case no client gets an answer.
+            return f"{type(exc).__name__}: {exc}"[:160]
+        return None
+
+    def silent(self, urls: Iterable[str]) -> dict[str, str]:
+        """The origins among ``urls`` that did not answer, each with why (asked once per origin)."""
+        found: dict[str, str] = {}
+        for url in urls:
+            where = origin(url)
+            if where not in self._seen:
+                self._seen[where] = self._ask(where)
+            why = self._seen[where]
+            if why is not None:
+                found[where] = why
+        return found
+
+
+def down_fix(target: Target) -> str:
+    """What to do when the target's endpoints do not answer: on the sandbox (local remote), start it."""
+    if target.remote.kind == "local":
+        return "the sandbox is not running: run ./inv sandbox.up"
+    return "check that the VM is running and that the named endpoints answer from here"
 
 
 def wait_until(

@@ -5,7 +5,8 @@ Rules:
   a release is served only if the client is offered exactly that release's item.
 - The client is a host on the previous stable version: the newest build in the repo's stable
   manifest and history (``manifest_<version>.json``) that is older than the release, else ``0``
-  (no earlier release: any older host).
+  (no earlier release: any older host). Said in words: "a client older than every release", or
+  "a client on the previous release, build N".
 - Its macOS is the release manifest's ``minimum_system_version``; without one, the oldest macOS the
   feed serves anyone (the lowest ``sparkle:minimumSystemVersion`` among its items), because a
   release that states no minimum must reach every client the feed reaches. With no minimum
@@ -26,6 +27,7 @@ from schemas.version import VERSION_RE
 __all__ = ["Client", "client_for", "offered_release"]
 
 _ANY_OS = "0"
+_NO_RELEASE = "0"  # Sparkle's comparator puts "0" below every real build
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,11 @@ class Client:
     os_version: str
 
     def __str__(self) -> str:
+        # Said in words: "a client on 0" read as a version 0 nobody ships.
         system = "any macOS" if self.os_version == _ANY_OS else f"macOS {self.os_version}"
-        return f"a client on {self.host_version} ({system})"
+        if self.host_version == _NO_RELEASE:
+            return f"a client older than every release (on {system})"
+        return f"a client on the previous release, build {self.host_version} (on {system})"
 
 
 def _previous_build(target: Target, release: Manifest) -> str:
@@ -44,7 +49,7 @@ def _previous_build(target: Target, release: Manifest) -> str:
         version = path.name[len("manifest_") : -len(".json")]
         if VERSION_RE.fullmatch(version) and (released := read_versioned(target, version)) is not None:
             builds.append(released.build)
-    previous = "0"
+    previous = _NO_RELEASE
     for build in builds:
         if compare_versions(build, release.build) < 0 and compare_versions(build, previous) > 0:
             previous = build

@@ -174,12 +174,19 @@ class Session:
         if failure:
             raise ReleaseError(failure, CHECK_FAILED)
 
-    def finish_checks(self, title: str, checks: Sequence[CheckResult], document: Any, error: str) -> None:
-        """``finish`` for a list of checks: a ✓/✗ table, and ``error: name: detail; ...`` naming each
-        failed one."""
-        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
-        table = check_table(title, [(c.name, c.ok, c.detail) for c in checks])
-        self.finish(table, document, failure=f"{error}: {failed}" if failed else "")
+    def finish_checks(
+        self,
+        title: str,
+        checks: Sequence[CheckResult],
+        document: Any,
+        error: str,
+        notes: Sequence[str] = (),
+    ) -> None:
+        """``finish`` for a list of checks: a ✓/✗/– table (– for a skipped row), and
+        ``error: name: detail; ...`` naming each failed one (skipped rows follow from those)."""
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok and not c.skipped)
+        table = check_table(title, [(c.name, None if c.skipped else c.ok, c.detail) for c in checks])
+        self.finish(table, document, failure=f"{error}: {failed}" if failed else "", notes=notes)
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[ProgressCallback]:

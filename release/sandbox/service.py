@@ -10,6 +10,9 @@ Rules:
   ``tls: true``; each reads its answer from ``run/<name>.health`` (see grpcstub).
 - Ready means ready: a feed answers ``/health`` over TLS trusting the sandbox CA; the reconciler has
   written its ``status.json`` as the pid we started; a gRPC stand-in answers a health Check.
+- ``up`` checks every port it is about to listen on before it writes or starts anything: a port
+  another program holds (listening, or bound) is one line naming it and the process that wanted it.
+  A start that fails midway stops what this ``up`` started, so a failed ``up`` leaves nothing running.
 - ``down`` stops only processes whose pid files we wrote and that still run what we started.
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 import httpx
 
 from release.errors import ReleaseError
+from release.outside.probes import port_answers, port_free
 from release.outside.sandbox_layout import SandboxPaths, endpoint_port, sandbox_paths
 from release.sandbox.procs import Ready, read_pid_file, running, start, stop
 from release.sandbox.tls import ensure_certificates, ssl_context
@@ -134,6 +138,34 @@ def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executa
     return specs + _grpc_specs(target, paths, python)
 
 
+def _port(spec: ProcessSpec) -> tuple[str, int] | None:
+    """The host and port ``spec`` listens on (feeds: an https URL; gRPC: host:port), None for none."""
+    if spec.url is None:
+        return None
+    if "://" in spec.url:
+        return endpoint_port(spec.url)
+    host, port = spec.url.rsplit(":", 1)
+    return host, int(port)
+
+
+def _in_use(host: str, port: int) -> bool:
+    """True when another socket holds ``host:port``: something accepts there, or a bind is refused."""
+    return port_answers(host, port, timeout_s=1.0)[0] or not port_free(host, port)
+
+
+def _check_ports(specs: list[ProcessSpec], running_now: Mapping[str, object]) -> None:
+    busy = []
+    for spec in specs:
+        where = _port(spec)
+        if running_now[spec.name] is None and where is not None and _in_use(*where):
+            busy.append(f"{where[0]}:{where[1]} ({spec.name})")
+    if busy:
+        raise ReleaseError(
+            f"sandbox: port {', '.join(busy)} already in use by another program: stop it or give the "
+            "target other ports; nothing was started"
+        )
+
+
 def up(
     target: Target,
     *,
@@ -155,6 +187,7 @@ def up(
                 f"sandbox: {spec.name} (pid {alive.pid}) runs with other arguments than this target "
                 "asks for: run ./inv sandbox.down, then ./inv sandbox.up"
             )
+    _check_ports(specs, running_now)
     if ensure_certificates(paths):
         say(f"made the sandbox CA {paths.ca_bundle} and a certificate for 127.0.0.1/localhost")
     for made in seed(target, paths):
@@ -163,24 +196,32 @@ def up(
         say(f"wrote the reconciler config {paths.reconciler_config}")
     child_env = dict(env) if env is not None else dict(os.environ)
     outcome: dict[str, str] = {}
-    for spec in specs:
-        alive = running_now[spec.name]
-        if alive is not None:
-            outcome[spec.name] = "already running"
-            say(f"{spec.name}: already running (pid {alive.pid})")
-            continue
-        record = start(
-            spec.name,
-            spec.argv,
-            pid_file=spec.pid_file(paths),
-            log=spec.log(paths),
-            cwd=paths.dir,
-            ready=spec.ready,
-            env=child_env,
-            deadline_s=deadline_s,
-        )
-        outcome[spec.name] = "started"
-        say(f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}")
+    try:
+        for spec in specs:
+            alive = running_now[spec.name]
+            if alive is not None:
+                outcome[spec.name] = "already running"
+                say(f"{spec.name}: already running (pid {alive.pid})")
+                continue
+            outcome[spec.name] = "starting"
+            record = start(
+                spec.name,
+                spec.argv,
+                pid_file=spec.pid_file(paths),
+                log=spec.log(paths),
+                cwd=paths.dir,
+                ready=spec.ready,
+                env=child_env,
+                deadline_s=deadline_s,
+            )
+            outcome[spec.name] = "started"
+            say(f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}")
+    except BaseException:
+        # Half a sandbox is worse than none: stop what this call started (kept: what already ran).
+        for spec in reversed(specs):
+            if outcome.get(spec.name) in ("started", "starting"):
+                stop(spec.pid_file(paths))
+        raise
     return outcome
 
 

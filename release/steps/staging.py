@@ -4,7 +4,11 @@ Rules:
 - open/close write ``manifests/beta_gate.json`` and sync once; the reconciler flips
   ``UPDATE_BETA_ENABLED`` on the VM and runs the staging action. Then the staging feed is polled
   until the beta appcast answers as the gate says (200 open, 404 closed).
-- validate checks what a beta client would see on staging: ``/health``, ``/updates/health`` (beta
+- validate asks first whether staging, the asset URLs and the gRPC endpoint answer at all (the
+  ``reachable`` row; a silent one is that row alone, the rows that need it are skipped naming it),
+  then the beta gate (the beta appcast; closed is one failed row, and nothing is downloaded: the
+  download and signature rows are skipped naming the closed gate), then what a beta client would
+  see on staging: ``/health``, ``/updates/health`` (beta
   version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
   both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
   every endpoint the target marks secure, the ``signature`` row (the served bytes verify against
@@ -20,15 +24,16 @@ from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.grpcsmoke import check_row as grpc_row
+from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
-from release.outside.probes import fetch_appcast, get_json, tls_handshake, wait_until
+from release.outside.probes import Reach, down_fix, fetch_appcast, get_json, origin, tls_handshake, wait_until
 from release.parts.client_view import offered_release
 from release.parts.desired import gate_path, read_beta, read_gate, validation_path, write
 from release.parts.session import Session, ssl_context
 from release.steps import flow
 from release.steps.flow import base_url, beta_appcast_url, dry_run_done, sync, sync_step
 from release.steps.served_signature import Download, Feed, downloads, signature_row
-from schemas import BetaGate, Channel, CheckResult, Manifest, Validation
+from schemas import BetaGate, Channel, CheckResult, Manifest, Target, Validation
 
 __all__ = ["set_gate", "validate"]
 
@@ -78,7 +83,7 @@ def _appcast(session: Session, beta: Manifest, feed: Feed) -> CheckResult:
     code, items, detail = feed
     if code == 404:
         return CheckResult(
-            name="beta appcast", ok=False, detail="404: the beta gate is closed; run staging.open"
+            name="beta appcast", ok=False, detail="404: the beta gate is closed; run ./inv staging.open"
         )
     # Judged as a Sparkle client chooses (release/parts/client_view.py), not by the feed's first item.
     item, offered = offered_release(session.target, beta, items) if detail == "ok" else (None, detail)
@@ -91,7 +96,9 @@ def _appcast(session: Session, beta: Manifest, feed: Feed) -> CheckResult:
         problems.append(f"length {item.length} != {beta.artifact.size}")
     if item.url != str(beta.artifact.url):
         problems.append(f"url {item.url} != {beta.artifact.url}")
-    ok_detail = f"{offered}, length {item.length}, url {item.url}"
+    # The URL equals the manifest's (checked above); its tag/name keeps the row readable at 80 columns.
+    named = "/".join(str(beta.artifact.url).rsplit("/", 2)[-2:])
+    ok_detail = f"{offered}, length {item.length}, url …/{named}"
     return CheckResult(name="beta appcast", ok=not problems, detail="; ".join(problems) or ok_detail)
 
 
@@ -100,6 +107,104 @@ def _download(download: Download) -> CheckResult:
     ok = sha256 == artifact.sha256 and size == artifact.size
     shown = f"{size} bytes, sha256 {sha256[:12]}…" if sha256 else download.detail
     return CheckResult(name=f"download {artifact.name}", ok=ok, detail=shown)
+
+
+def _skip(name: str, cause: str) -> CheckResult:
+    return CheckResult(name=name, ok=False, skipped=True, detail=f"skipped: {cause}")
+
+
+def _reachable(session: Session, beta: Manifest, staging: str) -> tuple[CheckResult, dict[str, str]]:
+    """The first row: does every endpoint validation reads answer at all? (and which did not)"""
+    target = session.target
+    urls = [staging, str(beta.artifact.url), str(beta.installer.url)]
+    urls += [str(e.url) for e in (target.endpoints.production, target.endpoints.staging) if e.secure]
+    grpc = endpoint_of(target, "staging")
+    urls += [grpc.endpoint] if grpc is not None else []
+    silent = Reach(session.http).silent(urls)
+    if not silent:
+        return CheckResult(name="reachable", ok=True, detail="every endpoint validation reads answers"), {}
+    detail = f"{', '.join(silent)} did not answer: {down_fix(target)}"
+    return CheckResult(name="reachable", ok=False, detail=detail[:300]), silent
+
+
+def _checks(session: Session, beta: Manifest, staging: str) -> list[CheckResult]:
+    """Every row, each asked only when what it needs answers: the gate before any download (a closed
+    gate fails one row, not three), a silent endpoint in the ``reachable`` row alone."""
+    target = session.target
+    reachable, silent = _reachable(session, beta, staging)
+    checks = [reachable]
+    if origin(staging) in silent:
+        cause = f"{origin(staging)} did not answer"
+        names = ["beta appcast", "staging /health", "staging /updates/health"]
+        names += [f"download {a.name}" for a in (beta.artifact, beta.installer)] + ["signature"]
+        return [*checks, *(_skip(name, cause) for name in names), *_transport(target, silent)]
+    feed = fetch_appcast(session.http, _beta_url(session))
+    checks.append(_appcast(session, beta, feed))
+    health, detail = get_json(session.http, f"{staging}/health")
+    checks.append(
+        CheckResult(
+            name="staging /health",
+            ok=bool(health and health.get("status") == "ok"),
+            detail=f"status {health.get('status')}" if health else detail,
+        )
+    )
+    updates, detail = get_json(session.http, f"{staging}/updates/health")
+    served = ((updates or {}).get("channels") or {}).get("beta") or {}
+    checks.append(
+        CheckResult(
+            name="staging /updates/health",
+            ok=bool(updates)
+            and served.get("version") == beta.version
+            and served.get("sha256") == beta.artifact.sha256,
+            detail=f"beta {served.get('version')}, status {(updates or {}).get('status')}"
+            if updates
+            else detail,
+        )
+    )
+    silent_downloads = [
+        origin(str(a.url)) for a in (beta.artifact, beta.installer) if origin(str(a.url)) in silent
+    ]
+    cause = (
+        "the beta gate is closed (no beta appcast)"
+        if feed[0] == 404
+        else f"{', '.join(dict.fromkeys(silent_downloads))} did not answer"
+        if silent_downloads
+        else ""
+    )
+    if cause:
+        # Nothing to download for: a closed gate serves no beta client, and the signature row
+        # checks the served item, which is not there either.
+        checks += [_skip(f"download {a.name}", cause) for a in (beta.artifact, beta.installer)]
+        checks.append(_skip("signature", cause))
+    else:
+        # One download per asset: the download rows hash it and the signature row verifies the same file.
+        with downloads(session, beta, progress=True) as files:
+            checks += [_download(file) for file in files]
+            checks.append(signature_row(session, beta, feed, files))
+    return [*checks, *_transport(target, silent)]
+
+
+def _transport(target: Target, silent: dict[str, str]) -> list[CheckResult]:
+    """The TLS handshake on each secure endpoint and the staging gRPC check, each skipped while silent."""
+    rows = []
+    context = ssl_context(target)
+    for name, endpoint in (
+        ("production", target.endpoints.production),
+        ("staging", target.endpoints.staging),
+    ):
+        if not endpoint.secure:
+            continue
+        if origin(str(endpoint.url)) in silent:
+            rows.append(_skip(f"TLS {name}", f"{origin(str(endpoint.url))} did not answer"))
+            continue
+        ok, detail = tls_handshake(str(endpoint.url), context)
+        rows.append(CheckResult(name=f"TLS {name}", ok=ok, detail=detail))
+    grpc = endpoint_of(target, "staging")
+    if grpc is not None and grpc.endpoint in silent:
+        rows.append(_skip("grpc", f"{grpc.endpoint} did not answer"))
+    else:
+        rows.append(grpc_row(target, "staging"))
+    return rows
 
 
 def validate(session: Session) -> Validation | None:
@@ -118,42 +223,7 @@ def validate(session: Session) -> Validation | None:
         report = {"version": beta.version, "fingerprint": beta.fingerprint, "steps": steps, "dry_run": True}
         dry_run_done(session, steps, report)
         return None
-    health, detail = get_json(session.http, f"{staging}/health")
-    checks = [
-        CheckResult(
-            name="staging /health",
-            ok=bool(health and health.get("status") == "ok"),
-            detail=f"status {health.get('status')}" if health else detail,
-        )
-    ]
-    updates, detail = get_json(session.http, f"{staging}/updates/health")
-    served = ((updates or {}).get("channels") or {}).get("beta") or {}
-    checks.append(
-        CheckResult(
-            name="staging /updates/health",
-            ok=bool(updates)
-            and served.get("version") == beta.version
-            and served.get("sha256") == beta.artifact.sha256,
-            detail=f"beta {served.get('version')}, status {(updates or {}).get('status')}"
-            if updates
-            else detail,
-        )
-    )
-    feed = fetch_appcast(session.http, _beta_url(session))
-    checks.append(_appcast(session, beta, feed))
-    # One download per asset: the download rows hash it and the signature row verifies the same file.
-    with downloads(session, beta, progress=True) as files:
-        checks += [_download(file) for file in files]
-        checks.append(signature_row(session, beta, feed, files))
-    context = ssl_context(target)
-    for name, endpoint in (
-        ("production", target.endpoints.production),
-        ("staging", target.endpoints.staging),
-    ):
-        if endpoint.secure:
-            ok, detail = tls_handshake(str(endpoint.url), context)
-            checks.append(CheckResult(name=f"TLS {name}", ok=ok, detail=detail))
-    checks.append(grpc_row(target, "staging"))
+    checks = _checks(session, beta, staging)
     result = Validation(
         version=beta.version,
         fingerprint=beta.fingerprint,

@@ -1,8 +1,15 @@
 """``verify [--channel stable|beta]``: the definition of done (docs/rules.md#r9) as a table.
 
 Rules:
-- Every item runs, so one run names every failure (exit 1), each as its own row:
-  assets present in the fixed releases with the manifest's size and sha256 (served bytes hashed);
+- Every item runs, so one run names every failure (exit 1), each as its own row, and the table is
+  printed whatever is down. The first row, ``reachable``, asks every endpoint the other rows read
+  (feeds, asset downloads, gRPC) whether it answers at all; a row that needs a silent one is
+  skipped, naming it, so one cause is one failed row, and the ``reachable`` row says what to do
+  (``./inv sandbox.up`` on the sandbox; the silent URLs in production). A ReleaseError inside a row
+  (a store or VM that cannot be asked) is that row's detail, never an exit without the table.
+- Rows: assets present in the fixed releases with the manifest's size and sha256
+  (``release.steps.stored``: the store's metadata, with expected and found sha256 and the fix on a
+  mismatch; then the bytes served at the public URLs hashed);
   the manifest points at the fixed URLs; the repo's pair ``manifest.json`` /
   ``manifest_<version>.json`` is identical; the VM's pair is identical and in sync (``reconciler
   status`` and ``reconciler diff``); ``/health``, ``/updates/health`` and ``/updates/appcast.xml``
@@ -15,8 +22,8 @@ Rules:
   (no repo pair: beta has no versioned manifest; ``appcast`` reads ``appcast-beta.xml``, which
   answers only while the gate is open).
 - Read-only: ``--dry-run`` only lists the checks.
-- The checks are one ordered table, ``CHECKS``: a row's name, the function that answers it and the
-  channels it applies to. The dry run lists it and the real run runs it, so adding a check is one
+- The checks are one ordered table, ``CHECKS``: a row's name, the function that answers it, the
+  channels it applies to and the endpoints it reads. The dry run lists it and the real run runs it, so adding a check is one
   entry (and its function).
 """
 
@@ -29,15 +36,17 @@ from typing import Literal
 
 from release.errors import ReleaseError
 from release.outside.grpcsmoke import check_row as grpc_row
+from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
-from release.outside.probes import fetch_appcast, get_json
+from release.outside.probes import Reach, down_fix, fetch_appcast, get_json
 from release.parts.client_view import offered_release
 from release.parts.controls import describe_manifest, served_controls
 from release.parts.desired import read_beta, read_gate, read_stable, read_versioned
 from release.parts.session import Session
 from release.steps.flow import appcast_url
 from release.steps.served_signature import Feed, signature_row
-from schemas import Channel, CheckResult, Manifest, ResourceName
+from release.steps.stored import fix, short, stored
+from schemas import Channel, CheckResult, Manifest, ResourceName, Target
 
 __all__ = ["CHECKS", "Check", "Subject", "checks_for", "verify"]
 
@@ -51,18 +60,30 @@ class Subject:
     channel: Channel
 
     @cached_property
+    def reach(self) -> Reach:
+        """Which endpoints answer, each asked once per run."""
+        return Reach(self.session.http)
+
+    @cached_property
     def feed(self) -> Feed:
         """The channel's appcast, fetched once for every row that reads it."""
         return fetch_appcast(self.session.http, appcast_url(self.session.target, self.channel))
 
 
+def _none(_target: Target, _channel: Channel) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Check:
-    """One row of the table: its name, the function that answers it, the channels it is asked on."""
+    """One row of the table: its name, the function that answers it, the channels it is asked on,
+    and the endpoints it reads (``needs``): while one of them does not answer, the row is skipped,
+    because the ``reachable`` row already says so (one cause, one row)."""
 
     name: str
     run: Callable[[Subject], CheckResult]
     channels: tuple[Channel, ...] = (Channel.STABLE, Channel.BETA)
+    needs: Callable[[Target, Channel], tuple[str, ...]] = _none
 
 
 def _c(name: str, ok: bool, detail: str) -> CheckResult:
@@ -71,21 +92,18 @@ def _c(name: str, ok: bool, detail: str) -> CheckResult:
 
 def _assets(session: Session, manifest: Manifest, channel: Channel) -> CheckResult:
     tags = session.target.channels.tags(channel)
-    problems = []
-    for tag, artifact in ((tags.dmg_tag, manifest.artifact), (tags.pkg_tag, manifest.installer)):
-        try:
-            asset = session.store.release(tag).asset(artifact.name)
-        except ReleaseError as exc:
-            problems.append(str(exc))
-            continue
-        if asset is None:
-            problems.append(f"{tag}/{artifact.name} missing")
-        elif asset.size != artifact.size or (asset.sha256 is not None and asset.sha256 != artifact.sha256):
-            problems.append(
-                f"{tag}/{artifact.name} is {asset.size} bytes, not the manifest's {artifact.size}/sha256"
-            )
-        elif not session.store.verify(tag, artifact.name, sha256=artifact.sha256, size=artifact.size):
-            problems.append(f"{asset.url} does not serve the manifest's sha256")
+    held = stored(session, channel, manifest)
+    problems = [asset.describe() for asset in held if not asset.ok]
+    if problems:
+        problems.append(f"fix: {fix(channel, manifest.version)}")
+    else:
+        # The store's metadata agrees; now the bytes clients really download (a CDN may lag behind).
+        for asset in held:
+            if not session.store.verify(
+                asset.tag, asset.want.name, sha256=asset.want.sha256, size=asset.want.size
+            ):
+                url = session.target.download_url(asset.tag, asset.want.name)
+                problems.append(f"{url} does not serve the manifest's sha256 {short(asset.want.sha256)}")
     return _c(
         "assets",
         not problems,
@@ -105,7 +123,9 @@ def _fixed_url(session: Session, manifest: Manifest, channel: Channel) -> CheckR
         )
     have = (str(manifest.artifact.url), str(manifest.installer.url))
     wrong = [f"{h} is not {w}" for h, w in zip(have, want, strict=True) if h != w]
-    return _c("fixed URL", not wrong, "; ".join(wrong) or have[0])
+    # The URLs are the target's own; naming the assets keeps the row readable at 80 columns.
+    named = ", ".join("/".join(url.rsplit("/", 2)[-2:]) for url in have)
+    return _c("fixed URL", not wrong, "; ".join(wrong) or f"{named}: the target's fixed URLs")
 
 
 def _repo_pair(session: Session, manifest: Manifest) -> CheckResult:
@@ -226,21 +246,72 @@ def _grpc_side(channel: Channel) -> Literal["production", "staging"]:
     return "production" if channel is Channel.STABLE else "staging"
 
 
+def _feed(target: Target, channel: Channel) -> tuple[str, ...]:
+    return (str(target.endpoint(channel).url),)
+
+
+def _downloads(target: Target, channel: Channel) -> tuple[str, ...]:
+    tags = target.channels.tags(channel)
+    return (
+        target.download_url(tags.dmg_tag, target.dmg_name),
+        target.download_url(tags.pkg_tag, target.pkg_name),
+    )
+
+
+def _grpc(target: Target, channel: Channel) -> tuple[str, ...]:
+    endpoint = endpoint_of(target, _grpc_side(channel))
+    return () if endpoint is None else (endpoint.endpoint,)
+
+
+def _every(target: Target, channel: Channel) -> tuple[str, ...]:
+    """Every endpoint some row of ``channel`` reads, in table order (what ``reachable`` asks)."""
+    urls: list[str] = []
+    for check in checks_for(channel):
+        urls += [url for url in check.needs(target, channel) if url not in urls]
+    return tuple(urls)
+
+
+def _reachable(subject: Subject) -> CheckResult:
+    silent = subject.reach.silent(_every(subject.session.target, subject.channel))
+    if not silent:
+        return _c("reachable", True, "every endpoint the checks read answers")
+    return _c("reachable", False, f"{', '.join(silent)} did not answer: {down_fix(subject.session.target)}")
+
+
 # The definition of done, in the order the table shows it. The beta channel has no versioned pair
 # in the repo, so it has no "repo pair" row.
 CHECKS = (
-    Check("assets", lambda s: _assets(s.session, s.manifest, s.channel)),
+    Check("reachable", _reachable),
+    Check("assets", lambda s: _assets(s.session, s.manifest, s.channel), needs=_downloads),
     Check("fixed URL", lambda s: _fixed_url(s.session, s.manifest, s.channel)),
     Check("repo pair", lambda s: _repo_pair(s.session, s.manifest), channels=(Channel.STABLE,)),
     Check("VM pair", lambda s: _vm(s.session, s.manifest, s.channel)),
-    Check("/health", _health),
-    Check("/updates/health", _updates_health),
-    Check("appcast", _appcast),
-    Check("beta gate", lambda s: _gate(s.session)),
-    Check("signature", lambda s: signature_row(s.session, s.manifest, s.feed)),
-    Check("update controls", lambda s: _controls(s.manifest, s.feed)),
-    Check("grpc", lambda s: grpc_row(s.session.target, _grpc_side(s.channel))),
+    Check("/health", _health, needs=_feed),
+    Check("/updates/health", _updates_health, needs=_feed),
+    Check("appcast", _appcast, needs=_feed),
+    Check("beta gate", lambda s: _gate(s.session), needs=lambda t, _c: _feed(t, Channel.BETA)),
+    Check(
+        "signature",
+        lambda s: signature_row(s.session, s.manifest, s.feed),
+        needs=lambda t, c: _feed(t, c) + _downloads(t, c),
+    ),
+    Check("update controls", lambda s: _controls(s.manifest, s.feed), needs=_feed),
+    Check("grpc", lambda s: grpc_row(s.session.target, _grpc_side(s.channel)), needs=_grpc),
 )
+
+
+def _run(check: Check, subject: Subject) -> CheckResult:
+    """One row: skipped while an endpoint it reads is silent; a ReleaseError is its detail, not an exit."""
+    silent = subject.reach.silent(check.needs(subject.session.target, subject.channel))
+    if silent:
+        return CheckResult(
+            name=check.name, ok=False, skipped=True, detail=f"skipped: {', '.join(silent)} did not answer"
+        )
+    try:
+        result = check.run(subject)
+    except ReleaseError as exc:
+        result = _c(check.name, False, str(exc))
+    return result.model_copy(update={"name": check.name})
 
 
 def checks_for(channel: Channel) -> list[Check]:
@@ -264,7 +335,7 @@ def verify(session: Session, channel: Channel = Channel.STABLE) -> list[CheckRes
         return []
     subject = Subject(session, manifest, channel)
     # Each row carries its table name, so the real run's rows are the dry run's list, by construction.
-    checks = [check.run(subject).model_copy(update={"name": check.name}) for check in table]
+    checks = [_run(check, subject) for check in table]
     session.finish_checks(
         f"verify {channel.value} {manifest.version}",
         checks,

@@ -9,12 +9,16 @@ traceback, and must never print a credential.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from release.outside.sandbox_layout import sandbox_paths
+from release.sandbox import up
+from release.sandbox.procs import stop
 from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
@@ -161,3 +165,82 @@ def test_publish_stops_before_any_write_on_a_release_it_cannot_use(
     assert [tag for tag in TAGS if tag in {r.tag for r in github.releases.values()}] == [
         tag for tag in TAGS if not (fault == "missing" and tag == "AppBeta")
     ]
+
+
+def _downloads(github: FakeGithub, since: int) -> list[str]:
+    """Asset bytes asked for since request ``since``: public download URLs, the CDN, the API's blob."""
+    return [
+        path
+        for method, path in github.requests[since:]
+        if method == "GET" and ("/releases/download/" in path or path.startswith(("/cdn/", "/blob/")))
+    ]
+
+
+@pytest.mark.parametrize("digests", [True, False], ids=["digest", "no-digest"])
+def test_status_reads_the_stored_digest_and_shows_a_flipped_byte(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes], digests: bool
+) -> None:
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    inv(target, env, "publish", "--channel", "beta")
+    asset = github.assets("UpdateBeta")["Nexy.dmg"]
+    want = asset.sha256
+    flipped = bytearray(asset.path.read_bytes())
+    flipped[1000] ^= 0x01
+    asset.path.write_bytes(bytes(flipped))
+    # GitHub's digest is of the bytes it stores (computed at upload), so it changes with them.
+    asset.sha256 = hashlib.sha256(flipped).hexdigest()
+    github.report_digests = digests
+    before = len(github.requests)
+    done = inv(target, env, "status", "--json", check=False)
+    assert done.returncode == 1
+    rows = {row["item"]: row for row in json.loads(done.stdout)["rows"]}
+    row = rows["UpdateBeta/Nexy.dmg"]
+    assert (row["desired"], row["served"], row["drift"]) == (f"{want[:12]}…", f"{asset.sha256[:12]}…", True)
+    assert rows["AppBeta/Nexy.pkg"]["drift"] is False
+    # With a digest the store's metadata decides: not one byte of an asset is fetched. Without one
+    # (an asset from before June 2025, an older Enterprise server) what clients download is hashed.
+    fetched = _downloads(github, before)
+    if digests:
+        assert fetched == []
+    else:
+        assert any(path.endswith("/UpdateBeta/Nexy.dmg") for path in fetched), fetched
+    assert "error: drift: " in done.stderr and "UpdateBeta/Nexy.dmg" in done.stderr
+
+
+def test_status_with_the_production_feed_down_names_its_url(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    production = str(sandbox.target.endpoints.production.url).rstrip("/")
+    pid_file = sandbox_paths(sandbox.target).run_dir / "production-feed.pid"
+    stop(pid_file)
+    try:
+        done = inv(target, env, "status", check=False)
+    finally:
+        up(sandbox.target)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    # Production is not the sandbox: the fix is the URL that did not answer, not ./inv sandbox.up.
+    assert f"status unknown: {production} did not answer: check that the VM is running" in line
+    assert "sandbox.up" not in line
+    assert "no answer" in done.stdout
+
+
+def test_status_with_the_vm_stopped_marks_the_runtime_side_and_says_why(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    azure.not_running = True
+    done = inv(target, env, "status", "--json", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    document = json.loads(done.stdout)
+    rows = {row["item"]: row for row in document["rows"]}
+    assert rows["stable version"]["unknown"] == "runtime" and rows["stable version"]["drift"] is False
+    assert document["remote_error"]
+    line = done.stderr.strip().splitlines()[-1]
+    assert "status unknown: the VM (" in line and "did not answer" in line
+    shown = inv(target, env, "status", check=False).stdout
+    assert "no answer" in shown and "runtime (VM) unknown:" in shown

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(600)
 
 MB = 1 << 20
 SEED, OTHER, RELEASE = "2.0.0.14", "2.0.0.15", "2.0.0.16"
-OFFERED = f"a client on 0 (macOS 13.0) is offered {OTHER} build {OTHER}, not {RELEASE} build {RELEASE}"
+OFFERED = f"a client older than every release (on macOS 13.0) is offered {OTHER} build {OTHER}, not {RELEASE} build {RELEASE}"
 
 
 def _row(done: Any, name: str) -> dict[str, Any]:
@@ -53,7 +53,10 @@ def test_a_feed_whose_first_item_is_the_release_but_whose_offer_is_another_fails
     passing = sandbox.inv("verify", "--channel", "beta", "--json", check=False)
     appcast = _row(passing, "appcast")
     assert appcast["ok"] is True, appcast
-    assert f"a client on 0 (macOS 13.0) is offered {RELEASE} build {RELEASE}" in appcast["detail"]
+    assert (
+        f"a client older than every release (on macOS 13.0) is offered {RELEASE} build {RELEASE}"
+        in appcast["detail"]
+    )
 
     paths = sandbox_paths(sandbox.target)
     runtime = RuntimeLayout(root=paths.vm_root)

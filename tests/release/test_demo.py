@@ -11,7 +11,24 @@ from release.parts.journal import read_entries
 from release.sandbox import down
 from schemas import Target
 
-from ..conftest import run_inv
+from ..conftest import REPO, run_inv
+
+
+def _table_rows(text: str) -> list[tuple[str, str]]:
+    """(first cell, mark) of every table line that starts a cell in the first column."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("│ "):
+            cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+            if cells[0]:
+                rows.append((cells[0], cells[1] if len(cells) == 3 else cells[-1]))
+    return rows
+
+
+def _runbook_transcript() -> str:
+    text = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    start = text.index("1. sandbox up: reconciler")
+    return text[start : text.index("```", start)]
 
 
 @pytest.mark.timeout(400)
@@ -53,6 +70,8 @@ def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple
     assert any(line.startswith("  [resolved]") for line in out.splitlines())
     assert f"curl --cacert {target.path(target.ca_bundle or '')}" in out
     assert "demo done" in out
+    # The runbook's transcript is this output: the same tables, row by row, with the same marks.
+    assert _table_rows(_runbook_transcript()) == _table_rows(out)
     tasks = [entry.task for entry in read_entries(target)]
     assert tasks == ["publish", "staging.open", "staging.validate", "promote", "staging.close"]
     assert (target.path("manifests") / "manifest_2.0.0.15.json").is_file()

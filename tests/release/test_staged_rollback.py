@@ -112,6 +112,7 @@ def test_verify_has_the_grpc_row_of_each_channel(sandbox: Any) -> None:
             "name": "grpc",
             "ok": True,
             "detail": f"{which} {endpoint} (TLS): the server is SERVING",
+            "skipped": False,
         }
         plan = sandbox.inv("verify", *args, "--dry-run", "--json")
         assert f"Health/Check (the whole server) on {endpoint} (TLS)" in one_json(plan.stdout)["grpc"]
