@@ -1,4 +1,4 @@
-"""The sandbox's real ``Nexy.dmg`` and ``Nexy.pkg`` for a version, so preflight reads inside them.
+"""Real sample archives for a version (the sandbox's and the demo's ``Nexy.dmg`` and ``Nexy.pkg``), so preflight reads inside them.
 
 Rules:
 - The dmg is a real UDIF (``release.parts.archives.udif.build_udif``, zlib chunks) around an
