@@ -14,7 +14,8 @@ Rules:
   --context context:primary-signature`` and ``xcrun stapler validate`` on the dmg; elsewhere that
   row says "checked on macOS only".
 - Each failure is one line: what was found, what was expected, what to do. An archive that cannot
-  be read fails its row and each row that needed it says "not checked" and why.
+  be read fails its row and each row that needed it says "not checked" and why; with inbox files
+  missing, one ``archives`` row says "not checked" (the inbox row names them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from release.parts.archives import ArchiveError, Contents, read_dmg, read_pkg
-from release.parts.artifacts import inbox_paths
+from release.parts.artifacts import inbox_paths, missing_inbox
 from schemas import Channel, CheckResult, Target
 
 __all__ = ["app_minimum_system", "archive_rows", "notes_heading"]
@@ -156,6 +157,10 @@ def _signature(dmg: Contents | None, path: Path, why: str) -> list[CheckResult]:
 def archive_rows(target: Target, channel: Channel, version: str, public_key: str | None) -> list[CheckResult]:
     """The archive rows of preflight for the channel's inbox, expecting ``version``."""
     paths = inbox_paths(target, channel)
+    missing = missing_inbox(target, channel)
+    if missing:
+        # The inbox row names what is missing; one row here, not one "not checked" per comparison.
+        return [_row("archives", [f"not checked: {'; '.join(missing)}"], "")]
     dmg, dmg_why = _read("dmg", paths["dmg"])
     pkg, pkg_why = _read("pkg", paths["pkg"])
     rows = [
