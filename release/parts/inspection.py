@@ -30,7 +30,7 @@ from release.parts.archives import ArchiveError, Contents, read_dmg, read_pkg
 from release.parts.artifacts import inbox_paths, missing_inbox
 from schemas import Channel, CheckResult, Target
 
-__all__ = ["app_minimum_system", "archive_rows", "notes_heading"]
+__all__ = ["app_minimum_system", "archive_rows", "inbox_minimum_system", "notes_heading"]
 
 _MINIMUM: Final = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")  # schemas.Manifest.minimum_system_version
 _REBUILD: Final = "rebuild the app from the bumped workspace and drop it in the inbox again"
@@ -106,6 +106,12 @@ def app_minimum_system(contents: Contents | None) -> str | None:
     """The app's ``LSMinimumSystemVersion`` when it has a valid one (publish puts it in the manifest)."""
     value = contents.app.info.get("LSMinimumSystemVersion") if contents and contents.app else None
     return value if isinstance(value, str) and _MINIMUM.match(value) else None
+
+
+def inbox_minimum_system(target: Target, channel: Channel) -> str | None:
+    """The inbox dmg's app ``LSMinimumSystemVersion`` (None when unreadable: preflight said why)."""
+    contents, _ = _read("dmg", inbox_paths(target, channel)["dmg"])
+    return app_minimum_system(contents)
 
 
 def notes_heading(text: str) -> str | None:

@@ -27,6 +27,7 @@ from release.errors import ReleaseError
 from release.parts.artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
+from release.parts.inspection import inbox_minimum_system
 from release.parts.session import Session
 from release.parts.signing import Signer, check_signing
 from release.parts.versioning import current_version
@@ -68,6 +69,8 @@ def _manifest(
             "ed_signature": files["pkg"].ed_signature,
         },
         release_notes=notes[:65536],
+        # The app's own LSMinimumSystemVersion becomes the appcast's sparkle:minimumSystemVersion.
+        minimum_system_version=inbox_minimum_system(target, Channel.BETA),
         published_at=session.clock(),
         product_link=target.product_link,
         **controls,
