@@ -16,6 +16,9 @@ Rules:
   updates: SUUpdateValidator.m).
 - Update controls (``--phased-rollout-interval``, ``--critical [--critical-below]``,
   ``--minimum-autoupdate-version``) go into the beta manifest, the plan and the journal line.
+- A version already published to beta with other bytes is refused the same way (exit 2). An inbox
+  dmg or pkg whose sha256 is the previous stable or beta release's is a warning that stops the
+  publish (exit 1) unless ``--yes`` says it is meant.
 - ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.
 """
 
@@ -23,8 +26,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from release.errors import ReleaseError
-from release.parts.artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
+from release.errors import CHECK_FAILED, ReleaseError
+from release.parts.artifacts import (
+    InboxFile,
+    archive_beta_manifest,
+    archive_put,
+    inbox_paths,
+    refuse_rebuilt_beta,
+    scan_inbox,
+    stale_inbox,
+)
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
 from release.parts.inspection import inbox_minimum_system
@@ -101,6 +112,7 @@ def publish(
     channel: Channel,
     wait_s: float = flow.SYNC_WAIT_S,
     controls: UpdateControls | None = None,
+    yes: bool = False,
 ) -> dict[str, Any]:
     if channel is Channel.STABLE:
         raise ReleaseError(FUNNEL)
@@ -125,6 +137,14 @@ def publish(
     files = _hash_inbox(session, signing.signer)
     manifest = _manifest(session, version, files, fields)
     refuse_rebuilt_release(target, manifest)
+    refuse_rebuilt_beta(target, manifest)
+    stale = stale_inbox(target, files, version)
+    if stale:
+        session.say(f"warning: {'; '.join(stale)}: a forgotten rebuild?")
+        if not yes:
+            raise ReleaseError(
+                f"{'; '.join(stale)}: rebuild for {version}, or publish --yes if that is meant", CHECK_FAILED
+            )
     previous = read_beta(target)
     # The fingerprint covers the bytes, not the notes, signatures or controls: a change to those
     # rewrites the manifest (the appcast shows them) while the validation, bound to the
