@@ -14,7 +14,7 @@ Rules:
   bytes were that version: ``manifest_beta.json`` itself only ever names the current beta.
 - A version published to beta is one set of bytes, as one released to stable is
   (``refuse_rebuilt_beta``); an inbox archive equal to the previous stable or beta release's is
-  named by ``stale_inbox`` (publish asks for ``--yes``).
+  named by ``stale_inbox`` (a preflight row; publish asks for ``--yes``).
 """
 
 from __future__ import annotations
@@ -151,16 +151,21 @@ def refuse_rebuilt_beta(target: Target, manifest: Manifest) -> None:
         )
 
 
-def stale_inbox(target: Target, files: dict[str, InboxFile], version: str) -> list[str]:
-    """Each inbox archive whose sha256 is the previous stable or beta release's (a forgotten rebuild)."""
+def stale_inbox(target: Target, channel: Channel, version: str) -> list[str]:
+    """Each inbox archive that is byte for byte the previous stable or beta release's (a forgotten
+    rebuild); only a file of the same size is hashed."""
     previous = [m for m in (read_stable(target), read_beta(target)) if m is not None and m.version != version]
+    paths = inbox_paths(target, channel)
     found = []
     for manifest in previous:
         for role, artifact in (("dmg", manifest.artifact), ("pkg", manifest.installer)):
-            if role in files and files[role].sha256 == artifact.sha256:
-                found.append(
-                    f"{files[role].path.name} is the same bytes as {manifest.channel.value} {manifest.version}"
-                )
+            path = paths[role]
+            if (
+                path.is_file()
+                and path.stat().st_size == artifact.size
+                and hash_file(path)[0] == artifact.sha256
+            ):
+                found.append(f"{path.name} is the same bytes as {manifest.channel.value} {manifest.version}")
     return found
 
 

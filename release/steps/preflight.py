@@ -11,7 +11,9 @@ Rules:
   ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.outside.grpcsmoke);
   then the archive rows (``release.parts.inspection``): inside the dmg and pkg, the app's versions,
   ``SUPublicEDKey``, ``SUFeedURL``, ``LSMinimumSystemVersion``, the pkg's version, the notes'
-  heading and the code signature (codesign, spctl and stapler on macOS).
+  heading and the code signature (codesign, spctl and stapler on macOS); ``fresh bytes``: no
+  inbox archive is the previous stable or beta release's (with ``yes``, publish's ``--yes``, a
+  warning that passes).
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
 - Read-only: nothing is written anywhere, so ``--dry-run`` is the same run, with one exception:
@@ -29,7 +31,7 @@ from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
 from release.outside.probes import get_json
 from release.outside.store._immutable import immutable_message
-from release.parts.artifacts import inbox_paths, missing_inbox
+from release.parts.artifacts import inbox_paths, missing_inbox, stale_inbox
 from release.parts.desired import manifests_dir
 from release.parts.inspection import archive_rows
 from release.parts.secrets import scan_paths
@@ -135,17 +137,29 @@ def _signing(session: Session, signing: KeyCheck | None) -> tuple[CheckResult, s
     return _check("signing key", check.ok, check.detail), public
 
 
-def _archives(session: Session, channel: Channel, public: str | None) -> list[CheckResult]:
+def _archives(session: Session, channel: Channel, public: str | None, yes: bool) -> list[CheckResult]:
     target = session.target
     try:
         version = current_version(target.path(target.workspace))
     except ReleaseError as exc:
         return [_check("archives", False, f"not checked: {exc}")]
-    return archive_rows(target, channel, version, public)
+    rows = archive_rows(target, channel, version, public)
+    stale = "; ".join(stale_inbox(target, channel, version))
+    if not stale:
+        return [*rows, _check("fresh bytes", True, "no inbox archive is the previous release's")]
+    if yes:
+        return [*rows, _check("fresh bytes", True, f"warning: {stale} (--yes: meant)")]
+    fix = f"a forgotten rebuild? rebuild for {version}, or publish --yes if it is meant"
+    return [*rows, _check("fresh bytes", False, f"{stale}: {fix}")]
 
 
 def run_preflight(
-    session: Session, channel: Channel, *, vm: bool = True, signing: KeyCheck | None = None
+    session: Session,
+    channel: Channel,
+    *,
+    vm: bool = True,
+    signing: KeyCheck | None = None,
+    yes: bool = False,
 ) -> list[CheckResult]:
     target = session.target
     missing = missing_inbox(target, channel)
@@ -174,5 +188,5 @@ def run_preflight(
     checks.append(_secrets(session, channel))
     signing_row, public = _signing(session, signing)
     checks.append(signing_row)
-    checks += _archives(session, channel, public)
+    checks += _archives(session, channel, public, yes)
     return checks

@@ -17,8 +17,8 @@ Rules:
 - Update controls (``--phased-rollout-interval``, ``--critical [--critical-below]``,
   ``--minimum-autoupdate-version``) go into the beta manifest, the plan and the journal line.
 - A version already published to beta with other bytes is refused the same way (exit 2). An inbox
-  dmg or pkg whose sha256 is the previous stable or beta release's is a warning that stops the
-  publish (exit 1) unless ``--yes`` says it is meant.
+  dmg or pkg whose sha256 is the previous stable or beta release's fails preflight's ``fresh
+  bytes`` row (exit 1) unless ``--yes`` says it is meant (the row then passes with a warning).
 - ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from release.errors import CHECK_FAILED, ReleaseError
+from release.errors import ReleaseError
 from release.parts.artifacts import (
     InboxFile,
     archive_beta_manifest,
@@ -34,7 +34,6 @@ from release.parts.artifacts import (
     inbox_paths,
     refuse_rebuilt_beta,
     scan_inbox,
-    stale_inbox,
 )
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
@@ -125,7 +124,7 @@ def publish(
         )
     fields = manifest_controls(controls or UpdateControls(), version)
     signing = check_signing(target)
-    checks = run_preflight(session, Channel.BETA, vm=False, signing=signing)
+    checks = run_preflight(session, Channel.BETA, vm=False, signing=signing, yes=yes)
     # On success publish goes on, and its report is the one JSON document.
     failed = not all(c.ok for c in checks)
     session.finish_checks(
@@ -138,13 +137,6 @@ def publish(
     manifest = _manifest(session, version, files, fields)
     refuse_rebuilt_release(target, manifest)
     refuse_rebuilt_beta(target, manifest)
-    stale = stale_inbox(target, files, version)
-    if stale:
-        session.say(f"warning: {'; '.join(stale)}: a forgotten rebuild?")
-        if not yes:
-            raise ReleaseError(
-                f"{'; '.join(stale)}: rebuild for {version}, or publish --yes if that is meant", CHECK_FAILED
-            )
     previous = read_beta(target)
     # The fingerprint covers the bytes, not the notes, signatures or controls: a change to those
     # rewrites the manifest (the appcast shows them) while the validation, bound to the
