@@ -446,3 +446,9 @@ class Target(_Strict):
 
     def endpoint(self, channel: Channel) -> Endpoint:
         return self.endpoints.production if channel is Channel.STABLE else self.endpoints.staging
+
+    def appcast_url(self, channel: Channel) -> str:
+        """The appcast a client on ``channel`` reads (the app's ``SUFeedURL`` names the stable one):
+        ``appcast.xml`` on production, ``appcast-beta.xml`` on staging."""
+        feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
+        return f"{str(self.endpoint(channel).url).rstrip('/')}/updates/{feed}"

@@ -31,23 +31,33 @@ __all__ = ["bump", "demo", "preflight", "promote", "publish", "rollback", "statu
 
 @task(
     help={
-        "version": "the new X.Y.Z.W",
+        "version": "the new X.Y.Z.W, or 'undo': back to the newest published version (only while VERSION was never published)",
+        "yes": "confirm a big jump (more than one major, a component +1,000) or a step back",
         "dry_run": "print the diff, change nothing",
         "target": TARGET,
         "json": JSON,
-    }
+    },
 )
 def bump(
-    c: Context, version: str, dry_run: bool = False, target: str | None = None, json: bool = False
+    c: Context,
+    version: str,
+    yes: bool = False,
+    dry_run: bool = False,
+    target: str | None = None,
+    json: bool = False,
 ) -> None:
-    """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing)."""
+    """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing); `bump undo` takes it back."""
     from release.console import emit_json
-    from release.parts.versioning import apply_changes, current_version, plan_bump, render_diff
+    from release.parts.versioning import apply_changes, current_version, plan_bump, render_diff, undo_version
 
     tgt = load_target_option(c, target)
     workspace = tgt.path(tgt.workspace)
     previous = current_version(workspace)
-    changes = plan_bump(tgt, version)
+    # invoke's positionals are required, so the undo is a word where the version goes.
+    undo = version == "undo"
+    if undo:
+        version = undo_version(tgt)
+    changes = plan_bump(tgt, version, yes=yes or undo)
     console = out_console()
     if not dry_run:
         apply_changes(changes)
@@ -83,10 +93,18 @@ def preflight(
         )
 
 
-@task(help={"channel": "beta (stable is refused: beta → staging.validate → promote)", **CONTROLS, **COMMON})
+@task(
+    help={
+        "channel": "beta (stable is refused: beta → staging.validate → promote)",
+        "yes": "go on although an inbox archive is the previous release's bytes",
+        **CONTROLS,
+        **COMMON,
+    }
+)
 def publish(
     c: Context,
     channel: str = "beta",
+    yes: bool = False,
     phased_rollout_interval: str | None = None,
     critical: bool = False,
     critical_below: str | None = None,
@@ -111,7 +129,7 @@ def publish(
     if chosen is Channel.STABLE:
         raise ReleaseError(FUNNEL)  # refused before anything, even the lock, is touched
     with Session.open(loaded, "publish", json=json, dry_run=dry_run, lock=True) as session:
-        run(session, chosen, controls=controls)
+        run(session, chosen, controls=controls, yes=yes)
 
 
 @task(

@@ -12,6 +12,9 @@ Rules:
 - Beside the objects, ``beta/manifest_<version>.json`` keeps the last manifest each version was
   published to beta with (``publish`` records it), so a staged rollback knows which archived
   bytes were that version: ``manifest_beta.json`` itself only ever names the current beta.
+- A version published to beta is one set of bytes, as one released to stable is
+  (``refuse_rebuilt_beta``); an inbox archive equal to the previous stable or beta release's is
+  named by ``stale_inbox`` (a preflight row; publish asks for ``--yes``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from release.errors import ReleaseError
 from release.outside.stream import CHUNK, HashingWriter, Progress, hash_file
-from release.parts.desired import read_document
+from release.parts.desired import read_beta, read_document, read_stable
 from release.parts.signing import Signer, hash_and_sign
 from schemas import Channel, Manifest, Target, compare_versions, parse_version, write_model
 from schemas.fileio import atomic_stream
@@ -35,11 +38,14 @@ __all__ = [
     "archive_object",
     "archive_put",
     "archived_beta",
+    "archived_beta_path",
     "archived_beta_versions",
     "inbox_dir",
     "inbox_paths",
     "missing_inbox",
+    "refuse_rebuilt_beta",
     "scan_inbox",
+    "stale_inbox",
 ]
 
 
@@ -115,9 +121,13 @@ def _beta_history(target: Target) -> Path:
     return target.path(target.archive_dir) / "beta"
 
 
+def archived_beta_path(target: Target, version: str) -> Path:
+    return _beta_history(target) / f"manifest_{version}.json"
+
+
 def archive_beta_manifest(target: Target, manifest: Manifest) -> bool:
     """Record ``manifest`` as what beta ``manifest.version`` was; False when already recorded as is."""
-    path = _beta_history(target) / f"manifest_{manifest.version}.json"
+    path = archived_beta_path(target, manifest.version)
     if archived_beta(target, manifest.version) == manifest:
         return False
     write_model(path, manifest)
@@ -126,8 +136,37 @@ def archive_beta_manifest(target: Target, manifest: Manifest) -> bool:
 
 def archived_beta(target: Target, version: str) -> Manifest | None:
     """The manifest ``version`` was last published to beta with; None when it never was."""
-    path = _beta_history(target) / f"manifest_{version}.json"
+    path = archived_beta_path(target, version)
     return read_document(path, Manifest, "the beta history is damaged")
+
+
+def refuse_rebuilt_beta(target: Target, manifest: Manifest) -> None:
+    """Exit 2 when ``manifest.version`` was already published to beta with other bytes: beta
+    clients that took it compare versions only and would never be offered the rebuild."""
+    published = archived_beta(target, manifest.version)
+    if published is not None and published.fingerprint != manifest.fingerprint:
+        raise ReleaseError(
+            f"{manifest.version} was already published to beta with other bytes "
+            f"({published.fingerprint[:12]}, now {manifest.fingerprint[:12]}): bump to a newer version"
+        )
+
+
+def stale_inbox(target: Target, channel: Channel, version: str) -> list[str]:
+    """Each inbox archive that is byte for byte the previous stable or beta release's (a forgotten
+    rebuild); only a file of the same size is hashed."""
+    previous = [m for m in (read_stable(target), read_beta(target)) if m is not None and m.version != version]
+    paths = inbox_paths(target, channel)
+    found = []
+    for manifest in previous:
+        for role, artifact in (("dmg", manifest.artifact), ("pkg", manifest.installer)):
+            path = paths[role]
+            if (
+                path.is_file()
+                and path.stat().st_size == artifact.size
+                and hash_file(path)[0] == artifact.sha256
+            ):
+                found.append(f"{path.name} is the same bytes as {manifest.channel.value} {manifest.version}")
+    return found
 
 
 def archived_beta_versions(target: Target) -> list[str]:

@@ -1,7 +1,12 @@
 """``bump``: one version across ``VERSION`` and every version-linked file the target lists.
 
 Rules:
-- The new version is strict X.Y.Z.W and newer than ``VERSION`` under Sparkle's comparator.
+- The new version is strict X.Y.Z.W and newer than ``VERSION`` under Sparkle's comparator; a jump
+  of more than one major or a component growing by more than 1,000 needs ``--yes`` (a typo would
+  be permanent: clients are never offered a smaller number).
+- Going back (``bump undo``: to the newest published version below ``VERSION``; or a lower
+  version with ``--yes``) works only while ``VERSION`` was never published (no stable, versioned,
+  beta or beta-history manifest names it); once it was, it is refused naming that manifest.
 - All or nothing: every file is read and rewritten in memory first; only when all of them can be
   updated is anything written, and a failed write rolls back the files already written.
 - Only the version changes: a regex replaces its one capture group, TOML is edited with tomlkit
@@ -15,6 +20,7 @@ import difflib
 import plistlib
 import re
 from dataclasses import dataclass
+from functools import cmp_to_key
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +28,29 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from release.errors import ReleaseError
+from release.parts.artifacts import archived_beta, archived_beta_path, archived_beta_versions
+from release.parts.desired import (
+    beta_path,
+    read_beta,
+    read_stable,
+    read_versioned,
+    stable_path,
+    versioned_path,
+)
 from schemas import Target, atomic_write, compare_versions, parse_version
 from schemas.target import PlistFile, RegexFile, TomlFile, VersionFile
 
-__all__ = ["FileChange", "apply_changes", "current_version", "plan_bump", "render_diff"]
+__all__ = [
+    "FileChange",
+    "apply_changes",
+    "current_version",
+    "plan_bump",
+    "published_in",
+    "render_diff",
+    "undo_version",
+]
+
+MAX_STEP = 1000
 
 
 @dataclass(frozen=True)
@@ -103,7 +128,59 @@ def _rewrite(data: bytes, spec: VersionFile, version: str) -> bytes:
     return _plist(data, spec, version)
 
 
-def plan_bump(target: Target, new_version: str) -> list[FileChange]:
+def refuse_typo(current: str, version: str) -> None:
+    """A jump of more than one major, or a component growing by more than 1,000, is a typo until
+    ``--yes`` says otherwise: clients would never be offered a smaller number again."""
+    old, new = [int(part) for part in current.split(".")], [int(part) for part in version.split(".")]
+    if new[0] - old[0] > 1:
+        raise ReleaseError(
+            f"{current} → {version} jumps {new[0] - old[0]} majors; a typo? check it, or bump again with --yes"
+        )
+    for index, (before, after) in enumerate(zip(old, new, strict=False)):
+        if after - before > MAX_STEP:
+            raise ReleaseError(
+                f"{current} → {version}: component {index + 1} grows by {after - before} (more than "
+                f"{MAX_STEP}); a typo? check it, or bump again with --yes"
+            )
+
+
+def published_in(target: Target, version: str) -> Path | None:
+    """The manifest that says ``version`` was published (stable or beta), or None."""
+    stable, beta = read_stable(target), read_beta(target)
+    if read_versioned(target, version) is not None:
+        return versioned_path(target, version)
+    if stable is not None and stable.version == version:
+        return stable_path(target)
+    if beta is not None and beta.version == version:
+        return beta_path(target)
+    if archived_beta(target, version) is not None:
+        return archived_beta_path(target, version)
+    return None
+
+
+def refuse_published(target: Target, version: str) -> None:
+    where = published_in(target, version)
+    if where is not None:
+        raise ReleaseError(
+            f"{version} was already published ({where}); a published version is never taken back: bump forward"
+        )
+
+
+def undo_version(target: Target) -> str:
+    """The version before the last bump: the newest published one below ``VERSION``."""
+    current = current_version(target.path(target.workspace))
+    refuse_published(target, current)
+    known = [m.version for m in (read_stable(target), read_beta(target)) if m is not None]
+    known += archived_beta_versions(target)
+    older = [v for v in known if compare_versions(v, current) < 0]
+    if not older:
+        raise ReleaseError(
+            f"nothing to undo to: no published version is older than {current}; bump X.Y.Z.W --yes"
+        )
+    return max(older, key=cmp_to_key(compare_versions))
+
+
+def plan_bump(target: Target, new_version: str, *, yes: bool = False) -> list[FileChange]:
     """Every file change the bump needs, computed without writing anything."""
     try:
         version = parse_version(new_version)
@@ -111,10 +188,19 @@ def plan_bump(target: Target, new_version: str) -> list[FileChange]:
         raise ReleaseError(str(exc)) from None
     workspace = target.path(target.workspace)
     current = current_version(workspace)
-    if compare_versions(version, current) <= 0:
+    if compare_versions(version, current) == 0:
         raise ReleaseError(
-            f"{version} is not newer than the current version {current}; Sparkle would ignore it"
+            f"{version} is not newer than the current version {current}: it is already {current}"
         )
+    if compare_versions(version, current) < 0:
+        if not yes:
+            raise ReleaseError(
+                f"{version} is not newer than the current version {current}; Sparkle would ignore it "
+                "(to take back a bump that was never published: bump undo, or this with --yes)"
+            )
+        refuse_published(target, current)
+    elif not yes:
+        refuse_typo(current, version)
     version_file = workspace / "VERSION"
     changes = [FileChange(version_file, version_file.read_bytes(), f"{version}\n".encode())]
     for spec in target.version_files:

@@ -10,7 +10,8 @@ Rules:
 - The four fixed tags exist as directories: the sandbox stands in for fixed releases made by hand.
 - Signing: when the target's ``signing.key`` is a file, a key is made once (as Sparkle's
   ``generate_keys`` makes one, stored as ``generate_keys -x`` exports it, mode 0600) and the app's
-  Info.plist gets its ``SUPublicEDKey``, so the sandbox app trusts exactly the sandbox key.
+  Info.plist gets its ``SUPublicEDKey``, so the sandbox app trusts exactly the sandbox key, and
+  the ``SUFeedURL`` (the target's stable appcast) and ``LSMinimumSystemVersion`` a built app has.
 - Every write goes through ``atomic_write``.
 """
 
@@ -26,12 +27,14 @@ from ruamel.yaml import YAML
 
 from release.outside.sandbox_layout import SandboxPaths
 from release.parts.signing import decode_secret, generate_key_file, info_plist_path
-from schemas import Target, atomic_write
+from schemas import Channel, Target, atomic_write
 from schemas.target import FileKey
 
 __all__ = ["SEED_VERSION", "reconciler_config", "seed", "write_reconciler_config"]
 
 SEED_VERSION = "2.0.0.14"
+# The app's LSMinimumSystemVersion, the same as unified_config.yaml's minimum_system_version.
+MINIMUM_SYSTEM_VERSION = "13.0"
 
 CONFIG_ENV = """\
 # voice-assistant environment (sandbox; shaped like the production VM's file, values are fake)
@@ -66,7 +69,7 @@ update:
   default_version: "{SEED_VERSION}"
   default_build: "{SEED_VERSION}"
   appcast_title: "Nexy Updates"
-  minimum_system_version: "13.0"
+  minimum_system_version: "{MINIMUM_SYSTEM_VERSION}"
 """
 
 RELEASE_MD = f"""\
@@ -133,9 +136,10 @@ def _seed_file(path: Path, data: bytes, mode: int = 0o644) -> bool:
     return True
 
 
-def _info_plist() -> bytes:
+def _info_plist(target: Target) -> bytes:
     keys = {"CFBundleIdentifier": "com.nexy.assistant", "CFBundleName": "Nexy"}
     keys |= {"CFBundleShortVersionString": SEED_VERSION, "CFBundleVersion": SEED_VERSION}
+    keys |= _app_keys(target)
     return plistlib.dumps(keys, fmt=plistlib.FMT_XML)
 
 
@@ -147,7 +151,7 @@ def seed(target: Target, paths: SandboxPaths) -> list[Path]:
         (paths.vm_root / "server/config/unified_config.yaml", UNIFIED_CONFIG.encode(), 0o644),
         (paths.workspace / "VERSION", f"{SEED_VERSION}\n".encode(), 0o644),
         (paths.workspace / "docs/RELEASE.md", RELEASE_MD.encode(), 0o644),
-        (paths.workspace / "client/Info.plist", _info_plist(), 0o644),
+        (paths.workspace / "client/Info.plist", _info_plist(target), 0o644),
         (paths.workspace / "client/pyproject.toml", CLIENT_PYPROJECT.encode(), 0o644),
     ]
     for path, data, mode in files:
@@ -179,11 +183,18 @@ def _signing_key(target: Target) -> list[Path]:
     if plist is None or not plist.is_file():
         return made
     document = plistlib.loads(plist.read_bytes())
-    if document.get("SUPublicEDKey") != public:
-        document["SUPublicEDKey"] = public
+    wanted = {"SUPublicEDKey": public}
+    # What a built app carries and preflight compares: filled once, a later edit is the sandbox's state.
+    wanted |= {key: document.get(key, value) for key, value in _app_keys(target).items()}
+    if any(document.get(key) != value for key, value in wanted.items()):
+        document |= wanted
         atomic_write(plist, plistlib.dumps(document, fmt=plistlib.FMT_XML, sort_keys=False))
         made.append(plist)
     return made
+
+
+def _app_keys(target: Target) -> dict[str, str]:
+    return {"SUFeedURL": target.appcast_url(Channel.STABLE), "LSMinimumSystemVersion": MINIMUM_SYSTEM_VERSION}
 
 
 def reconciler_config(target: Target, paths: SandboxPaths, python: str = sys.executable) -> dict[str, Any]:

@@ -4,8 +4,8 @@ Rules:
 - Every step is the program ``./inv`` runs (``python -m tasks <task> --target <target>``, this
   python, in the repo root) in a subprocess, so what the demo shows (``$ ./inv ...``) is exactly what
   the tasks print; a failing step stops the demo with that step's exit code.
-- The demo makes its own artifacts (random bytes, tens of MB, and release notes) in the beta
-  inbox and bumps to the next version, so it runs again and again on one checkout.
+- The demo makes its own artifacts in the beta inbox: a real dmg and pkg holding the app as the
+  bumped build will be (``release.parts.archives.sample``, tens of MB), and release notes and bumps to the next version, so it runs again and again on one checkout.
 - The last act is a hand edit of the VM's runtime ``manifest.json``: the reconciler must heal it
   (the original bytes come back) and alert (its JSON alert line is shown from its log).
 """
@@ -13,7 +13,7 @@ Rules:
 from __future__ import annotations
 
 import json
-import os
+import plistlib
 import subprocess
 import sys
 import time
@@ -23,6 +23,8 @@ from rich.console import Console
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.sandbox_layout import sandbox_paths
+from release.parts.archives.sample import make_dmg, make_pkg
+from release.parts.signing import info_plist_path
 from release.parts.target import load_target
 from release.parts.versioning import current_version
 from schemas import RuntimeLayout, Target, atomic_write
@@ -37,15 +39,15 @@ def next_version(version: str) -> str:
     return ".".join([*parts[:-1], str(int(parts[-1]) + 1)])
 
 
-def _write_random(path: Path, size: int) -> None:
-    atomic_write(path, os.urandom(size))
-
-
 def _make_artifacts(target: Target, version: str, size_mb: int) -> list[str]:
     inbox = target.path(target.inbox_dir) / "beta"
     dmg, pkg = size_mb << 20, max(1, (size_mb * 2 // 3)) << 20
-    _write_random(inbox / target.dmg_name, dmg)
-    _write_random(inbox / target.pkg_name, pkg)
+    plist = info_plist_path(target)
+    info = plistlib.loads(plist.read_bytes()) if plist is not None and plist.is_file() else {}
+    # The app as the build of ``version`` will be: bump runs next and gives the workspace the same.
+    info |= {"CFBundleVersion": version, "CFBundleShortVersionString": version}
+    make_dmg(inbox / target.dmg_name, info, dmg)
+    make_pkg(inbox / target.pkg_name, info, version, pkg)
     notes = (
         f"# Nexy {version}\n\n"
         "- Faster wake word detection.\n"

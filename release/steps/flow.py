@@ -110,10 +110,7 @@ def sync(session: Session, wait_s: float = SYNC_WAIT_S) -> AcceptReport:
 
 
 def appcast_url(target: Target, channel: Channel) -> str:
-    """The appcast a client on ``channel`` reads: ``appcast.xml`` on production, ``appcast-beta.xml``
-    on staging."""
-    feed = "appcast.xml" if channel is Channel.STABLE else "appcast-beta.xml"
-    return f"{base_url(target, channel)}/updates/{feed}"
+    return target.appcast_url(channel)
 
 
 def beta_appcast_url(target: Target) -> str:

@@ -8,7 +8,12 @@ Rules:
   the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean;
   the signing key loads and matches ``SUPublicEDKey`` in the app's Info.plist (one line naming both
   public keys when not), or the target does not sign and the app has no key;
-  ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.outside.grpcsmoke).
+  ``grpc``: the production gRPC endpoint answers ``grpc.health.v1.Health/Check`` (release.outside.grpcsmoke);
+  then the archive rows (``release.parts.inspection``): inside the dmg and pkg, the app's versions,
+  ``SUPublicEDKey``, ``SUFeedURL``, ``LSMinimumSystemVersion``, the pkg's version, the notes'
+  heading and the code signature (codesign, spctl and stapler on macOS); ``fresh bytes``: no
+  inbox archive is the previous stable or beta release's (with ``yes``, publish's ``--yes``, a
+  warning that passes).
 - ``publish`` runs the same list without the VM items, because a publish makes exactly one remote
   call (its sync); ``./inv preflight`` is where the VM is asked.
 - Read-only: nothing is written anywhere, so ``--dry-run`` is the same run, with one exception:
@@ -26,11 +31,13 @@ from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
 from release.outside.probes import get_json
 from release.outside.store._immutable import immutable_message
-from release.parts.artifacts import inbox_paths, missing_inbox
+from release.parts.artifacts import inbox_paths, missing_inbox, stale_inbox
 from release.parts.desired import manifests_dir
+from release.parts.inspection import archive_rows
 from release.parts.secrets import scan_paths
 from release.parts.session import Session
 from release.parts.signing import KeyCheck, check_signing
+from release.parts.versioning import current_version
 from schemas import Channel, CheckResult, ResourceName, SyncState
 
 __all__ = ["run_preflight", "scan_targets"]
@@ -124,13 +131,35 @@ def _secrets(session: Session, channel: Channel) -> CheckResult:
     return _check("secret scan", False, "found " + ", ".join(shown))
 
 
-def _signing(session: Session, signing: KeyCheck | None) -> CheckResult:
+def _signing(session: Session, signing: KeyCheck | None) -> tuple[CheckResult, str | None]:
     check = signing if signing is not None else check_signing(session.target)
-    return _check("signing key", check.ok, check.detail)
+    public = check.signer.public_key_b64 if check.signer is not None else None
+    return _check("signing key", check.ok, check.detail), public
+
+
+def _archives(session: Session, channel: Channel, public: str | None, yes: bool) -> list[CheckResult]:
+    target = session.target
+    try:
+        version = current_version(target.path(target.workspace))
+    except ReleaseError as exc:
+        return [_check("archives", False, f"not checked: {exc}")]
+    rows = archive_rows(target, channel, version, public)
+    stale = "; ".join(stale_inbox(target, channel, version))
+    if not stale:
+        return [*rows, _check("fresh bytes", True, "no inbox archive is the previous release's")]
+    if yes:
+        return [*rows, _check("fresh bytes", True, f"warning: {stale} (--yes: meant)")]
+    fix = f"a forgotten rebuild? rebuild for {version}, or publish --yes if it is meant"
+    return [*rows, _check("fresh bytes", False, f"{stale}: {fix}")]
 
 
 def run_preflight(
-    session: Session, channel: Channel, *, vm: bool = True, signing: KeyCheck | None = None
+    session: Session,
+    channel: Channel,
+    *,
+    vm: bool = True,
+    signing: KeyCheck | None = None,
+    yes: bool = False,
 ) -> list[CheckResult]:
     target = session.target
     missing = missing_inbox(target, channel)
@@ -157,5 +186,7 @@ def run_preflight(
         # Every release lookup would fail with the same credential error: say it once.
         checks.append(_check("fixed releases", False, "not checked: the store's credentials failed"))
     checks.append(_secrets(session, channel))
-    checks.append(_signing(session, signing))
+    signing_row, public = _signing(session, signing)
+    checks.append(signing_row)
+    checks += _archives(session, channel, public, yes)
     return checks

@@ -16,6 +16,9 @@ Rules:
   updates: SUUpdateValidator.m).
 - Update controls (``--phased-rollout-interval``, ``--critical [--critical-below]``,
   ``--minimum-autoupdate-version``) go into the beta manifest, the plan and the journal line.
+- A version already published to beta with other bytes is refused the same way (exit 2). An inbox
+  dmg or pkg whose sha256 is the previous stable or beta release's fails preflight's ``fresh
+  bytes`` row (exit 1) unless ``--yes`` says it is meant (the row then passes with a warning).
 - ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.
 """
 
@@ -24,9 +27,17 @@ from __future__ import annotations
 from typing import Any
 
 from release.errors import ReleaseError
-from release.parts.artifacts import InboxFile, archive_beta_manifest, archive_put, inbox_paths, scan_inbox
+from release.parts.artifacts import (
+    InboxFile,
+    archive_beta_manifest,
+    archive_put,
+    inbox_paths,
+    refuse_rebuilt_beta,
+    scan_inbox,
+)
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import beta_path, read_beta, read_gate, read_stable, refuse_rebuilt_release, write
+from release.parts.inspection import inbox_minimum_system
 from release.parts.session import Session
 from release.parts.signing import Signer, check_signing
 from release.parts.versioning import current_version
@@ -68,6 +79,8 @@ def _manifest(
             "ed_signature": files["pkg"].ed_signature,
         },
         release_notes=notes[:65536],
+        # The app's own LSMinimumSystemVersion becomes the appcast's sparkle:minimumSystemVersion.
+        minimum_system_version=inbox_minimum_system(target, Channel.BETA),
         published_at=session.clock(),
         product_link=target.product_link,
         **controls,
@@ -98,6 +111,7 @@ def publish(
     channel: Channel,
     wait_s: float = flow.SYNC_WAIT_S,
     controls: UpdateControls | None = None,
+    yes: bool = False,
 ) -> dict[str, Any]:
     if channel is Channel.STABLE:
         raise ReleaseError(FUNNEL)
@@ -110,7 +124,7 @@ def publish(
         )
     fields = manifest_controls(controls or UpdateControls(), version)
     signing = check_signing(target)
-    checks = run_preflight(session, Channel.BETA, vm=False, signing=signing)
+    checks = run_preflight(session, Channel.BETA, vm=False, signing=signing, yes=yes)
     # On success publish goes on, and its report is the one JSON document.
     failed = not all(c.ok for c in checks)
     session.finish_checks(
@@ -122,6 +136,7 @@ def publish(
     files = _hash_inbox(session, signing.signer)
     manifest = _manifest(session, version, files, fields)
     refuse_rebuilt_release(target, manifest)
+    refuse_rebuilt_beta(target, manifest)
     previous = read_beta(target)
     # The fingerprint covers the bytes, not the notes, signatures or controls: a change to those
     # rewrites the manifest (the appcast shows them) while the validation, bound to the

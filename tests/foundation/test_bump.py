@@ -181,3 +181,40 @@ def test_bump_json_is_one_document_naming_each_file(project: Path) -> None:
         "files": document["files"],
     }
     assert (project / "app" / "VERSION").read_text() == "2.0.0.15\n"
+
+
+@pytest.mark.parametrize(
+    ("version", "says"),
+    [("99999999999.0.0.1", "jumps 99999999997 majors"), ("2.0.1015.0", "component 3 grows by 1015")],
+)
+def test_a_typo_jump_needs_yes(project: Path, version: str, says: str) -> None:
+    before = snapshot(project)
+    done = inv(project, "bump", version)
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()
+    assert len(line) == 1 and says in line[0] and "--yes" in line[0]
+    assert snapshot(project) == before
+    assert inv(project, "bump", version, "--yes").returncode == 0
+    assert (project / "app" / "VERSION").read_text() == f"{version}\n"
+
+
+def test_undo_goes_back_until_the_version_is_published(project: Path) -> None:
+    from schemas import write_model
+    from tests.reconciler.helpers import make_manifest
+
+    manifests = project / ".sandbox" / "manifests"  # the sandbox target's manifests_dir
+    write_model(manifests / "manifest.json", make_manifest("2.0.0.14"))
+    before = snapshot(project)
+    assert inv(project, "bump", "2.0.0.15").returncode == 0
+    assert inv(project, "bump", "undo").returncode == 0
+    assert snapshot(project) == before  # every linked file is back, byte for byte
+    assert inv(project, "bump", "2.0.0.15").returncode == 0
+    write_model(manifests / "manifest_beta.json", make_manifest("2.0.0.15", "beta"))
+    published = snapshot(project)
+    for argv in (("bump", "undo"), ("bump", "2.0.0.14", "--yes")):
+        done = inv(project, *argv)
+        assert done.returncode == 2
+        assert "2.0.0.15 was already published" in done.stderr and "manifest_beta.json" in done.stderr
+        assert snapshot(project) == published
+    lower = inv(project, "bump", "2.0.0.14")
+    assert lower.returncode == 2 and "not newer" in lower.stderr

@@ -11,7 +11,6 @@ variables; TLS to the fake ARM is trusted through ``REQUESTS_CA_BUNDLE``, as the
 from __future__ import annotations
 
 import hashlib
-import os
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
 from tests.fakes.production import TAGS, production_target, task_env
 from tests.production.kit import assert_only_asset_writes, inv
+from tests.release.helpers import write_archives
 
 pytestmark = pytest.mark.timeout(600)
 VERSION = "2.0.0.15"
@@ -35,9 +35,7 @@ def test_release_through_github_and_run_command(
     )
     env = task_env(github, azure)
     inbox = sandbox.root / "release_inbox" / "beta"
-    dmg, pkg = os.urandom(3 << 20), os.urandom(2 << 20)
-    (inbox / "Nexy.dmg").write_bytes(dmg)
-    (inbox / "Nexy.pkg").write_bytes(pkg)
+    dmg, pkg = write_archives(sandbox.root, VERSION, 3 << 20, 2 << 20)
     (inbox / "LATEST_CHANGES.md").write_text(f"# Nexy {VERSION}\n\n- Faster wake word.\n")
 
     inv(target, env, "bump", VERSION)

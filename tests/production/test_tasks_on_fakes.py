@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
 from tests.fakes.production import TAGS, production_target, task_env
 from tests.production.kit import assert_only_asset_writes, inv
+from tests.release.helpers import write_archives
 
 pytestmark = pytest.mark.timeout(300)
 VERSION = "2.0.0.16"
@@ -34,9 +34,8 @@ Fakes = tuple[FakeGithub, FakeAzure]
 def inbox(sandbox: Sandbox) -> dict[str, bytes]:
     """The beta inbox of a new version (bumped once for the module), as publish expects it."""
     folder = sandbox.root / "release_inbox" / "beta"
-    files = {"Nexy.dmg": os.urandom(2 << 20), "Nexy.pkg": os.urandom(1 << 20)}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
+    dmg, pkg = write_archives(sandbox.root, VERSION, 2 << 20, 1 << 20)
+    files = {"Nexy.dmg": dmg, "Nexy.pkg": pkg}
     (folder / "LATEST_CHANGES.md").write_text(f"# Nexy {VERSION}\n\n- Steadier uploads.\n")
     sandbox.inv("bump", VERSION)
     return files

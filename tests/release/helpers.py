@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import plistlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from release.parts.archives.sample import make_dmg, make_pkg
+from release.parts.inspection import notes_heading
 from release.parts.target import load_target
 from schemas import Target, atomic_write
 
@@ -36,12 +38,24 @@ def sandbox_target(root: Path) -> Target:
     return load_target(str(path), repo).model_copy(update={"ca_bundle": None})
 
 
-def make_artifacts(root: Path, dmg: int, pkg: int, notes: str) -> None:
+def write_archives(root: Path, version: str, dmg: int, pkg: int, **info: Any) -> tuple[bytes, bytes]:
+    """A real Nexy.dmg and Nexy.pkg of ``version`` in the beta inbox, holding the sandbox app's
+    Info.plist with that version (and ``info`` over it); their bytes."""
     inbox = root / "release_inbox" / "beta"
     inbox.mkdir(parents=True, exist_ok=True)
-    atomic_write(inbox / "Nexy.dmg", os.urandom(dmg))
-    atomic_write(inbox / "Nexy.pkg", os.urandom(pkg))
-    atomic_write(inbox / "LATEST_CHANGES.md", notes.encode())
+    plist = root / ".sandbox" / "app" / "client" / "Info.plist"
+    keys = plistlib.loads(plist.read_bytes()) if plist.is_file() else {}
+    keys |= {"CFBundleVersion": version, "CFBundleShortVersionString": version} | info
+    make_dmg(inbox / "Nexy.dmg", keys, dmg)
+    make_pkg(inbox / "Nexy.pkg", keys, version, pkg)
+    return (inbox / "Nexy.dmg").read_bytes(), (inbox / "Nexy.pkg").read_bytes()
+
+
+def make_artifacts(root: Path, dmg: int, pkg: int, notes: str) -> None:
+    """The beta inbox of the release ``notes`` is headed with (``# Nexy <version>``)."""
+    heading = notes_heading(notes) or ""
+    write_archives(root, heading.split()[-1], dmg, pkg)
+    atomic_write(root / "release_inbox" / "beta" / "LATEST_CHANGES.md", notes.encode())
 
 
 def snapshot(root: Path) -> dict[str, str]:

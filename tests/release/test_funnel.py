@@ -84,7 +84,7 @@ def test_preflight_names_each_failed_item_and_never_a_value(sandbox: Any) -> Non
         _restore(config_env, saved)
     assert done.returncode == 1
     failed = {c["name"]: c["detail"] for c in one_json(done.stdout)["checks"] if not c["ok"]}
-    assert set(failed) == {"inbox artifacts", "VM env keys"}
+    assert set(failed) == {"inbox artifacts", "VM env keys", "archives"}
     assert "missing GEMINI_API_KEY" in failed["VM env keys"]
     line = done.stderr.strip().splitlines()[-1]
     assert (
