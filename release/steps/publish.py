@@ -20,6 +20,8 @@ Rules:
   dmg or pkg whose sha256 is the previous stable or beta release's fails preflight's ``fresh
   bytes`` row (exit 1) unless ``--yes`` says it is meant (the row then passes with a warning).
 - ``--dry-run`` computes the same plan (hashes, signatures, store state) and changes nothing.
+- The same inbox again (every asset in place, the manifest and its beta history kept, the sync
+  changing nothing on the VM) is a no-op: "nothing changed (...)", journaled ``skip``.
 """
 
 from __future__ import annotations
@@ -190,13 +192,20 @@ def publish(
         if not unchanged:
             write(beta_path(target), manifest)
             session.say(f"wrote {beta_path(target).name}: beta {version} {manifest.fingerprint[:12]}")
-        archive_beta_manifest(target, manifest)  # what a staged rollback restores (rollback --channel beta)
-        change.details.append(f"{sum(u['action'] == 'uploaded' for u in uploads)} uploaded")
+        recorded = archive_beta_manifest(target, manifest)  # what a staged rollback restores
+        uploaded = sum(u["action"] == "uploaded" for u in uploads)
+        change.details.append(f"{uploaded} uploaded")
         change.details.append(f"signed: {'yes' if manifest.artifact.ed_signature else 'no'}")
         change.details.append(f"update controls: {describe_manifest(manifest)}")
-        sync(session, wait_s)
+        synced = sync(session, wait_s)
         if gate_open:
             wait_served(session, Channel.BETA, version)
-    session.say(f"published beta {version}")
+        # The same inbox again, on a VM that already had it: a no-op, journaled as one.
+        noop = unchanged and not uploaded and not recorded and not synced.changed
+        why = f"beta already is {version} {manifest.fingerprint[:12]}: every asset in place, manifest kept"
+        if noop:
+            change.result = "skip"
+            change.details.insert(0, f"nothing changed ({why})")
+    session.say(f"nothing changed ({why})" if noop else f"published beta {version}")
     session.emit(report | {"ok": True})
     return report

@@ -11,6 +11,9 @@ Rules:
 - Always warns: Sparkle never downgrades a client that already has a newer build, so a rollback
   only stops new installs and older clients from taking the bad release; clients already on it
   need a roll forward (a newer version with the fix through beta → validate → promote).
+- A rollback to what the channel already is (every asset in place, the manifest already that
+  version's, the sync changing nothing) is a no-op: "nothing changed (stable already is V)",
+  journaled ``skip``.
 - ``--channel beta`` (a staged rollback) does the same inside the beta channel and never touches
   stable: the version must be in the archive's beta history (``publish`` records every beta
   manifest there) with its bytes intact, else exit 2 in one line. The archived bytes go into
@@ -50,6 +53,7 @@ from release.parts.session import Session
 from release.steps import flow
 from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
 from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
+from schemas.fileio import dump_model
 
 __all__ = ["BETA_WARNING", "WARNING", "rollback"]
 
@@ -259,29 +263,39 @@ def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
     with session.change() as change:
         change.channel, change.version, change.fingerprint = channel, version, manifest.fingerprint
         change.details.append(f"rollback from {was}")
+        moved = False
         if channel is Channel.BETA and current is not None:
-            archive_beta_manifest(target, current)  # the rolled-back-from beta stays restorable
+            moved = archive_beta_manifest(target, current)  # the rolled-back-from beta stays restorable
         for role, tag, name in asset_map(target, channel):
             sha = plan.objects.get(role)
             if sha is None:
                 continue
             result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
+            moved |= result.transferred
             session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
-        _restore_notes(session, manifest, channel)
-        write(plan.path, manifest)
-        session.say(f"wrote {plan.path.name} = {plan.wrote}")
-        sync(session, wait_s)
+        moved |= _restore_notes(session, manifest, channel)
+        if plan.path.is_file() and plan.path.read_bytes() == dump_model(manifest):
+            session.say(f"kept {plan.path.name}: already {plan.wrote}")
+        else:
+            moved = True
+            write(plan.path, manifest)
+            session.say(f"wrote {plan.path.name} = {plan.wrote}")
+        moved |= bool(sync(session, wait_s).changed)
         if plan.wait is not None:
             wait_served(session, channel, version)
         elif channel is Channel.BETA:
             session.say("the beta gate is closed: staging serves it once staging.open runs")
-    session.say(plan.done)
+        if not moved:
+            # Rolled back to what the channel already serves: a no-op, and it must read as one.
+            change.result = "skip"
+            change.details.append(f"nothing changed ({channel.value} already is {version})")
+    session.say(plan.done if moved else f"nothing changed ({channel.value} already is {version})")
     session.emit(report | {"ok": True})
     return report
 
 
-def _restore_notes(session: Session, manifest: Manifest, channel: Channel = Channel.STABLE) -> None:
-    """Put the release's notes back beside the dmg, from the manifest's own text."""
+def _restore_notes(session: Session, manifest: Manifest, channel: Channel = Channel.STABLE) -> bool:
+    """Put the release's notes back beside the dmg, from the manifest's own text; False when in place."""
     target = session.target
     tag = target.channels.tags(channel).dmg_tag
     scratch = target.path(target.archive_dir) / "tmp" / f"notes-{manifest.version}.md"
@@ -290,6 +304,6 @@ def _restore_notes(session: Session, manifest: Manifest, channel: Channel = Chan
     atomic_write(scratch, manifest.release_notes.encode("utf-8") or b"\n")
     try:
         sha, size = hash_file(scratch)
-        session.store.upload(tag, target.notes_name, scratch, sha256=sha, size=size)
+        return session.store.upload(tag, target.notes_name, scratch, sha256=sha, size=size).transferred
     finally:
         scratch.unlink(missing_ok=True)

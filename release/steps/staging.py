@@ -4,6 +4,8 @@ Rules:
 - open/close write ``manifests/beta_gate.json`` and sync once; the reconciler flips
   ``UPDATE_BETA_ENABLED`` on the VM and runs the staging action. Then the staging feed is polled
   until the beta appcast answers as the gate says (200 open, 404 closed).
+- A gate already as asked, on a VM that already has it (the sync changed nothing), is a no-op:
+  it says "nothing changed (the beta gate is already open)" and is journaled ``skip``.
 - validate asks first whether staging, the asset URLs and the gRPC endpoint answer at all (the
   ``reachable`` row; a silent one is that row alone, the rows that need it are skipped naming it),
   then the beta gate (the beta appcast; closed is one failed row, and nothing is downloaded: the
@@ -61,10 +63,11 @@ def set_gate(
     with session.change() as change:
         change.channel = Channel.BETA
         change.details.append(f"gate {word}")
-        if current is None or current.enabled != enabled:
+        same = current is not None and current.enabled == enabled
+        if not same:
             write(gate_path(target), BetaGate(enabled=enabled, updated_at=session.clock(), reason=reason))
             session.say(f"wrote {gate_path(target).name}: beta gate {word}")
-        sync(session, wait_s)
+        synced = sync(session, wait_s)
         want = 200 if enabled else 404
 
         def check() -> tuple[bool, str]:
@@ -74,7 +77,15 @@ def set_gate(
         ok, detail = wait_until(check, GATE_WAIT_S)
         if not ok:
             raise ReleaseError(f"{_beta_url(session)} still answers {detail}, not {want}", CHECK_FAILED)
-    session.say(f"beta gate {word}: {_beta_url(session)} answers {want}")
+        # A gate already as asked, on a VM that already had it, is a no-op and must read as one.
+        noop = same and not synced.changed
+        if noop:
+            change.result = "skip"
+            change.details.append(f"nothing changed (the beta gate is already {word})")
+    if noop:
+        session.say(f"nothing changed (the beta gate is already {word}; {_beta_url(session)} answers {want})")
+    else:
+        session.say(f"beta gate {word}: {_beta_url(session)} answers {want}")
     session.emit(report | {"ok": True})
     return report
 

@@ -248,6 +248,13 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     assert json.loads(runtime.stable_manifest.read_text())["version"] == V1
     sandbox.inv("verify")
     assert read_entries(sandbox.target)[-1].task == "rollback"
+    # Rolled back to what stable already is: a no-op that says so and changes nothing (issue 19.4).
+    before = {k: v for k, v in snapshot(sandbox.root).items() if "release_log" not in k}
+    again = sandbox.inv("rollback", "--to", V1, "--yes")
+    assert again.stdout.strip().splitlines()[-1] == f"nothing changed (stable already is {V1})"
+    last = read_entries(sandbox.target)[-1]
+    assert (last.task, last.result) == ("rollback", "skip") and "nothing changed" in last.detail
+    assert {k: v for k, v in snapshot(sandbox.root).items() if "release_log" not in k} == before
 
 
 def _verify_fails(sandbox: Any, name: str) -> None:
@@ -357,8 +364,8 @@ def test_staging_close_gates_the_beta_feed_and_status_agrees(sandbox: Any) -> No
     document = one_json(sandbox.inv("sync", "--json").stdout)
     assert calls(sandbox)[counted:] == ["accept"]
     assert document["ok"] is True and document["changed"] == []
-    tasks = [entry.task for entry in read_entries(sandbox.target)]
-    assert tasks.count("staging.close") == 1 and tasks.count("rollback") == 1
+    tasks = [(entry.task, entry.result) for entry in read_entries(sandbox.target)]
+    assert tasks.count(("staging.close", "ok")) == 1 and tasks.count(("rollback", "ok")) == 1
 
 
 def test_a_failed_validation_blocks_promote_until_forced_with_a_reason(sandbox: Any) -> None:

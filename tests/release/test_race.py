@@ -139,9 +139,36 @@ def test_two_publishes_at_once_one_proceeds_the_other_stops_with_one_line(sandbo
 def test_the_same_publish_again_skips_every_upload(sandbox: Any) -> None:
     dmg = store_dir(sandbox, "UpdateBeta") / "Nexy.dmg"
     inode, logged = dmg.stat().st_ino, len(read_entries(sandbox.target))
-    before = snapshot(sandbox_paths(sandbox.target).store_root)
-    document = one_json(sandbox.inv("publish", "--json").stdout)
+    before = _state(sandbox)
+    done = sandbox.inv("publish", "--json")
+    document = one_json(done.stdout)
     assert document["ok"] and document["version"] == V2
     assert {u["action"] for u in document["uploads"]} == {"skipped (same sha256)"}
-    assert dmg.stat().st_ino == inode and snapshot(sandbox_paths(sandbox.target).store_root) == before
-    assert read_entries(sandbox.target)[logged:][0].detail.split("; ")[0] == "0 uploaded"
+    assert dmg.stat().st_ino == inode and _state(sandbox) == before
+    # A no-op reads as one (issue 19, point 4): said, journaled skip, nothing else changed.
+    assert done.stderr.strip().splitlines()[-1].startswith(f"nothing changed (beta already is {V2} ")
+    entry = read_entries(sandbox.target)[logged:][0]
+    assert entry.result == "skip" and entry.detail.startswith("nothing changed (")
+    assert "0 uploaded" in entry.detail.split("; ")
+
+
+def _state(box: Any) -> dict[str, str]:
+    """Every file of the tree, the store and the VM but the journal (which a no-op still appends to)."""
+    return {name: digest for name, digest in snapshot(box.root).items() if "release_log" not in name}
+
+
+@pytest.mark.parametrize(("task", "word"), [("staging.open", "open"), ("staging.close", "closed")])
+def test_the_gate_set_as_it_already_is_says_nothing_changed(sandbox: Any, task: str, word: str) -> None:
+    sandbox.inv(task)  # the gate is as the task asks from here on
+    logged, before = len(read_entries(sandbox.target)), _state(sandbox)
+    done = sandbox.inv(task)
+    assert (
+        done.stdout.strip().splitlines()[-1].startswith(f"nothing changed (the beta gate is already {word};")
+    )
+    entries = read_entries(sandbox.target)[logged:]
+    assert [(e.task, e.result, e.detail) for e in entries] == [
+        (task, "skip", f"gate {word}; nothing changed (the beta gate is already {word})")
+    ]
+    assert _state(sandbox) == before
+    history = sandbox.inv("history", "--limit", "1").stdout
+    assert "skip" in history and f"{task} beta skip: gate {word}; nothing changed" in history
