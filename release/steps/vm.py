@@ -80,6 +80,7 @@ def script_inputs(
         config=root.rstrip("/") + remote.reconciler_config,
         write_config=True,
         deps=deps or "index",
+        check_status=not root,
     )
 
 

@@ -76,6 +76,7 @@ class ScriptInputs:
     production_url: str = ""
     staging_url: str = ""
     ca_bundle: str = ""
+    check_status: bool = True  # False in an image tree: its config names the booted VM's paths
 
 
 def _assign(name: str, value: str | int | bool) -> str:
@@ -104,6 +105,7 @@ def _header(inputs: ScriptInputs) -> list[str]:
         _assign("PRODUCTION_URL", inputs.production_url.rstrip("/")),
         _assign("STAGING_URL", inputs.staging_url.rstrip("/")),
         _assign("CA_BUNDLE", inputs.ca_bundle),
+        _assign("CHECK_STATUS", inputs.check_status),
     ]
 
 
@@ -262,6 +264,7 @@ checks() {
       fi
     done
   fi
+  [ "$CHECK_STATUS" = 1 ] || return 0
   answer=$(as_user "$OPT/current/venv/bin/nexy-reconciler" --config "$CONFIG" status --result < /dev/null | tail -n 1) || true
   case "$answer" in
     "RESULT "*) ;;
@@ -317,7 +320,9 @@ fi
 
 CURRENT="check"
 if checks; then
-  step check "health and reconciler status answer"
+  if [ "$SYSTEMD" = 1 ]; then step check "health and reconciler status answer"
+  elif [ "$CHECK_STATUS" = 1 ]; then step check "reconciler status answers (health: $SKIP)"
+  else step check "$SKIP"; fi
   if [ "$CHANGED" = 0 ]; then ACTION="skip"
   elif [ "$SWITCHED" = 1 ] && [ -n "$PREV" ]; then ACTION="upgraded"
   else ACTION="installed"; fi
