@@ -12,6 +12,7 @@ from pathlib import Path
 from invoke.context import Context
 
 from release.parts.session import Session
+from schemas import Target
 
 from ._options import COMMON, ROOT, load_target_option, task
 
@@ -24,12 +25,9 @@ HELP = {
 }
 
 
-def _run(
-    c: Context, mode: str, target: str | None, dry_run: bool, json: bool, source: str, root: str
-) -> None:
+def _install(loaded: Target, mode: str, dry_run: bool, json: bool, source: str, root: str) -> None:
     from release.steps.vm import vm_install
 
-    loaded = load_target_option(c, target)
     if loaded.remote.kind == "local" and not dry_run:
         from release.outside.sandbox_layout import sandbox_paths
         from release.sandbox.tree import write_reconciler_config
@@ -49,7 +47,7 @@ def vm_install_task(
     root: str = "",
 ) -> None:
     """Build the VM side from the checkout and install it on the VM (a second run is a skip)."""
-    _run(c, "install", target, dry_run, json, source, root)
+    _install(load_target_option(c, target), "install", dry_run, json, source, root)
 
 
 @task(name="upgrade", help=HELP)
@@ -62,7 +60,7 @@ def vm_upgrade_task(
     root: str = "",
 ) -> None:
     """Install the new build beside the old, switch `current`, restart, check; switch back on failure."""
-    _run(c, "upgrade", target, dry_run, json, source, root)
+    _install(load_target_option(c, target), "upgrade", dry_run, json, source, root)
 
 
 @task(name="check", help=HELP)

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.timeout(600)
 def _tree(root: Path) -> dict[str, str]:
     """Every file below ``root`` (path, mode and sha256): the tree byte for byte."""
     return {
-        str(path.relative_to(root)): f"{oct(path.lstat().st_mode)} {hashlib.sha256(path.read_bytes()).hexdigest()}"
+        str(
+            path.relative_to(root)
+        ): f"{oct(path.lstat().st_mode)} {hashlib.sha256(path.read_bytes()).hexdigest()}"
         for path in sorted(root.rglob("*"))
         if path.is_file() and not path.is_symlink()
     }
@@ -93,7 +95,14 @@ def _prepare(sandbox_target: tuple[Target, Path]) -> tuple[Target, Path, list[Pa
     write_reconciler_config(target, paths)
     # A daemon's state as a pass leaves it (status.json, the alert memory).
     subprocess.run(
-        [str(REPO / ".venv/bin/python"), "-m", "reconciler", "--config", str(paths.reconciler_config), "once"],
+        [
+            str(REPO / ".venv/bin/python"),
+            "-m",
+            "reconciler",
+            "--config",
+            str(paths.reconciler_config),
+            "once",
+        ],
         check=False,
         capture_output=True,
     )
@@ -126,7 +135,7 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     assert (second["action"], second["build"]) == ("skip", installed)
     assert "nothing changed (skip)" in err
 
-    code, checked, err = _inv_json("vm.check", *where)
+    code, _, err = _inv_json("vm.check", *where)
     assert code == 0, err
 
     changed = _copy_source(tmp_path / "changed")
@@ -153,7 +162,7 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     assert {str(root): _tree(root) for root in kept} == before
 
     # The workstation's checkout is not what runs now: vm.check says so.
-    code, checked, err = _inv_json("vm.check", *where)
+    code, _, err = _inv_json("vm.check", *where)
     assert code == 1
     assert "build" in err
 
