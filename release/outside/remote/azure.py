@@ -313,14 +313,26 @@ class AzureRemote:
 
     def _accept_staged(self, payload: str, args: list[str], wait_s: float) -> AcceptReport:
         """A bundle too long for one script: staged in parts by root, then accepted whole."""
+        directory, sha256, count = self.stage(payload)
+        staged = [*args, "--staged", directory, "--parts", str(count), "--sha256", sha256]
+        return self._run("accept", self._script("accept", staged), AcceptReport, extra_s=wait_s)
+
+    def stage(self, payload: str) -> tuple[str, str, int]:
+        """Write ``payload`` (one line) into the staging directory in parts, one Run Command each:
+        (directory, its sha256, the number of parts). Refused past ``max_parts``."""
         parts = split_payload(payload)
         if len(parts) > self._max_parts:
             raise too_long(payload, len(parts), self._max_parts)
         sha256, directory = sha256_of(payload), self._config.staging_dir
         for index, part in enumerate(parts):
             self._run("stage", stage_script(directory, sha256, index, len(parts), part), StageReport)
-        staged = [*args, "--staged", directory, "--parts", str(len(parts)), "--sha256", sha256]
-        return self._run("accept", self._script("accept", staged), AcceptReport, extra_s=wait_s)
+        return directory, sha256, len(parts)
+
+    def run_script(
+        self, command: str, script: list[str], model: type[Document], extra_s: float = 0.0
+    ) -> Document:
+        """One Run Command of a whole ``script`` (``vm.*``'s); its last RESULT line as ``model``."""
+        return self._run(command, script, model, extra_s=extra_s)
 
     def status(self) -> Status:
         return self._run("status", self._script("status", ["--result"]), Status)

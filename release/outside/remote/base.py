@@ -42,6 +42,12 @@ class Remote(Protocol):
     def diff(self) -> PlanDocument:
         """The reconciler's plan without applying it."""
 
+    def run_script(
+        self, command: str, script: list[str], model: type[Document], extra_s: float = 0.0
+    ) -> Document:
+        """One whole script of ours (``vm.install``'s: it sets the VM side up, so it cannot go
+        through the reconciler CLI); its last RESULT line as ``model``."""
+
 
 class ResultLineError(ReleaseError):
     """No RESULT line (``missing``), one that is not a small JSON object (``garbled``), or the

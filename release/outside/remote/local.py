@@ -123,3 +123,30 @@ class LocalRemote:
 
     def diff(self) -> PlanDocument:
         return self._answer("diff", ["--result"], PlanDocument, self._timeout_s)
+
+    def run_script(
+        self, command: str, script: list[str], model: type[Document], extra_s: float = 0.0
+    ) -> Document:
+        """Run a whole ``script`` with ``/bin/sh``, as Run Command does on the VM (``vm.*`` on the
+        sandbox); its last RESULT line as ``model``."""
+        self._record(command)
+        try:
+            done = subprocess.run(
+                ["/bin/sh", "-c", "\n".join(script) + "\n"],
+                input="",
+                capture_output=True,
+                text=True,
+                env=self._env,
+                timeout=self._timeout_s + extra_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ReleaseError(
+                f"{command} did not finish within {self._timeout_s + extra_s:.0f} s", CHECK_FAILED
+            ) from None
+        try:
+            return parse_result_line(done.stdout, model, command)
+        except ResultLineError as exc:
+            if exc.kind == "missing":
+                raise self._failure(command, done) from None
+            raise
