@@ -1,0 +1,58 @@
+"""The command line itself (tasks/__main__.py, tasks/_options.py, tasks/_cli_errors.py), driven
+through the real ``./inv``: no flag that reads as "dry" reaches a task, one meaning per short flag,
+invoke's parser errors in the tool's ``error:`` style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas import Target
+from tests.conftest import run_inv
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("flag", ["--dry", "-R"])
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_invokes_dry_flag_is_refused_and_nothing_runs(
+    sandbox_target: tuple[Target, Path], flag: str, where: str
+) -> None:
+    target, target_file = sandbox_target
+    root = target.path(".")
+    before = _files(root)
+    task = ["staging.open", "--target", str(target_file)]
+    done = run_inv(*([flag, *task] if where == "before" else [*task, flag]), timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr == (
+        f"error: {flag} is invoke's echo-only mode and would still run the task; "
+        "use the task's own --dry-run (./inv staging.open --dry-run)\n"
+    )
+    assert done.stdout == ""
+    # No gate written, no journal line, no lock: the refusal comes before the task.
+    assert _files(root) == before
+
+
+def test_invokes_dry_flag_is_not_offered() -> None:
+    core = run_inv("--help").stdout
+    assert "--dry" not in core
+    assert "-R" not in core
+
+
+def test_debug_is_long_only_and_minus_d_before_a_task_is_refused(sandbox_target: tuple[Target, Path]) -> None:
+    target, target_file = sandbox_target
+    root = target.path(".")
+    before = _files(root)
+    assert "  --debug " in run_inv("--help").stdout
+    done = run_inv("-d", "staging.open", "--target", str(target_file), timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr == (
+        "error: -d is a task's --dry-run: give it after the task's name (./inv staging.open -d); "
+        "--debug is long only\n"
+    )
+    assert _files(root) == before
