@@ -7,7 +7,10 @@ opens one ``release.parts.session.Session`` as a context (``lock=True`` when it 
 path); the invoke config key ``nexy.target`` (env ``INVOKE_NEXY_TARGET``) changes the default, but
 a target that reaches real users (any non-local store) must always be named with ``--target``.
 Options are named the same everywhere: ``--dry-run`` prints the exact plan and changes nothing,
-``--json`` prints one JSON document on stdout.
+``--json`` prints one JSON document on stdout. A short flag means one option in every task:
+``SHORT_FLAGS`` is the whole list, ``task`` gives each option its letter from there and no other
+(invoke's own letters, the first free letter of the name, would make ``-t`` ``--to`` in one task
+and ``--target`` in the next); an option not in the table is long only.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "DRY",
     "JSON",
     "ROOT",
+    "SHORT_FLAGS",
     "TARGET",
     "load_target_option",
     "parse_channel",
@@ -42,6 +46,28 @@ TARGET = "sandbox (default), production, or a path to a target YAML file"
 DRY = "print the exact plan, change nothing"
 JSON = "print one JSON document on stdout (no progress bars)"
 COMMON = {"target": TARGET, "dry_run": DRY, "json": JSON}
+# Short flag -> the one long option it stands for, in every task that has that option.
+SHORT_FLAGS = {
+    "-t": "--target",
+    "-d": "--dry-run",
+    "-j": "--json",
+    "-c": "--channel",
+    "-y": "--yes",
+    "-r": "--reason",
+    "-q": "--quick",
+}
+_SHORT_OF = {long.removeprefix("--"): short.removeprefix("-") for short, long in SHORT_FLAGS.items()}
+
+
+class _Task(Task[Any]):
+    """invoke's Task, its options' short flags from ``SHORT_FLAGS`` (``auto_shortflags`` is off)."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        short = _SHORT_OF.get(opts["names"][0])
+        if short is not None:
+            opts["names"] = [*opts["names"], short]
+        return opts
 
 
 def target_option(c: Context, name: str | None) -> str:
@@ -59,10 +85,10 @@ def load_target_option(c: Context, name: str | None) -> Target:
 
 def task(**options: Any) -> Callable[[Callable[..., None]], Task[Any]]:
     """Declare a task: invoke's ``@task(**options)`` over the body with ``guard`` (a ReleaseError is
-    its one line and exit code, Ctrl-C is exit 130)."""
+    its one line and exit code, Ctrl-C is exit 130), short flags from ``SHORT_FLAGS`` only."""
 
     def declare(body: Callable[..., None]) -> Task[Any]:
-        declared: Task[Any] = invoke_task(**options)(guard(body))
+        declared: Task[Any] = invoke_task(klass=_Task, auto_shortflags=False, **options)(guard(body))
         return declared
 
     return declare

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from schemas import Target
+from tasks import ns
+from tasks._options import SHORT_FLAGS
 from tests.conftest import run_inv
 
 
@@ -56,3 +58,29 @@ def test_debug_is_long_only_and_minus_d_before_a_task_is_refused(sandbox_target:
         "--debug is long only\n"
     )
     assert _files(root) == before
+
+
+def test_every_short_flag_means_one_option_in_every_task() -> None:
+    # The contexts ./inv's parser is built from (invoke's Program._make_parser).
+    contexts = ns.to_contexts()
+    assert len(contexts) >= 18
+    for context in contexts:
+        for argument in context.args.values():
+            long, *shorts = argument.names
+            # A one-letter option (test -k) is its own name, no short flag beside a long one.
+            assert all(SHORT_FLAGS.get(f"-{short}") == f"--{long}" for short in shorts), (
+                context.name,
+                argument,
+            )
+            wanted = [short for short, name in SHORT_FLAGS.items() if name == f"--{long}"]
+            assert [f"-{short}" for short in shorts] == wanted, (context.name, argument)
+
+
+def test_rollback_minus_t_is_the_target(sandbox_target: tuple[Target, Path]) -> None:
+    _, target_file = sandbox_target
+    short = run_inv("rollback", "-t", str(target_file), "--to", "2.0.0.15", "--dry-run", timeout=60)
+    long = run_inv("rollback", "--target", str(target_file), "--to", "2.0.0.15", "--dry-run", timeout=60)
+    # The target was read (no released 2.0.0.15 in it), exactly as with --target.
+    assert "no manifest_2.0.0.15.json" in short.stderr, short
+    assert (short.returncode, short.stdout, short.stderr) == (long.returncode, long.stdout, long.stderr)
+    assert "--to=STRING " in run_inv("--help", "rollback").stdout  # long only
