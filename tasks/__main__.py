@@ -63,6 +63,13 @@ class _Program(Program):
         except ParseError as exc:
             raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
 
+    def parse_cleanup(self) -> None:
+        # --help TASK names an unknown task here, after the tasks are parsed.
+        try:
+            super().parse_cleanup()
+        except ParseError as exc:
+            raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run one command line (``sys.argv`` unless given; its first item is the program's name)."""

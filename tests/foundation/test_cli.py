@@ -84,3 +84,37 @@ def test_rollback_minus_t_is_the_target(sandbox_target: tuple[Target, Path]) -> 
     assert "no manifest_2.0.0.15.json" in short.stderr, short
     assert (short.returncode, short.stdout, short.stderr) == (long.returncode, long.stdout, long.stderr)
     assert "--to=STRING " in run_inv("--help", "rollback").stdout  # long only
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["publish", "--chanel", "beta"],
+            "error: unknown option --chanel for publish; did you mean --channel?",
+        ),
+        (["publish", "--channel"], "error: --channel needs a value"),
+        (["pubish"], "error: no task 'pubish'; did you mean publish?"),
+        (["publish", "stging.open"], "error: no task 'stging.open'; did you mean staging.open?"),
+        (["rollback"], "error: rollback needs --to (./inv --help rollback)"),
+        (["publish", "--zzzz"], "error: unknown option --zzzz for publish (see ./inv --help publish)"),
+    ],
+)
+def test_parser_errors_are_one_error_line_exit_2(
+    sandbox_target: tuple[Target, Path], argv: list[str], line: str
+) -> None:
+    target, target_file = sandbox_target
+    root = target.path(".")
+    before = _files(root)
+    done = run_inv(*argv, "--target", str(target_file), timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
+    assert _files(root) == before
+
+
+def test_help_for_an_unknown_task_is_one_error_line() -> None:
+    done = run_inv("--help", "pubish")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "error: no task 'pubish'; did you mean publish?\n",
+    )
