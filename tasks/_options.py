@@ -10,7 +10,10 @@ Options are named the same everywhere: ``--dry-run`` prints the exact plan and c
 ``--json`` prints one JSON document on stdout. A short flag means one option in every task:
 ``SHORT_FLAGS`` is the whole list, ``task`` gives each option its letter from there and no other
 (invoke's own letters, the first free letter of the name, would make ``-t`` ``--to`` in one task
-and ``--target`` in the next); an option not in the table is long only.
+and ``--target`` in the next); an option not in the table is long only. An option's help ends with
+its default, ``(default: …)``: ``task`` appends the signature's default (a non-empty string, or
+``on`` for a flag that is on unless ``--no-…``) unless the help already says it in its own words;
+every task's docstring has one ``Example: ./inv …`` line.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from invoke.context import Context
+from invoke.parser.argument import Argument
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
@@ -42,7 +46,9 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = "sandbox (default), production, or a path to a target YAML file"
+TARGET = (
+    "sandbox, production, or a path to a target YAML file (default: sandbox, or the config's nexy.target)"
+)
 DRY = "print the exact plan, change nothing"
 JSON = "print one JSON document on stdout (no progress bars)"
 COMMON = {"target": TARGET, "dry_run": DRY, "json": JSON}
@@ -59,15 +65,33 @@ SHORT_FLAGS = {
 _SHORT_OF = {long.removeprefix("--"): short.removeprefix("-") for short, long in SHORT_FLAGS.items()}
 
 
+def _default_note(default: object) -> str | None:
+    if default is True:
+        return "on"
+    return default if isinstance(default, str) and default else None
+
+
 class _Task(Task[Any]):
-    """invoke's Task, its options' short flags from ``SHORT_FLAGS`` (``auto_shortflags`` is off)."""
+    """invoke's Task, its options' short flags from ``SHORT_FLAGS`` (``auto_shortflags`` is off) and
+    their defaults at the end of their help."""
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         short = _SHORT_OF.get(opts["names"][0])
         if short is not None:
             opts["names"] = [*opts["names"], short]
+        note = _default_note(default)
+        if note is not None and "help" in opts and "(default:" not in opts["help"]:
+            opts["help"] = f"{opts['help']} (default: {note})"
         return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        # invoke pops each option's help as it builds the Argument: the next parser would have none.
+        helps = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = helps
 
 
 def target_option(c: Context, name: str | None) -> str:

@@ -4,6 +4,8 @@ invoke's parser errors in the tool's ``error:`` style."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,30 @@ def test_help_for_an_unknown_task_is_one_error_line() -> None:
         "",
         "error: no task 'pubish'; did you mean publish?\n",
     )
+
+
+TASK_NAMES = sorted(context.name for context in ns.to_contexts())
+
+
+def test_every_option_with_a_default_ends_its_help_with_it() -> None:
+    for context in ns.to_contexts():
+        for argument in context.args.values():
+            helped = f"{context.name} --{argument.names[0]}: {argument.help!r}"
+            if argument.names[0] == "target":
+                assert argument.help.endswith("(default: sandbox, or the config's nexy.target)"), helped
+            elif argument.default is True:
+                assert argument.help.endswith("(default: on)"), helped
+            elif isinstance(argument.default, str) and argument.default:
+                assert argument.help.endswith(f"(default: {argument.default})"), helped
+            # Said once, and last.
+            assert argument.help.count("(default:") <= 1, helped
+            assert "(default:" not in argument.help or argument.help.endswith(")"), helped
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_every_tasks_help_has_one_example(name: str) -> None:
+    done = run_inv("--help", name)
+    assert done.returncode == 0, done.stderr
+    examples = re.findall(r"^\s*Example: (\./inv .*)$", done.stdout, re.MULTILINE)
+    assert len(examples) == 1, done.stdout
+    assert shlex.split(examples[0])[1] == name, examples
