@@ -1,7 +1,10 @@
 """``./inv`` runs this: invoke's program over our namespace, with the project's exit codes.
 
 Rules: a command line invoke cannot parse (an unknown flag, a missing argument) is bad input:
-one line and exit 2, like every other bad input; ``--print-completion-script`` prints the script
+one ``error:`` line (``tasks._cli_errors``) and exit 2, like every other bad input, and nothing
+runs; invoke's ``--dry``/``-R`` are no flags of ours (they echo shell commands but still run the
+task, so a "dry" flag would change state: refused naming the task's ``--dry-run``) and ``-d`` is
+every task's ``--dry-run``, so invoke's ``--debug`` is long only; ``--print-completion-script`` prints the script
 of ``tasks._completion`` (bound to ``./inv``); everything else is invoke's own behaviour.
 """
 
@@ -11,15 +14,32 @@ from importlib.metadata import version
 from typing import Any
 
 from invoke.exceptions import Exit, ParseError
+from invoke.parser.argument import Argument
 from invoke.program import Program
 
 from . import ns
+from ._cli_errors import REFUSED_CORE_FLAGS, parse_error_line
 from ._completion import BINARY_NAMES, completion_script
 
 __all__ = ["main"]
 
 
 class _Program(Program):
+    def core_args(self) -> list[Argument]:
+        kept = []
+        for argument in super().core_args():
+            if set(argument.names) & set(REFUSED_CORE_FLAGS):
+                continue
+            if argument.name == "debug":
+                argument = Argument(names=("debug",), kind=bool, default=False, help=argument.help)
+            kept.append(argument)
+        return kept
+
+    def update_config(self, merge: bool = True) -> None:
+        # invoke's update_config reads its --dry, which never parses here: always off.
+        self.args["dry"] = Argument(names=("dry",), kind=bool, default=False)
+        super().update_config(merge)
+
     def parse_core_args(self) -> None:
         super().parse_core_args()
         shell = self.args["print-completion-script"].value
@@ -35,13 +55,20 @@ class _Program(Program):
         try:
             super().parse_core(argv)
         except ParseError as exc:
-            raise Exit(str(exc), 2) from None
+            raise Exit(parse_error_line(exc, self.argv[1:], {}), 2) from None
 
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
         except ParseError as exc:
-            raise Exit(str(exc), 2) from None
+            raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
+
+    def parse_cleanup(self) -> None:
+        # --help TASK names an unknown task here, after the tasks are parsed.
+        try:
+            super().parse_cleanup()
+        except ParseError as exc:
+            raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,10 @@ __all__ = ["lock", "schemas", "test"]
 
 @task(help={"check": "exit 1 if the exported files are stale, write nothing"})
 def schemas(c: Context, check: bool = False) -> None:
-    """Export the JSON Schemas into schemas/json/ and the config references into docs/."""
+    """Export the JSON Schemas into schemas/json/ and the config references into docs/.
+
+    Example: ./inv schemas --check
+    """
     from schemas.export import JSON_DIR, export, stale
 
     from . import docref
@@ -48,7 +51,9 @@ def schemas(c: Context, check: bool = False) -> None:
 def test(c: Context, k: str = "", quick: bool = False, workers: str = "auto", stress: str = "0") -> None:
     """Run ruff, mypy, the import contracts and the whole pytest suite.
 
-    Example: ./inv test --stress 2 (the suite beside two busy cores, as CI's busiest day)
+    With ``--stress 2`` the suite runs beside two busy cores, as on CI's busiest day.
+
+    Example: ./inv test --stress 2
     """
     from ._load import cpu_load
 
@@ -71,7 +76,10 @@ def test(c: Context, k: str = "", quick: bool = False, workers: str = "auto", st
 
 @task(help={"check": "prove every pin has a hashed wheel for each platform we run on; write nothing"})
 def lock(c: Context, check: bool = False) -> None:
-    """Re-pin requirements.lock for macOS and Linux (hashes, wheels only), then check it; needs PyPI."""
+    """Re-pin requirements.lock for macOS and Linux (hashes, wheels only), then check it; needs PyPI.
+
+    Example: ./inv lock --check
+    """
     # ./inv runs tasks/lockcheck.py itself (it must work when the tasks cannot be imported); this
     # task is the same thing for `python -m tasks lock` and for --list.
     from .lockcheck import main

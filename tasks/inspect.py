@@ -19,16 +19,22 @@ __all__ = ["diff", "doctor", "history"]
 
 @task(help=COMMON)
 def diff(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
-    """Desired (manifests/) against the VM, resource by resource; exit 1 when anything differs."""
+    """Desired (manifests/) against the VM, resource by resource; exit 1 when anything differs.
+
+    Example: ./inv diff --target production
+    """
     from release.steps.diff import diff as run
 
     with Session.open(load_target_option(c, target), "diff", json=json, dry_run=dry_run) as session:
         run(session)
 
 
-@task(help={"limit": "show the last N entries (default 20; 0: all)", "json": JSON, "target": TARGET})
+@task(help={"limit": "show the last N entries, 0 for all", "json": JSON, "target": TARGET})
 def history(c: Context, limit: str = "20", json: bool = False, target: str | None = None) -> None:
-    """The release journal as a table: when, who, what, version, result."""
+    """The release journal as a table: when, who, what, version, result.
+
+    Example: ./inv history --limit 5
+    """
     from release.steps.history import history as run
     from release.steps.history import parse_limit
 
@@ -39,7 +45,10 @@ def history(c: Context, limit: str = "20", json: bool = False, target: str | Non
 
 @task(help={"json": JSON, "target": TARGET})
 def doctor(c: Context, json: bool = False, target: str | None = None) -> None:
-    """Is this workstation ready: tools, credentials, target file, ports, signing key, endpoints."""
+    """Is this workstation ready: tools, credentials, target file, ports, signing key, endpoints.
+
+    Example: ./inv doctor --target production
+    """
     from release.sandbox import status as sandbox_status
     from release.steps.doctor import doctor as run
 

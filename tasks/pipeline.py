@@ -46,7 +46,10 @@ def bump(
     target: str | None = None,
     json: bool = False,
 ) -> None:
-    """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing); `bump undo` takes it back."""
+    """Set VERSION and every version-linked file to a newer X.Y.Z.W (all or nothing); `bump undo` takes it back.
+
+    Example: ./inv bump 2.0.0.16 --dry-run
+    """
     from release.console import emit_json
     from release.parts.versioning import apply_changes, current_version, plan_bump, render_diff, undo_version
 
@@ -79,7 +82,10 @@ def bump(
 def preflight(
     c: Context, channel: str = "beta", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """The pre-release checklist (docs/rules.md#r11) as a table (exit 1 naming each failed item)."""
+    """The pre-release checklist (docs/rules.md#r11) as a table (exit 1 naming each failed item).
+
+    Example: ./inv preflight --channel beta
+    """
     from release.steps.preflight import run_preflight
 
     with Session.open(load_target_option(c, target), "preflight", json=json, dry_run=dry_run) as session:
@@ -113,7 +119,10 @@ def publish(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Sign and upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync."""
+    """Sign and upload the beta inbox into UpdateBeta/AppBeta, write manifest_beta.json, sync.
+
+    Example: ./inv publish --dry-run
+    """
     from release.parts.controls import parse_controls
     from release.steps.publish import FUNNEL
     from release.steps.publish import publish as run
@@ -152,7 +161,10 @@ def promote(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Copy the validated beta bytes (and signatures) into Update/App, write manifest.json + manifest_<v>.json, sync."""
+    """Copy the validated beta bytes (and signatures) into Update/App, write manifest.json + manifest_<v>.json, sync.
+
+    Example: ./inv promote --dry-run
+    """
     from release.parts.controls import parse_controls
     from release.steps.promote import promote as run
 
@@ -171,7 +183,7 @@ def promote(
     help={
         "to": "the X.Y.Z.W to restore",
         "yes": "confirm: the channel's clients are offered that version",
-        "channel": "stable (default) or beta (a staged rollback: UpdateBeta/AppBeta, stable untouched)",
+        "channel": "stable, or beta (a staged rollback: UpdateBeta/AppBeta, stable untouched)",
         **COMMON,
     }
 )
@@ -184,7 +196,10 @@ def rollback(
     dry_run: bool = False,
     json: bool = False,
 ) -> None:
-    """Republish an archived version into the channel's fixed releases (Sparkle never downgrades)."""
+    """Republish an archived version into the channel's fixed releases (Sparkle never downgrades).
+
+    Example: ./inv rollback --to 2.0.0.15 --dry-run
+    """
     from release.steps.rollback import rollback as run
 
     loaded = load_target_option(c, target)
@@ -193,11 +208,14 @@ def rollback(
         run(session, to, yes=yes, channel=chosen)
 
 
-@task(help={"channel": "stable (default) or beta", **COMMON})
+@task(help={"channel": "stable or beta", **COMMON})
 def verify(
     c: Context, channel: str = "stable", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """The definition of done (docs/rules.md#r9) as a table (exit 1 naming each failure)."""
+    """The definition of done (docs/rules.md#r9) as a table (exit 1 naming each failure).
+
+    Example: ./inv verify --channel beta
+    """
     from release.steps.verify import verify as run
 
     with Session.open(load_target_option(c, target), "verify", json=json, dry_run=dry_run) as session:
@@ -206,7 +224,10 @@ def verify(
 
 @task(help=COMMON)
 def status(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
-    """Desired, runtime and served state side by side; exit 1 on drift."""
+    """Desired, runtime and served state side by side; exit 1 on drift.
+
+    Example: ./inv status --json
+    """
     from release.steps.status import status as run
 
     with Session.open(load_target_option(c, target), "status", json=json, dry_run=dry_run) as session:
@@ -215,7 +236,10 @@ def status(c: Context, target: str | None = None, dry_run: bool = False, json: b
 
 @task(help=COMMON)
 def sync(c: Context, target: str | None = None, dry_run: bool = False, json: bool = False) -> None:
-    """Send the desired bundle (manifests/) to the VM in one remote call."""
+    """Send the desired bundle (manifests/) to the VM in one remote call.
+
+    Example: ./inv sync --dry-run
+    """
     from release.steps.sync import sync_task
 
     loaded = load_target_option(c, target)
@@ -231,7 +255,10 @@ def sync(c: Context, target: str | None = None, dry_run: bool = False, json: boo
     }
 )
 def demo(c: Context, target: str | None = None, size_mb: str = "24", keep: bool = True) -> None:
-    """A whole release on the sandbox: bump → publish → staging → promote → verify → heal."""
+    """A whole release on the sandbox: bump → publish → staging → promote → verify → heal.
+
+    Example: ./inv demo --size-mb 8 --no-keep
+    """
     from release.steps.demo import run_demo
 
     # Parsed here, not by invoke: its int cast dies with a traceback (exit 1) on "abc".

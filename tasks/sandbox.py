@@ -20,7 +20,10 @@ __all__ = ["sandbox_down", "sandbox_status", "sandbox_up"]
 
 @task(name="up", help={"target": TARGET})
 def sandbox_up(c: Context, target: str | None = None) -> None:
-    """Start the sandbox (reconciler, production and staging feeds over TLS); running parts are kept."""
+    """Start the sandbox (reconciler, production and staging feeds over TLS); running parts are kept.
+
+    Example: ./inv sandbox.up
+    """
     from release.sandbox import status, up
 
     console = out_console()
@@ -32,7 +35,10 @@ def sandbox_up(c: Context, target: str | None = None) -> None:
 
 @task(name="down", help={"target": TARGET})
 def sandbox_down(c: Context, target: str | None = None) -> None:
-    """Stop the sandbox processes this tool started (nothing else is ever signalled)."""
+    """Stop the sandbox processes this tool started (nothing else is ever signalled).
+
+    Example: ./inv sandbox.down
+    """
     from release.sandbox import down
 
     down(load_target_option(c, target), say=out_console().print)
@@ -40,7 +46,10 @@ def sandbox_down(c: Context, target: str | None = None) -> None:
 
 @task(name="status", help={"json": "one JSON document on stdout", "target": TARGET})
 def sandbox_status(c: Context, json: bool = False, target: str | None = None) -> None:
-    """Show the sandbox's URLs and whether each process is alive (exit 0 either way)."""
+    """Show the sandbox's URLs and whether each process is alive (exit 0 either way).
+
+    Example: ./inv sandbox.status --json
+    """
     from rich.table import Table
 
     from release.sandbox import status

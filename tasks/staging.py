@@ -20,7 +20,10 @@ __all__ = ["staging_close", "staging_open", "staging_validate"]
 def staging_open(
     c: Context, reason: str = "", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """Open the beta gate (UPDATE_BETA_ENABLED=true) and start staging."""
+    """Open the beta gate (UPDATE_BETA_ENABLED=true) and start staging.
+
+    Example: ./inv staging.open --reason "2.0.0.16 to QA" --dry-run
+    """
     from release.steps.staging import set_gate
 
     loaded = load_target_option(c, target)
@@ -32,7 +35,10 @@ def staging_open(
 def staging_close(
     c: Context, reason: str = "", target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """Close the beta gate: /updates/appcast-beta.xml answers 404."""
+    """Close the beta gate: /updates/appcast-beta.xml answers 404.
+
+    Example: ./inv staging.close --reason "2.0.0.16 validated"
+    """
     from release.steps.staging import set_gate
 
     loaded = load_target_option(c, target)
@@ -44,7 +50,10 @@ def staging_close(
 def staging_validate(
     c: Context, target: str | None = None, dry_run: bool = False, json: bool = False
 ) -> None:
-    """Step B of the funnel on staging (docs/rules.md#r2); writes validation_beta.json for the beta fingerprint."""
+    """Step B of the funnel on staging (docs/rules.md#r2); writes validation_beta.json for the beta fingerprint.
+
+    Example: ./inv staging.validate --json
+    """
     from release.steps.staging import validate
 
     loaded = load_target_option(c, target)
