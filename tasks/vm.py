@@ -20,7 +20,7 @@ __all__ = ["vm_check_task", "vm_install_task", "vm_upgrade_task"]
 
 HELP = {
     **COMMON,
-    "source": "the checkout to build the VM side from (default: this one)",
+    "source": "the checkout to build the VM side from (default: this checkout)",
     "root": "install into an image tree below this directory instead of / (systemd steps skip)",
 }
 
@@ -46,7 +46,10 @@ def vm_install_task(
     source: str = "",
     root: str = "",
 ) -> None:
-    """Build the VM side from the checkout and install it on the VM (a second run is a skip)."""
+    """Build the VM side from the checkout and install it on the VM (a second run is a skip).
+
+    Example: ./inv vm.install --target production --dry-run
+    """
     _install(load_target_option(c, target), "install", dry_run, json, source, root)
 
 
@@ -59,7 +62,10 @@ def vm_upgrade_task(
     source: str = "",
     root: str = "",
 ) -> None:
-    """Install the new build beside the old, switch `current`, restart, check; switch back on failure."""
+    """Install the new build beside the old, switch `current`, restart, check; switch back on failure.
+
+    Example: ./inv vm.upgrade --target production
+    """
     _install(load_target_option(c, target), "upgrade", dry_run, json, source, root)
 
 
@@ -72,7 +78,10 @@ def vm_check_task(
     source: str = "",
     root: str = "",
 ) -> None:
-    """The VM side's build, unit files, config and exposure against this checkout's (exit 1 on any difference)."""
+    """The VM side's build, unit files, config and exposure against this checkout's (exit 1 on any difference).
+
+    Example: ./inv vm.check --target production --json
+    """
     from release.steps.vm import vm_check
 
     loaded = load_target_option(c, target)
