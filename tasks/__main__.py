@@ -10,11 +10,13 @@ of ``tasks._completion`` (bound to ``./inv``); everything else is invoke's own b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
 from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
+from invoke.parser.context import ParserContext
 from invoke.program import Program
 
 from . import ns
@@ -51,24 +53,24 @@ class _Program(Program):
                 raise Exit(f"error: {exc}", 2) from None
             raise Exit
 
-    def parse_core(self, argv: Any) -> None:
+    def _parse(self, step: Callable[[], None], *, tasks: bool) -> None:
+        """Run one of invoke's parsing steps; its ParseError becomes our one line and exit 2. The
+        tasks' parser contexts exist once invoke has begun parsing the tasks (``tasks``)."""
         try:
-            super().parse_core(argv)
+            step()
         except ParseError as exc:
-            raise Exit(parse_error_line(exc, self.argv[1:], {}), 2) from None
+            contexts: dict[str, ParserContext] = self.parser.contexts if tasks else {}
+            raise Exit(parse_error_line(exc, self.argv[1:], contexts), 2) from None
+
+    def parse_core(self, argv: Any) -> None:
+        self._parse(lambda: super(_Program, self).parse_core(argv), tasks=False)
 
     def parse_tasks(self) -> None:
-        try:
-            super().parse_tasks()
-        except ParseError as exc:
-            raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
+        self._parse(super().parse_tasks, tasks=True)
 
     def parse_cleanup(self) -> None:
         # --help TASK names an unknown task here, after the tasks are parsed.
-        try:
-            super().parse_cleanup()
-        except ParseError as exc:
-            raise Exit(parse_error_line(exc, self.argv[1:], self.parser.contexts), 2) from None
+        self._parse(super().parse_cleanup, tasks=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,8 @@ from invoke.parser.context import ParserContext
 
 __all__ = ["REFUSED_CORE_FLAGS", "parse_error_line"]
 
-# invoke's core flags that ./inv does not offer, with why (ours keeps --debug, long only).
+# invoke's core flags that ./inv does not offer: they echo shell commands but still run the task
+# (its --debug is kept, long only).
 REFUSED_CORE_FLAGS = ("dry", "R")
 _UNKNOWN = re.compile(r"^No idea what (?P<token>.+) is!$")
 # invoke names the flag by its Argument's repr: "<Argument: critical_below (i)>".
@@ -87,7 +88,7 @@ def parse_error_line(exc: ParseError, argv: Sequence[str], contexts: dict[str, P
     token = _token(_UNKNOWN, message)
     if token is not None:
         task = in_task or _task_named(argv, contexts)
-        if token in ("--dry", "-R"):
+        if token in {_flag(name) for name in REFUSED_CORE_FLAGS}:
             return _dry_refusal(token, task, contexts)
         if token == "-d" and in_task is None:
             example = f"./inv {task} -d" if task else "./inv TASK -d"

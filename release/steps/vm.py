@@ -20,6 +20,7 @@ import base64
 import sys
 import sysconfig
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def vm_install(
                 directory, sha256, count = _stage(session, payload)
                 staged.update(staged_dir=directory, staged_sha=sha256, staged_parts=count)
             inputs = script_inputs(target, artifact, mode, root=root, deps=deps)
-            inputs = ScriptInputs(**{**inputs.__dict__, **staged})
+            inputs = replace(inputs, **staged)
             script = launcher(install_body(inputs), f"vm.{mode} {artifact.build}")
             session.say(f"vm.{mode}: running the script on {remote.describe()}")
             answer = remote.run_script(f"vm.{mode}", script, VmReport, extra_s=INSTALL_EXTRA_S)
@@ -167,11 +168,13 @@ def _parts(payload: str) -> int:
 
 
 def _stage(session: Session, payload: str) -> tuple[str, str, int]:
-    stage = getattr(session.remote, "stage", None)
-    if stage is None:
+    # Only Azure's Run Command needs the artifact in parts; the sandbox reads the tarball in place
+    # (and never loads the Azure SDK).
+    from release.outside.remote.azure import AzureRemote as AzureRemoteClient
+
+    if not isinstance(session.remote, AzureRemoteClient):
         raise ReleaseError(f"{session.remote.describe()} cannot stage an artifact", CHECK_FAILED)
-    directory, sha256, count = stage(payload)
-    return str(directory), str(sha256), int(count)
+    return session.remote.stage(payload)
 
 
 def vm_check(session: Session, *, source: Path, root: str = "") -> dict[str, Any]:

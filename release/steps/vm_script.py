@@ -354,7 +354,8 @@ for path in "$OPT/current/systemd"/*.service "$OPT/current/systemd"/*.path; do
   digest="missing"
   [ -f "$UNIT_DIR/$name" ] && digest=$(sha "$UNIT_DIR/$name")
   units="$units${units:+,}\"$(clean "$name")\":\"$digest\""
-  # Only a service runs anything: a path unit has no sandboxing to rate.
+  # Only a service runs anything: a path unit has no sandboxing to rate. The score is the last line's
+  # "Overall exposure level for UNIT: 1.7 OK", systemd-analyze(1)'s `security` verb.
   if [ "${name%.service}" != "$name" ] && [ -f "$UNIT_DIR/$name" ] && command -v systemd-analyze >/dev/null 2>&1; then
     score=$(systemd-analyze security --offline=true "$UNIT_DIR/$name" 2>/dev/null | tail -n 1 \
       | sed -n 's/.*: \([0-9][0-9.]*\) .*/\1/p')
