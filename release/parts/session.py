@@ -189,8 +189,9 @@ class Session:
         self.finish(table, document, failure=f"{error}: {failed}" if failed else "", notes=notes)
 
     @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[ProgressCallback]:
-        """A byte progress bar on stderr (silent under --json or when stderr is not a terminal)."""
+    def progress(self, description: str, total: int | None) -> Iterator[ProgressCallback]:
+        """A byte progress bar on stderr (silent under --json or when stderr is not a terminal);
+        ``total`` None when the size is not known beforehand."""
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

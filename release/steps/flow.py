@@ -6,7 +6,8 @@ Rules:
   only after converging. A refused or unconverged bundle is exit 1 naming the resources.
 - "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
 - A dry run ends in ``dry_run_done``: the plan's steps as ``plan:`` lines (stderr under ``--json``),
-  one "nothing was changed" line, and the report as the one JSON document.
+  one "nothing was changed" line, and the report as the one JSON document. Where a task builds a
+  ``Plan`` (promote, rollback), the real run executes that same plan (``release.parts.plan``).
 - Every upload goes through ``upload``: one progress bar per asset (stderr; off under ``--json``).
 """
 
@@ -19,6 +20,7 @@ from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.probes import get_json, wait_until
 from release.outside.store.base import UploadResult
 from release.parts.desired import to_bundle
+from release.parts.plan import Plan
 from release.parts.session import Session
 from schemas import AcceptReport, Channel, Target
 
@@ -61,7 +63,9 @@ def sync_step(session: Session) -> str:
     return f"sync the desired bundle to {session.remote.describe()} (one remote call)"
 
 
-def dry_run_done(session: Session, steps: list[str], report: dict[str, Any]) -> dict[str, Any]:
+def dry_run_done(session: Session, steps: list[str] | Plan, report: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(steps, Plan):
+        steps = steps.lines()
     for step in steps:
         session.say(f"plan: {step}")
     session.say("dry run: nothing was changed")

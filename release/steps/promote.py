@@ -4,8 +4,10 @@ Rules:
 - Refused (exit 1) unless ``validation_beta.json`` passed for the current beta fingerprint; the
   only override is ``--force --reason TEXT``, journaled as "forced".
 - Copies the verified bytes: each of dmg, pkg and notes is downloaded from the beta fixed release
-  (hash checked against the manifest) and uploaded into the stable fixed release (skipped when the
-  sha256 already matches). The stable manifest is the beta one re-pointed at the rulebook's fixed
+  (hash checked against the manifest), archived and uploaded into the stable fixed release. An
+  asset the stable release already holds (same sha256) and the archive has is skipped, download
+  included. What is copied and what is skipped is decided once, in the plan (``_plan``), which
+  the dry run prints and the real run executes. The stable manifest is the beta one re-pointed at the rulebook's fixed
   URLs (``release_target.update``), written as ``manifest.json`` and ``manifest_<version>.json``.
 - One remote call (sync with a wait), then ``/updates/health`` must report the version.
 - The same fingerprint again is a reported skip (exit 0): nothing transferred, nothing rewritten;
@@ -31,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
-from release.parts.artifacts import archive_put
+from release.outside.store.base import Asset, FixedRelease
+from release.parts.artifacts import archive_has, archive_put
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import (
     read_beta,
@@ -43,6 +46,7 @@ from release.parts.desired import (
     versioned_path,
     write,
 )
+from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
 from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
@@ -81,33 +85,112 @@ def _gate(session: Session, beta: Manifest, force: bool, reason: str) -> str | N
     return f"forced past '{why}': {reason.strip()}"
 
 
-def _copy(session: Session, beta: Manifest, scratch: Path) -> list[str]:
+def _copy_actions(session: Session, beta: Manifest) -> list[Action]:
+    """One action per asset, from what both releases hold now: copy, skip, or check (no digest)."""
     target = session.target
-    wanted = {
-        "dmg": (beta.artifact.sha256, beta.artifact.size),
-        "pkg": (beta.installer.sha256, beta.installer.size),
-    }
+    wanted = {"dmg": beta.artifact.sha256, "pkg": beta.installer.sha256}
     stable_tags = {role: (tag, name) for role, tag, name in asset_map(target, Channel.STABLE)}
-    done = []
+    listings: dict[str, FixedRelease] = {}
+
+    def held(tag: str, name: str) -> Asset | None:
+        if tag not in listings:
+            listings[tag] = session.store.release(tag)
+        return listings[tag].asset(name)
+
+    actions = []
     for role, tag, name in asset_map(target, Channel.BETA):
-        source = session.store.release(tag).asset(name)
+        source = held(tag, name)
         if source is None:
             raise ReleaseError(
                 f"{tag}/{name} is missing from the beta release: publish beta again", CHECK_FAILED
             )
+        dest_tag, dest_name = stable_tags[role]
+        text = f"copy {tag}/{name} → {dest_tag}/{dest_name}"
+        expected = wanted.get(role, source.sha256)
+        there = held(dest_tag, dest_name)
+        if expected is None or (there is not None and there.sha256 is None):
+            why = f"{dest_tag}/{dest_name} already holds these bytes (the store reports no digest)"
+            actions.append(Action(f"copy:{role}", text, "check", why))
+        elif there is None or there.sha256 != expected:
+            actions.append(Action(f"copy:{role}", text))
+        elif archive_has(target, expected):
+            actions.append(
+                Action(f"copy:{role}", text, "skip", f"{dest_tag}/{dest_name} already holds these bytes")
+            )
+        else:
+            # Stable has the bytes (a promote stopped midway), the archive not: rollback needs them.
+            text = f"download {tag}/{name} into the archive ({dest_tag}/{dest_name} already holds it)"
+            actions.append(Action(f"copy:{role}", text))
+    return actions
+
+
+def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest | None, skip: bool) -> Plan:
+    target = session.target
+    if skip:
+        actions = [
+            Action(
+                "promote",
+                f"stable already is {beta.version} ({beta.fingerprint[:12]}): nothing transferred or rewritten",
+                "skip",
+            )
+        ]
+    else:
+        write = (
+            f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"
+            if released is None
+            else f"write {stable_path(target).name} = {versioned_path(target, beta.version).name}"
+        )
+        controls = (
+            f"update controls: {describe_manifest(stable)}; pubDate = the promote time"
+            if released is None
+            else f"restore {versioned_path(target, beta.version).name} unchanged "
+            f"(update controls: {describe_manifest(stable)}; pubDate {stable.promoted_at})"
+        )
+        signatures = (
+            f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
+            f"pkg {_short(stable.installer.ed_signature)}"
+        )
+        actions = [
+            *_copy_actions(session, beta),
+            Action("write", write),
+            Action("signatures", signatures, "note"),
+            Action("controls", controls, "note"),
+        ]
+    endpoint = base_url(target, Channel.STABLE)
+    actions += [
+        Action("sync", sync_step(session)),
+        Action("wait", f"wait until {endpoint}/updates/health reports {beta.version}"),
+    ]
+    return Plan(tuple(actions))
+
+
+def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[str]:
+    """Carry out the plan's copy actions: download (hash checked), archive, upload (skipped if there)."""
+    target = session.target
+    wanted = {"dmg": beta.artifact.sha256, "pkg": beta.installer.sha256}
+    stable_tags = {role: (tag, name) for role, tag, name in asset_map(target, Channel.STABLE)}
+    done = []
+    for role, tag, name in asset_map(target, Channel.BETA):
+        action = plan.get(f"copy:{role}")
+        dest_tag, dest_name = stable_tags[role]
+        if not plan.wants(action.key):
+            done.append(f"skipped {tag}/{name} → {dest_tag}/{dest_name}: {action.why}")
+            session.say(done[-1])
+            continue
         local = scratch / name
-        with session.progress(f"download {tag}/{name}", source.size) as advance:
+        size_hint = {"dmg": beta.artifact.size, "pkg": beta.installer.size}.get(role)
+        with session.progress(f"download {tag}/{name}", size_hint) as advance:
             sha256 = session.store.download(tag, name, local, progress=advance)
-        expected = wanted.get(role, (source.sha256, source.size))[0]
+        expected = wanted.get(role)
         if expected is not None and sha256 != expected:
             raise ReleaseError(
                 f"{tag}/{name} hashes to {sha256[:12]}, expected {expected[:12]}", CHECK_FAILED
             )
         archive_put(target, local, sha256)
         size = local.stat().st_size
-        dest_tag, dest_name = stable_tags[role]
         result = upload(session, dest_tag, dest_name, local, sha256=sha256, size=size)
-        done.append(f"{'copied' if result.transferred else 'skipped'} {tag}/{name} → {dest_tag}/{dest_name}")
+        verb = "copied" if result.transferred else "archived" if action.mode == "do" else "skipped"
+        done.append(f"{verb} {tag}/{name} → {dest_tag}/{dest_name}")
         session.say(done[-1])
     return done
 
@@ -159,37 +242,19 @@ def promote(
             "use rollback --to to go back"
         )
     forced = None if skip else _gate(session, beta, force, reason)
-    steps = (
-        [f"skip: stable already is {beta.version} ({beta.fingerprint[:12]})"]
-        if skip
-        else [f"copy {tag}/{name} → stable" for _, tag, name in asset_map(target, Channel.BETA)]
-        + [
-            f"write {stable_path(target).name} and {versioned_path(target, beta.version).name}"
-            if released is None
-            else f"write {stable_path(target).name} = {versioned_path(target, beta.version).name}"
-        ]
-        + [
-            f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
-            f"pkg {_short(stable.installer.ed_signature)}",
-            f"update controls: {describe_manifest(stable)}; pubDate = the promote time"
-            if released is None
-            else f"restore {versioned_path(target, beta.version).name} unchanged "
-            f"(update controls: {describe_manifest(stable)}; pubDate {stable.promoted_at})",
-        ]
-    )
-    steps.append(sync_step(session))
-    steps.append(f"wait until {base_url(target, Channel.STABLE)}/updates/health reports {beta.version}")
+    plan = _plan(session, beta, stable, released, skip)
     report: dict[str, Any] = {
         "version": beta.version,
         "fingerprint": beta.fingerprint,
         "skip": skip,
         "forced": forced is not None,
         "controls": describe_manifest(stable),
-        "steps": steps,
+        "steps": plan.lines(),
+        "plan": plan.as_json(),
         "dry_run": session.dry_run,
     }
     if session.dry_run:
-        return dry_run_done(session, steps, report)
+        return dry_run_done(session, plan, report)
     with session.change() as change:
         change.channel, change.version, change.fingerprint = Channel.STABLE, beta.version, beta.fingerprint
         if skip:
@@ -209,7 +274,7 @@ def promote(
             scratch_root = target.path(target.archive_dir) / "tmp"
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
-                report["transfers"] = _copy(session, beta, Path(scratch))
+                report["transfers"] = _copy(session, plan, beta, Path(scratch))
             if released is None:
                 write(versioned_path(target, beta.version), stable)
                 write(stable_path(target), stable)
@@ -221,6 +286,10 @@ def promote(
                 session.say(f"wrote {stable_path(target).name} = {versioned_path(target, beta.version).name}")
         sync(session, wait_s)
         wait_served(session, Channel.STABLE, beta.version)
-    session.say(f"{'already promoted' if skip else 'promoted'}: stable is {beta.version}")
+    session.say(
+        f"nothing changed (stable already is {beta.version})"
+        if skip
+        else f"promoted: stable is {beta.version}"
+    )
     session.emit(report | {"ok": True})
     return report

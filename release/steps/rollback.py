@@ -11,6 +11,9 @@ Rules:
 - Always warns: Sparkle never downgrades a client that already has a newer build, so a rollback
   only stops new installs and older clients from taking the bad release; clients already on it
   need a roll forward (a newer version with the fix through beta → validate → promote).
+- What changes is decided once, in the plan (``_actions``: each asset, the release notes, the
+  manifest, the sync, each marked do or skip from the store, the archive and the tree), which the
+  dry run prints and the real run executes, skip for skip.
 - A rollback to what the channel already is (every asset in place, the manifest already that
   version's, the sync changing nothing) is a no-op: "nothing changed (stable already is V)",
   journaled ``skip``.
@@ -26,11 +29,13 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from release.errors import ReleaseError
+from release.outside.store.base import FixedRelease, UploadResult
 from release.outside.stream import hash_file
 from release.parts.artifacts import (
     archive_beta_manifest,
@@ -49,6 +54,7 @@ from release.parts.desired import (
     stable_path,
     write,
 )
+from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
 from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
@@ -239,47 +245,88 @@ def _plan_beta(session: Session, version: str, *, yes: bool) -> _Plan:
     )
 
 
+def _notes(manifest: Manifest) -> bytes:
+    """The release notes asset a rollback puts back: the manifest's own text."""
+    return manifest.release_notes.encode("utf-8") or b"\n"
+
+
+def _actions(session: Session, plan: _Plan) -> Plan:
+    """What the rollback will change, read from the store, the archive and the tree before it starts."""
+    target, channel, manifest, current = session.target, plan.channel, plan.manifest, plan.current
+    actions = []
+    if channel is Channel.BETA and current is not None:
+        recorded = archived_beta(target, current.version) == current
+        text = f"record beta {current.version} in the archive's beta history"
+        actions.append(Action("history", text, "skip" if recorded else "do", "already recorded"))
+    wanted = plan.objects | {"notes": hashlib.sha256(_notes(manifest)).hexdigest()}
+    listings: dict[str, FixedRelease] = {}
+    for role, tag, name in asset_map(target, channel):
+        if tag not in listings:
+            listings[tag] = session.store.release(tag)
+        there, sha = listings[tag].asset(name), wanted[role]
+        what = f"archived {role} {sha[:12]}" if role != "notes" else f"the release notes of {plan.version}"
+        text = f"upload {what} into {tag}/{name}"
+        if there is not None and there.sha256 is None:
+            actions.append(Action(f"upload:{role}", text, "check", "it is already there (no digest)"))
+        elif there is None or there.sha256 != sha:
+            actions.append(Action(f"upload:{role}", text))
+        else:
+            actions.append(Action(f"upload:{role}", text, "skip", "already there"))
+    was = current.version if current else "none"
+    kept = plan.path.is_file() and plan.path.read_bytes() == dump_model(manifest)
+    write = f"write {plan.path.name} = {plan.step} (was {was})"
+    actions.append(Action("write", write, "skip" if kept else "do", f"already {plan.wrote}"))
+    actions.append(Action("sync", sync_step(session)))
+    if plan.wait is not None:
+        actions.append(Action("wait", f"wait until {base_url(target, channel)}/updates/health {plan.wait}"))
+    elif channel is Channel.BETA:
+        actions.append(
+            Action("gate", "the beta gate is closed: staging serves it once staging.open runs", "note")
+        )
+    return Plan(tuple(actions))
+
+
 def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
     """Put the archived release back into its channel: the plan (or dry run), then the change."""
     target, version, manifest = session.target, plan.version, plan.manifest
     current, channel = plan.current, plan.channel
     was = current.version if current else "none"
-    steps = [f"upload archived {role} {sha[:12]} into {channel.value}" for role, sha in plan.objects.items()]
-    steps += [f"write {plan.path.name} = {plan.step} (was {was})"]
-    steps += [sync_step(session)]
-    if plan.wait is not None:
-        steps += [f"wait until {base_url(target, channel)}/updates/health {plan.wait}"]
+    actions = _actions(session, plan)
     session.say(f"[yellow]warning:[/] {plan.warning}")
     report: dict[str, Any] = plan.report | {
         "version": version,
         "from": current.version if current else None,
-        "steps": steps,
+        "steps": actions.lines(),
+        "plan": actions.as_json(),
         "dry_run": session.dry_run,
         "warning": plan.warning,
     }
     if session.dry_run:
-        return dry_run_done(session, steps, report)
+        return dry_run_done(session, actions, report)
     sizes = {"dmg": manifest.artifact.size, "pkg": manifest.installer.size}
     with session.change() as change:
         change.channel, change.version, change.fingerprint = channel, version, manifest.fingerprint
         change.details.append(f"rollback from {was}")
         moved = False
-        if channel is Channel.BETA and current is not None:
+        if current is not None and channel is Channel.BETA and actions.wants("history"):
             moved = archive_beta_manifest(target, current)  # the rolled-back-from beta stays restorable
         for role, tag, name in asset_map(target, channel):
-            sha = plan.objects.get(role)
-            if sha is None:
+            if not actions.wants(f"upload:{role}"):
+                session.say(f"already there: {tag}/{name}")
                 continue
-            result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
+            if role == "notes":
+                result = _restore_notes(session, manifest, channel)
+            else:
+                sha = plan.objects[role]
+                result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
             moved |= result.transferred
-            session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name} ({sha[:12]})")
-        moved |= _restore_notes(session, manifest, channel)
-        if plan.path.is_file() and plan.path.read_bytes() == dump_model(manifest):
-            session.say(f"kept {plan.path.name}: already {plan.wrote}")
-        else:
+            session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name}")
+        if actions.wants("write"):
             moved = True
             write(plan.path, manifest)
             session.say(f"wrote {plan.path.name} = {plan.wrote}")
+        else:
+            session.say(f"kept {plan.path.name}: already {plan.wrote}")
         moved |= bool(sync(session, wait_s).changed)
         if plan.wait is not None:
             wait_served(session, channel, version)
@@ -294,16 +341,15 @@ def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
     return report
 
 
-def _restore_notes(session: Session, manifest: Manifest, channel: Channel = Channel.STABLE) -> bool:
-    """Put the release's notes back beside the dmg, from the manifest's own text; False when in place."""
+def _restore_notes(session: Session, manifest: Manifest, channel: Channel) -> UploadResult:
+    """Put the release's notes back beside the dmg, from the manifest's own text."""
     target = session.target
     tag = target.channels.tags(channel).dmg_tag
     scratch = target.path(target.archive_dir) / "tmp" / f"notes-{manifest.version}.md"
     scratch.parent.mkdir(parents=True, exist_ok=True)
-
-    atomic_write(scratch, manifest.release_notes.encode("utf-8") or b"\n")
+    atomic_write(scratch, _notes(manifest))
     try:
         sha, size = hash_file(scratch)
-        return session.store.upload(tag, target.notes_name, scratch, sha256=sha, size=size).transferred
+        return session.store.upload(tag, target.notes_name, scratch, sha256=sha, size=size)
     finally:
         scratch.unlink(missing_ok=True)

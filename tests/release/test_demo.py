@@ -25,6 +25,25 @@ def _table_rows(text: str) -> list[tuple[str, str]]:
     return rows
 
 
+# The lines of a plan and of a no-op, which the runbook shows as the demo prints them.
+_PLAN = re.compile(r"^(plan: |dry run: |skip: |nothing changed)")
+
+
+def _plan_lines(text: str, root: Path | None = None) -> list[str]:
+    """The plan and no-op lines, with what differs between two runs put in words: the target's
+    root (the runbook's demo runs in the checkout), ports, digests and signatures."""
+    lines = []
+    for line in text.splitlines():
+        if not _PLAN.match(line):
+            continue
+        if root is not None:
+            line = line.replace(f"{root}/", "")
+        line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", line)
+        line = re.sub(r"\b[0-9a-f]{12}\b", "DIGEST", line)
+        lines.append(re.sub(r"(dmg|pkg) \S{16}…", r"\1 SIGNATURE…", line))
+    return lines
+
+
 def _runbook_transcript() -> str:
     text = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
     start = text.index("1. sandbox up: reconciler")
@@ -72,6 +91,17 @@ def test_demo_runs_the_whole_release_and_heals_a_hand_edit(sandbox_target: tuple
     assert "demo done" in out
     # The runbook's transcript is this output: the same tables, row by row, with the same marks.
     assert _table_rows(_runbook_transcript()) == _table_rows(out)
-    tasks = [entry.task for entry in read_entries(target)]
-    assert tasks == ["publish", "staging.open", "staging.validate", "promote", "staging.close"]
+    # And its promote dry run and no-op are this output, line by line (issue 19.3, 19.4).
+    assert _plan_lines(_runbook_transcript()) == _plan_lines(out, target.root)
+    assert "plan: copy UpdateBeta/Nexy.dmg → Update/Nexy.dmg" in out
+    assert "nothing changed (stable already is 2.0.0.15)" in out
+    results = [(entry.task, entry.result) for entry in read_entries(target)]
+    assert results == [
+        ("publish", "ok"),
+        ("staging.open", "ok"),
+        ("staging.validate", "ok"),
+        ("promote", "ok"),
+        ("promote", "skip"),
+        ("staging.close", "ok"),
+    ]
     assert (target.path("manifests") / "manifest_2.0.0.15.json").is_file()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -227,16 +228,54 @@ def test_bump_dry_run_prints_the_diff_and_changes_nothing(sandbox: Any) -> None:
     assert snapshot(sandbox.root) == before
 
 
+def _modes(document: dict[str, Any]) -> dict[str, str]:
+    return {action["key"]: action["mode"] for action in document["plan"]}
+
+
+def test_promote_dry_run_is_the_real_run_skip_for_skip(sandbox: Any) -> None:
+    """A promote that stopped after its first copy: the dry run and the run both skip that copy
+    (issue 19.3: the dry run planned it, the run skipped it)."""
+    shutil.copyfile(store_file(sandbox, "UpdateBeta", "Nexy.dmg"), store_file(sandbox, "Update", "Nexy.dmg"))
+    before, counted = snapshot(sandbox.root), len(calls(sandbox))
+    planned = sandbox.inv("promote", "--dry-run", "--json")
+    assert snapshot(sandbox.root) == before and len(calls(sandbox)) == counted
+    dry = one_json(planned.stdout)
+    assert _modes(dry) == {
+        "copy:dmg": "skip",
+        "copy:pkg": "do",
+        "copy:notes": "do",
+        "write": "do",
+        "signatures": "note",
+        "controls": "note",
+        "sync": "do",
+        "wait": "do",
+    }
+    assert (
+        "plan: skip: copy UpdateBeta/Nexy.dmg → Update/Nexy.dmg (Update/Nexy.dmg already holds"
+        in planned.stderr
+    )
+    done = one_json(sandbox.inv("promote", "--json").stdout)
+    assert done["plan"] == dry["plan"] and done["steps"] == dry["steps"]
+    assert [line.split()[0] for line in done["transfers"]] == ["skipped", "copied", "copied"]
+    assert json.loads((manifests(sandbox) / "manifest.json").read_text())["version"] == V2
+
+
 def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     v1 = Manifest.model_validate_json((manifests(sandbox) / f"manifest_{V1}.json").read_bytes())
-    sandbox.inv("promote")
+    assert json.loads((manifests(sandbox) / "manifest.json").read_text())["version"] == V2
     assert json.loads((manifests(sandbox) / "manifest.json").read_text())["version"] == V2
     refused = sandbox.inv("rollback", "--to", V1, check=False)
     assert refused.returncode == 2 and "--yes" in refused.stderr
     counted = len(calls(sandbox))
+    dry = one_json(sandbox.inv("rollback", "--to", V1, "--dry-run", "--json").stdout)
+    assert _modes(dry) == {"upload:dmg": "do", "upload:pkg": "do", "upload:notes": "do", "write": "do"} | {
+        "sync": "do",
+        "wait": "do",
+    }
     done = sandbox.inv("rollback", "--to", V1, "--yes", "--json")
     assert calls(sandbox)[counted:] == ["accept"]
     document = one_json(done.stdout)
+    assert document["plan"] == dry["plan"]  # the notes upload included (issue 19.3)
     assert document["ok"] is True and (document["from"], document["version"]) == (V2, V1)
     assert "Sparkle never downgrades" in done.stderr and "roll forward" in done.stderr
     assert (manifests(sandbox) / "manifest.json").read_bytes() == (
@@ -250,6 +289,10 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     assert read_entries(sandbox.target)[-1].task == "rollback"
     # Rolled back to what stable already is: a no-op that says so and changes nothing (issue 19.4).
     before = {k: v for k, v in snapshot(sandbox.root).items() if "release_log" not in k}
+    noop = one_json(sandbox.inv("rollback", "--to", V1, "--dry-run", "--json").stdout)
+    assert set(_modes(noop).values()) == {"skip", "do"} and {
+        key for key, mode in _modes(noop).items() if mode == "do"
+    } == {"sync", "wait"}
     again = sandbox.inv("rollback", "--to", V1, "--yes")
     assert again.stdout.strip().splitlines()[-1] == f"nothing changed (stable already is {V1})"
     last = read_entries(sandbox.target)[-1]
