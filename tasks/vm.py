@@ -2,7 +2,8 @@
 
 Rules: the work is ``release.steps.vm``'s; these tasks only read the options. ``install`` and
 ``upgrade`` change the VM (``lock=True``, one journal line); ``check`` only reads. On the sandbox
-the reconciler config is written first, as ``sandbox.up`` writes it (from the target).
+the reconciler config is written first, as ``sandbox.up`` writes it (from the target), and a
+running sandbox is restarted onto a build just installed (``sandbox.up`` runs the VM side from it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,21 @@ def _install(loaded: Target, mode: str, dry_run: bool, json: bool, source: str, 
 
         write_reconciler_config(loaded, sandbox_paths(loaded))
     with Session.open(loaded, f"vm.{mode}", json=json, dry_run=dry_run, lock=True) as session:
-        vm_install(session, mode=mode, source=Path(source) if source else ROOT, root=root)
+        report = vm_install(session, mode=mode, source=Path(source) if source else ROOT, root=root)
+        if loaded.remote.kind == "local" and report.get("action") in ("installed", "upgraded"):
+            _restart_sandbox(session)
+
+
+def _restart_sandbox(session: Session) -> None:
+    """A running sandbox restarts onto the build just made current, as systemd restarts the units."""
+    from release.sandbox import down, status, up
+
+    target = session.target
+    if not any(process["alive"] for process in status(target)["processes"].values()):
+        return
+    session.say("restarting the sandbox onto the new build (./inv sandbox.down, ./inv sandbox.up)")
+    down(target, say=session.say)
+    up(target, say=session.say)
 
 
 @task(name="install", help=HELP)

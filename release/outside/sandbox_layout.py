@@ -54,6 +54,11 @@ class SandboxPaths:
         return self.vm_dir / "root"
 
     @property
+    def vm_opt(self) -> Path:
+        """Where ``vm.install`` puts the VM side's builds on the sandbox (``/opt/nexy-release`` on a VM)."""
+        return self.vm_dir / "opt" / "nexy-release"
+
+    @property
     def desired_dir(self) -> Path:
         return self.vm_dir / "desired"
 

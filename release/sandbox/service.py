@@ -36,7 +36,16 @@ from release.sandbox.tls import ensure_certificates, ssl_context
 from release.sandbox.tree import seed, write_reconciler_config
 from schemas import Target
 
-__all__ = ["PROCESSES", "ProcessSpec", "down", "grpc_status_file", "process_specs", "status", "up"]
+__all__ = [
+    "PROCESSES",
+    "ProcessSpec",
+    "down",
+    "grpc_status_file",
+    "installed_python",
+    "process_specs",
+    "status",
+    "up",
+]
 
 PROCESSES = ("reconciler", "production-feed", "staging-feed", "production-grpc", "staging-grpc")
 # Outcomes of a Check that never reached a gRPC server (see release.outside.grpcsmoke).
@@ -113,6 +122,21 @@ def _grpc_specs(target: Target, paths: SandboxPaths, python: str) -> list[Proces
     return specs
 
 
+def installed_python(paths: SandboxPaths) -> tuple[str, Path] | None:
+    """The build ``vm.install`` made current on this sandbox and its venv's interpreter; None when
+    there is none (or it is not complete): then the VM side runs from the workstation's venv."""
+    current = paths.vm_opt / "current"
+    try:
+        build = os.readlink(current)
+    except OSError:
+        return None
+    # The build's own directory, not the link: a restart after vm.upgrade shows in argv.
+    python = paths.vm_opt / build / "venv" / "bin" / "python"
+    if "/" in build or not (paths.vm_opt / build / ".complete").is_file() or not python.is_file():
+        return None
+    return build, python
+
+
 def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executable) -> list[ProcessSpec]:
     specs = [
         ProcessSpec(
@@ -135,7 +159,8 @@ def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executa
         if assets is not None:
             argv += ["--assets-dir", str(assets)]
         specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths)))
-    return specs + _grpc_specs(target, paths, python)
+    # The gRPC stand-ins are the sandbox's own (release.sandbox), not the VM side: the workstation's.
+    return specs + _grpc_specs(target, paths, sys.executable)
 
 
 def _port(spec: ProcessSpec) -> tuple[str, int] | None:
@@ -174,8 +199,16 @@ def up(
     deadline_s: float = 45.0,
     say: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, str]:
-    """Bring the sandbox up; return what happened to each process ("started" / "already running")."""
+    """Bring the sandbox up; return what happened to each process ("started" / "already running").
+
+    The VM side (reconciler, feeds, the gate action) runs from the build ``vm.install`` made
+    current on this sandbox when there is one, as it runs from ``/opt/nexy-release/current`` on a
+    VM; otherwise from ``python`` (the workstation's venv)."""
     paths = sandbox_paths(target)
+    installed = installed_python(paths)
+    if installed is not None and python == sys.executable:
+        python = str(installed[1])
+        say(f"VM side: build {installed[0]} (installed by vm.install in {paths.vm_opt})")
     specs = process_specs(target, paths, python)
     running_now = {spec.name: running(spec.pid_file(paths)) for spec in specs}
     for spec in specs:
@@ -259,4 +292,6 @@ def status(target: Target, python: str = sys.executable) -> dict[str, Any]:
         "ca_bundle": str(paths.ca_bundle),
         "reconciler_config": str(paths.reconciler_config),
         "status_file": str(paths.status_file),
+        # The VM side's build as vm.install made it current here; None: the workstation's venv runs it.
+        "vm_build": installed[0] if (installed := installed_python(paths)) is not None else None,
     }

@@ -244,12 +244,13 @@ write_units() {
   UNITS_WRITTEN=$count
 }
 
+# Called as a condition (errexit is off in there), so each command's failure is returned by hand.
 restart() {
   if [ "$SYSTEMD" = 0 ]; then return 0; fi
-  systemctl daemon-reload
-  systemctl enable nexy-gate-restart.path "${SERVICES[@]}"
-  systemctl start nexy-gate-restart.path
-  systemctl restart "${SERVICES[@]}"
+  systemctl daemon-reload || return 1
+  systemctl enable nexy-gate-restart.path "${SERVICES[@]}" || return 1
+  systemctl start nexy-gate-restart.path || return 1
+  systemctl restart "${SERVICES[@]}" || return 1
 }
 
 checks() {
@@ -311,15 +312,19 @@ else
 fi
 
 CURRENT="start"
+START_WHY=""
 if [ "$SYSTEMD" = 0 ]; then step start "$SKIP"
-elif [ "$CHANGED" = 1 ]; then restart; step start "restarted"
+elif [ "$CHANGED" = 1 ]; then
+  # A build whose units do not start is a failed check, not a stop: the switch back below runs.
+  if restart; then step start "restarted"
+  else START_WHY="a unit did not start (systemctl --failed)"; step start "failed: $START_WHY"; fi
 else
   systemctl start nexy-gate-restart.path "${SERVICES[@]}"
   step start "running"
 fi
 
 CURRENT="check"
-if checks; then
+if [ -z "$START_WHY" ] && checks; then
   if [ "$SYSTEMD" = 1 ]; then step check "health and reconciler status answer"
   elif [ "$CHECK_STATUS" = 1 ]; then step check "reconciler status answers (health: $SKIP)"
   else step check "$SKIP"; fi
@@ -329,13 +334,13 @@ if checks; then
   result true "$ACTION" ""
   exit 0
 fi
-WHY="$CHECK_WHY"
+WHY="${START_WHY:-$CHECK_WHY}"
 step check "failed: $WHY"
 if [ "$SWITCHED" = 1 ] && [ -n "$PREV" ] && [ -f "$OPT/$PREV/.complete" ]; then
   CURRENT="rollback"
   swap_link "$PREV" "$OPT/current"
   write_units "$OPT/current/systemd"
-  restart
+  if ! restart; then fail "the checks of $BUILD failed ($WHY); switched back to $PREV, but its units did not start"; fi
   if checks; then step rollback "current: $BUILD -> $PREV, checks pass"
   else step rollback "current: $BUILD -> $PREV, checks still fail: $CHECK_WHY"; fi
   ACTION="rolled_back"

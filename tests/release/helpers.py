@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import plistlib
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from release.parts.archives.sample import make_dmg, make_pkg
 from release.parts.inspection import notes_heading
 from release.parts.target import load_target
 from schemas import Target, atomic_write
+from tests.conftest import REPO
 
 # Volatile by design: process bookkeeping and logs, the reconciler's own status file, the
 # remote-call counter and the (empty, git-ignored) workstation lock file a real run opens.
@@ -85,3 +87,15 @@ def poll(check: Callable[[], bool], deadline_s: float = 60.0, what: str = "condi
     while not check():
         assert time.monotonic() < end, f"{what} not reached within {deadline_s:.0f}s"
         time.sleep(0.3)
+
+
+def copy_source(into: Path) -> Path:
+    """A checkout of the VM side to change (what a new commit would be)."""
+    from release.steps.vm_artifact import PACKAGES, vm_lock
+
+    into.mkdir(parents=True)
+    for name in ("pyproject.toml", vm_lock(REPO).name):
+        shutil.copy2(REPO / name, into / name)
+    for folder in (*PACKAGES, "systemd"):
+        shutil.copytree(REPO / folder, into / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return into

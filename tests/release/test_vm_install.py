@@ -15,14 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from release.outside.sandbox_layout import sandbox_paths
+from release.outside.sandbox_layout import SandboxPaths, sandbox_paths
 from release.parts.target import load_target
+from release.sandbox import down
+from release.sandbox.procs import running
 from release.sandbox.tree import seed, write_reconciler_config
 from release.steps.vm import script_inputs
-from release.steps.vm_artifact import PACKAGES, build_artifact, vm_lock
+from release.steps.vm_artifact import build_artifact
 from release.steps.vm_script import check_body, install_body, launcher
 from schemas import Target
 from tests.conftest import REPO, run_inv
+
+from .helpers import copy_source
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,16 +40,6 @@ def _tree(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and not path.is_symlink()
     }
-
-
-def _copy_source(into: Path) -> Path:
-    """A checkout of the VM side to change (what a new commit would be)."""
-    into.mkdir(parents=True)
-    for name in ("pyproject.toml", vm_lock(REPO).name):
-        shutil.copy2(REPO / name, into / name)
-    for folder in (*PACKAGES, "systemd"):
-        shutil.copytree(REPO / folder, into / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    return into
 
 
 def _inv_json(*args: str) -> tuple[int, dict[str, object], str]:
@@ -138,7 +132,7 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     code, _, err = _inv_json("vm.check", *where)
     assert code == 0, err
 
-    changed = _copy_source(tmp_path / "changed")
+    changed = copy_source(tmp_path / "changed")
     with (changed / "feed" / "__init__.py").open("a") as handle:
         handle.write("# a changed build\n")
     code, upgraded, err = _inv_json("vm.upgrade", *where, "--source", str(changed))
@@ -151,7 +145,7 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     assert {str(root): _tree(root) for root in kept} == before
 
     # A build whose reconciler cannot answer `status`: the checks fail and current goes back.
-    broken = _copy_source(tmp_path / "broken")
+    broken = copy_source(tmp_path / "broken")
     with (broken / "reconciler" / "cli.py").open("a") as handle:
         handle.write("\n\ndef main(argv: object = None) -> int:\n    raise SystemExit(3)\n")
     code, failed, err = _inv_json("vm.upgrade", *where, "--source", str(broken))
@@ -167,19 +161,54 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     assert "build" in err
 
 
+def _argv0(paths: SandboxPaths) -> dict[str, str]:
+    """The interpreter each VM-side process of the sandbox runs under (from its pid file)."""
+    found = {}
+    for name in ("reconciler", "production-feed", "staging-feed"):
+        record = running(paths.run_dir / f"{name}.pid")
+        assert record is not None, f"{name} is not running"
+        found[name] = record.argv[0]
+    return found
+
+
+def test_the_demo_runs_on_the_installed_build_and_an_upgrade_restarts_it(
+    sandbox_target: tuple[Target, Path], tmp_path: Path
+) -> None:
+    """Issue 22: ``vm.install`` then ``./inv demo``; the sandbox runs the VM side from the build
+    (as systemd runs /opt/nexy-release/current), and ``vm.upgrade`` restarts it onto the new one."""
+    target, target_file = sandbox_target
+    paths = sandbox_paths(target)
+    where = ("--target", str(target_file))
+    try:
+        code, first, err = _inv_json("vm.install", *where)
+        assert code == 0, err
+        build = str(first["build"])
+        demo = run_inv("demo", "--size-mb", "2", "--no-keep", *where, timeout=400)
+        assert demo.returncode == 0, f"--- stdout\n{demo.stdout}\n--- stderr\n{demo.stderr}"
+        assert f"VM side: build {build} (installed by vm.install in {paths.vm_opt})" in demo.stdout
+        assert "verified: stable 2.0.0.15" in demo.stdout
+
+        up = run_inv("sandbox.up", *where)
+        assert up.returncode == 0, up.stderr
+        python = str(paths.vm_opt / build / "venv" / "bin" / "python")
+        assert set(_argv0(paths).values()) == {python}
+        changed = copy_source(tmp_path / "changed")
+        with (changed / "feed" / "__init__.py").open("a") as handle:
+            handle.write("# a changed build\n")
+        code, upgraded, err = _inv_json("vm.upgrade", *where, "--source", str(changed))
+        assert code == 0, err
+        new = str(upgraded["build"])
+        assert "restarting the sandbox onto the new build" in err
+        assert set(_argv0(paths).values()) == {str(paths.vm_opt / new / "venv" / "bin" / "python")}
+        status = run_inv("sandbox.status", "--json", *where)
+        assert json.loads(status.stdout)["vm_build"] == new
+    finally:
+        down(target)
+
+
 def test_dry_run_prints_every_step_and_changes_nothing(sandbox_target: tuple[Target, Path]) -> None:
     target, target_file = sandbox_target
     done = run_inv("vm.install", "--target", str(target_file), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "user, dirs, tls, artifact, release, switch, units, config, verify, start, check" in done.stdout
     assert not (sandbox_paths(target).vm_dir / "opt").exists()
-
-
-def test_real_systemd() -> None:
-    """Install, upgrade and a failed upgrade under a real systemd (PID 1, or a container of one)."""
-    if not Path("/run/systemd/system").is_dir() and shutil.which("systemd-nspawn") is None:
-        pytest.skip(
-            "no systemd here (PID 1 is not systemd, no systemd-nspawn, no container daemon): the script "
-            "is tested on the sandbox, against the fake ARM server and with bash -n/shellcheck instead"
-        )
-    pytest.skip("a real-systemd run installs into /opt and /etc/systemd: run it on a throwaway VM")
