@@ -20,7 +20,7 @@ from difflib import get_close_matches
 from invoke.exceptions import ParseError
 from invoke.parser.context import ParserContext
 
-__all__ = ["REFUSED_CORE_FLAGS", "parse_error_line"]
+__all__ = ["REFUSED_CORE_FLAGS", "bad_value_line", "parse_error_line"]
 
 # invoke's core flags that ./inv does not offer: they echo shell commands but still run the task
 # (its --debug is kept, long only).
@@ -106,3 +106,26 @@ def parse_error_line(exc: ParseError, argv: Sequence[str], contexts: dict[str, P
             f"error: {found.group('task')} needs {' and '.join(names)} (./inv --help {found.group('task')})"
         )
     return f"error: {message}"
+
+
+_CAST = re.compile(r"^invalid literal for (?P<type>\w+)\(\)(?: with base 10)?: '(?P<value>.*)'$")
+
+
+def bad_value_line(exc: ValueError, argv: Sequence[str]) -> str:
+    """The line for a value invoke could not cast to its option's type (``-T abc``)."""
+    match = _CAST.match(str(exc))
+    if match is None:
+        return f"error: {exc}"
+    value, kind = (
+        match["value"],
+        {"int": "a whole number", "float": "a number"}.get(match["type"], match["type"]),
+    )
+    flag = next(
+        (
+            token.split("=", 1)[0] if "=" in token else argv[index - 1]
+            for index, token in enumerate(argv)
+            if token == value or token.endswith(f"={value}")
+        ),
+        "an option",
+    )
+    return f"error: {flag} needs {kind}, not {value!r}"

@@ -147,3 +147,49 @@ def test_every_tasks_help_has_one_example(name: str) -> None:
     examples = re.findall(r"^\s*Example: (\./inv .*)$", done.stdout, re.MULTILINE)
     assert len(examples) == 1, done.stdout
     assert shlex.split(examples[0])[1] == name, examples
+
+
+@pytest.mark.parametrize("task", ["rollback", "bump"])
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_task_then_help_is_that_tasks_help_even_with_a_positional(task: str, flag: str) -> None:
+    done = run_inv(task, flag)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Usage: ./inv [--core-opts] {task} ") and "Example: ./inv" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("-T", "abc", "status"), "error: -T needs a whole number, not 'abc'"),
+        (("--command-timeout=1.5x", "status"), "error: --command-timeout needs a whole number, not '1.5x'"),
+    ],
+)
+def test_a_value_invoke_cannot_cast_is_one_error_line(args: tuple[str, ...], line: str) -> None:
+    done = run_inv(*args)
+    assert (done.returncode, done.stderr.strip(), done.stdout) == (2, line, "")
+
+
+def test_help_into_a_closed_pipe_is_no_traceback() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    # `./inv --help publish | head -1` once head has gone: the pipe's reading end is closed first,
+    # so the first write fails (a reader that is still there would take the whole text).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tasks", "--help", "publish"],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
