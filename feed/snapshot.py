@@ -6,6 +6,7 @@ Rules:
 - The stable feed has the stable item; the beta feed has the beta item and the stable item, newest
   first by :func:`schemas.compare_versions` (a beta user must still reach the next stable). When both
   carry the same ``sparkle:version`` only the beta one is listed, so Sparkle never sees a tie.
+- The health documents are ``schemas.feedhealth``'s models, dumped as they are.
 - Feeds and health say ``Cache-Control: no-cache``; the beta feed (and its 404) ``private, no-store``.
 """
 
@@ -15,9 +16,19 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
-from schemas import AppcastItem, Manifest, compare_versions, items_from_manifest, render_appcast
+from pydantic import BaseModel
+
+from schemas import (
+    AppcastItem,
+    FeedHealth,
+    ServedChannels,
+    ServedRelease,
+    ServerHealth,
+    compare_versions,
+    items_from_manifest,
+    render_appcast,
+)
 
 from .evaluate import Served
 
@@ -59,8 +70,8 @@ def make_payload(body: bytes, media_type: str, cache_control: str) -> Payload:
     )
 
 
-def _json(document: dict[str, Any]) -> bytes:
-    return (json.dumps(document, indent=2) + "\n").encode()
+def _json(document: BaseModel) -> bytes:
+    return (json.dumps(document.model_dump(mode="json"), indent=2) + "\n").encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,31 +85,20 @@ class Snapshot:
     """None while the gate is closed: the beta feed answers 404."""
 
 
-def _channel(manifest: Manifest | None) -> dict[str, Any] | None:
-    if manifest is None:
-        return None
-    return {
-        "version": manifest.version,
-        "build": manifest.build,
-        "url": str(manifest.artifact.url),
-        "size": manifest.artifact.size,
-        "sha256": manifest.artifact.sha256,
-    }
-
-
-def _health_document(served: Served, reasons: tuple[str, ...]) -> dict[str, Any]:
+def _health_document(served: Served, reasons: tuple[str, ...]) -> FeedHealth:
     stable = served.stable
-    document: dict[str, Any] = {
-        "status": "degraded" if reasons else "ok",
-        "latest_version": stable.version if stable else None,
-        "latest_build": stable.build if stable else None,
-        "channels": {"stable": _channel(stable), "beta": _channel(served.beta)},
-        "manifest_digest": served.stable_digest,
-        "beta_enabled": served.beta_enabled,
-    }
-    if reasons:
-        document["reason"] = "; ".join(reasons)
-    return document
+    return FeedHealth(
+        status="degraded" if reasons else "ok",
+        latest_version=stable.version if stable else None,
+        latest_build=stable.build if stable else None,
+        channels=ServedChannels(
+            stable=ServedRelease.of(stable) if stable else None,
+            beta=ServedRelease.of(served.beta) if served.beta else None,
+        ),
+        manifest_digest=served.stable_digest,
+        beta_enabled=served.beta_enabled,
+        reason="; ".join(reasons) if reasons else None,
+    )
 
 
 def _newest_first(items: list[AppcastItem]) -> list[AppcastItem]:
@@ -126,7 +126,7 @@ def build_snapshot(served: Served, reasons: tuple[str, ...]) -> Snapshot:
     return Snapshot(
         served=served,
         reasons=reasons,
-        health=make_payload(_json({"status": "ok", "version": stable_version}), JSON, FEED_CACHE),
+        health=make_payload(_json(ServerHealth(status="ok", version=stable_version)), JSON, FEED_CACHE),
         updates_health=make_payload(_json(_health_document(served, reasons)), JSON, FEED_CACHE),
         appcast=make_payload(appcast, XML, FEED_CACHE),
         beta_appcast=beta_appcast,

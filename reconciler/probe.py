@@ -1,8 +1,9 @@
 """Health probes (httpx) of the feed endpoints, reported apart from sync.
 
 Rules:
-- production: ``/health`` answers ok, ``/updates/health`` reports the desired stable version and
-  ``/updates/appcast.xml`` carries it. staging: ``/updates/appcast-beta.xml`` answers 404 iff the
+- production: ``/health`` answers its document, ``/updates/health`` reports the desired stable
+  version (``FeedHealth.version``; both parsed with ``schemas.parse_health``, whose one line a wrong
+  document is) and ``/updates/appcast.xml`` carries it. staging: ``/updates/appcast-beta.xml`` answers 404 iff the
   desired gate is closed, and carries the desired beta version when open.
 - TLS trusts ``ca_bundle`` when given, else the system store; which scheme is used is the URL's.
 - The feed rebuilds after the runtime files change, so a failing probe retries (tenacity) for a
@@ -19,7 +20,15 @@ import httpx
 from defusedxml import ElementTree
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from schemas import HealthState
+from schemas import (
+    Channel,
+    FeedHealth,
+    HealthDocument,
+    HealthDocumentError,
+    HealthState,
+    ServerHealth,
+    parse_health,
+)
 
 from .config import ProbeConfig
 from .expectation import Expectation
@@ -39,15 +48,29 @@ def _versions(xml: bytes) -> set[str]:
     return found
 
 
+def _document(client: httpx.Client, url: str, kind: type[HealthDocument]) -> HealthDocument | str:
+    """The health document ``url`` answers, or the one line saying why it is none."""
+    response = client.get(url)
+    if response.status_code != 200:
+        return f"{url} answered {response.status_code}"
+    try:
+        return parse_health(kind, url, response.content)
+    except HealthDocumentError as exc:
+        return str(exc)
+
+
 def _production(client: httpx.Client, base: str, want: Expectation) -> str | None:
-    health = client.get(f"{base}/health")
-    if health.status_code != 200 or health.json().get("status") != "ok":
-        return f"/health answered {health.status_code}"
+    health = _document(client, f"{base}/health", ServerHealth)
+    if isinstance(health, str):
+        return health
     if want.stable_version is None:
         return None
-    updates = client.get(f"{base}/updates/health").json()
-    if updates.get("latest_version") != want.stable_version:
-        return f"/updates/health latest_version {updates.get('latest_version')} != {want.stable_version}"
+    updates = _document(client, f"{base}/updates/health", FeedHealth)
+    if isinstance(updates, str):
+        return updates
+    served = updates.version(Channel.STABLE)
+    if served != want.stable_version:
+        return f"/updates/health serves stable {served}, not {want.stable_version}"
     appcast = client.get(f"{base}/updates/appcast.xml")
     if appcast.status_code != 200 or want.stable_version not in _versions(appcast.content):
         return f"/updates/appcast.xml ({appcast.status_code}) lacks {want.stable_version}"

@@ -15,6 +15,15 @@ from .appcast import (
     render_appcast,
 )
 from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry, StageReport
+from .feedhealth import (
+    FeedHealth,
+    HealthDocument,
+    HealthDocumentError,
+    ServedChannels,
+    ServedRelease,
+    ServerHealth,
+    parse_health,
+)
 from .fileio import atomic_write, dump_json, dump_model, write_model
 from .models import (
     Artifact,
@@ -48,6 +57,9 @@ __all__ = [
     "Channel",
     "CheckResult",
     "CriticalUpdate",
+    "FeedHealth",
+    "HealthDocument",
+    "HealthDocumentError",
     "HealthState",
     "Manifest",
     "PassRecord",
@@ -57,6 +69,9 @@ __all__ = [
     "ResourceName",
     "ResourceState",
     "RuntimeLayout",
+    "ServedChannels",
+    "ServedRelease",
+    "ServerHealth",
     "SparkleItem",
     "StageReport",
     "Status",
@@ -73,6 +88,7 @@ __all__ = [
     "items_from_manifest",
     "manifest_item",
     "parse_appcast",
+    "parse_health",
     "parse_version",
     "render_appcast",
     "utcnow",

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .contracts import AcceptReport, PlanDocument
+from .feedhealth import FeedHealth, ServerHealth
 from .fileio import atomic_write, dump_json
 from .models import BetaGate, Bundle, Manifest, ReleaseLogEntry, Validation
 from .status import Status
@@ -29,6 +30,8 @@ DOCUMENTS: dict[str, type[BaseModel]] = {
     "target": Target,
     "accept_report": AcceptReport,
     "plan_document": PlanDocument,
+    "server_health": ServerHealth,
+    "feed_health": FeedHealth,
 }
 
 

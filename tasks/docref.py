@@ -31,11 +31,16 @@ def blocks() -> dict[Path, dict[str, Source]]:
     # parser (the very object `nexy-feed` parses its arguments with).
     from feed.cli import _build_parser
     from reconciler.config import Config
+    from schemas.feedhealth import FeedHealth, ServerHealth
     from schemas.target import Target
 
     return {
         Path("docs/vm.md"): {"reconciler-config": Config},
-        Path("docs/feed.md"): {"feed-options": _build_parser()},
+        Path("docs/feed.md"): {
+            "server-health": ServerHealth,
+            "feed-health": FeedHealth,
+            "feed-options": _build_parser(),
+        },
         Path("docs/production.md"): {"target-file": Target},
     }
 

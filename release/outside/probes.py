@@ -1,6 +1,8 @@
 """Looking at what is served: HTTP JSON, appcasts, downloads and real TLS handshakes.
 
 Rules:
+- Health endpoints are read as their documents (``get_health``, ``schemas.feedhealth``), never as
+  loose JSON.
 - Every probe returns a verdict and a short detail instead of raising, so a table can show all
   failures at once; only a programming error escapes.
 - TLS is decided by the target's ``secure`` flag, never by the port; the handshake trusts the
@@ -30,7 +32,15 @@ import httpx
 import truststore
 
 from release.outside.stream import CHUNK, HashingWriter, Progress, stream_to
-from schemas import AppcastError, SparkleItem, Target, parse_appcast
+from schemas import (
+    AppcastError,
+    HealthDocument,
+    HealthDocumentError,
+    SparkleItem,
+    Target,
+    parse_appcast,
+    parse_health,
+)
 from schemas.sparkle_reader import MAX_APPCAST_BYTES
 
 __all__ = [
@@ -38,7 +48,7 @@ __all__ = [
     "down_fix",
     "download_hash",
     "fetch_appcast",
-    "get_json",
+    "get_health",
     "origin",
     "port_answers",
     "port_free",
@@ -63,7 +73,9 @@ def ssl_context(target: Target) -> ssl.SSLContext:
     return trust_context(target.path(target.ca_bundle) if target.ca_bundle else None)
 
 
-def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
+def get_health(http: httpx.Client, url: str, kind: type[HealthDocument]) -> tuple[HealthDocument | None, str]:
+    """(the health document ``url`` answers, "ok"), or (None, one line saying why not): a wrong
+    document is ``schemas.parse_health``'s line, the same as every other reader's."""
     try:
         response = http.get(url)
     except httpx.HTTPError as exc:
@@ -71,12 +83,9 @@ def get_json(http: httpx.Client, url: str) -> tuple[dict[str, Any] | None, str]:
     if response.status_code != 200:
         return None, f"{url}: HTTP {response.status_code}"
     try:
-        document = response.json()
-    except ValueError:
-        return None, f"{url}: not JSON"
-    if not isinstance(document, dict):
-        return None, f"{url}: not a JSON object"
-    return document, "ok"
+        return parse_health(kind, url, response.content), "ok"
+    except HealthDocumentError as exc:
+        return None, str(exc)
 
 
 def fetch_appcast(http: httpx.Client, url: str) -> tuple[int | None, list[SparkleItem], str]:

@@ -32,10 +32,10 @@ from rich.table import Table
 
 from release.console import emit_json, out_console
 from release.errors import CHECK_FAILED, ReleaseError
-from release.outside.probes import get_json, port_answers, port_free, ssl_context
+from release.outside.probes import get_health, port_answers, port_free, ssl_context
 from release.parts.signing import check_signing
 from release.parts.target import load_target, target_path
-from schemas import Target
+from schemas import ServerHealth, Target
 from schemas.target import AzureRemote, GithubStore
 
 __all__ = ["Row", "doctor"]
@@ -198,9 +198,9 @@ def _endpoints(target: Target, sandbox: bool) -> list[Row]:
             ("staging", target.endpoints.staging),
         ):
             url = str(endpoint.url).rstrip("/") + "/health"
-            document, detail = get_json(http, url)
+            document, detail = get_health(http, url, ServerHealth)
             if document is not None:
-                rows.append(Row(f"{name} feed", True, f"{url}: {document.get('status', 'answered')}"))
+                rows.append(Row(f"{name} feed", True, f"{url}: {document.status}"))
             else:
                 rows.append(Row(f"{name} feed", False, detail, down))
     others = []

@@ -4,7 +4,8 @@ wait. (The workstation lock and the journal are the session's: ``release.parts.s
 Rules:
 - ``sync`` is exactly one remote call: the whole desired bundle, and with a wait the VM answers
   only after converging. A refused or unconverged bundle is exit 1 naming the resources.
-- "Served" means the feed reports it over HTTPS: the version is checked at ``/updates/health``.
+- "Served" means the feed reports it over HTTPS at ``/updates/health``: ``wait_served`` waits for
+  the manifest (``FeedHealth.serves``: version and dmg sha256), ``served_version`` tells the version.
 - A dry run ends in ``dry_run_done``: the plan's steps as ``plan:`` lines (stderr under ``--json``),
   one "nothing was changed" line, and the report as the one JSON document. Where a task builds a
   ``Plan`` (promote, rollback), the real run executes that same plan (``release.parts.plan``).
@@ -17,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
-from release.outside.probes import get_json, wait_until
+from release.outside.probes import get_health, wait_until
 from release.outside.store.base import UploadResult
 from release.parts.desired import to_bundle
 from release.parts.plan import Plan
 from release.parts.session import Session
-from schemas import AcceptReport, Channel, Target
+from schemas import AcceptReport, Channel, FeedHealth, Manifest, Target
 
 __all__ = [
     "SYNC_WAIT_S",
@@ -121,24 +122,31 @@ def beta_appcast_url(target: Target) -> str:
     return appcast_url(target, Channel.BETA)
 
 
+def _served(session: Session, channel: Channel) -> tuple[FeedHealth | None, str]:
+    return get_health(session.http, base_url(session.target, channel) + "/updates/health", FeedHealth)
+
+
 def served_version(session: Session, channel: Channel) -> tuple[str | None, str]:
-    url = base_url(session.target, channel) + "/updates/health"
-    document, detail = get_json(session.http, url)
-    if document is None:
-        return None, detail
-    if channel is Channel.STABLE:
-        return document.get("latest_version"), detail
-    beta = (document.get("channels") or {}).get("beta") or {}
-    return beta.get("version"), detail
+    """The version ``channel`` serves (None with why when it cannot be told)."""
+    document, detail = _served(session, channel)
+    return (document.version(channel), detail) if document else (None, detail)
 
 
-def wait_served(session: Session, channel: Channel, version: str, deadline_s: float = SERVED_WAIT_S) -> None:
+def wait_served(
+    session: Session, channel: Channel, manifest: Manifest, deadline_s: float = SERVED_WAIT_S
+) -> None:
+    """Until ``channel`` serves ``manifest`` (``FeedHealth.serves``: its version and dmg sha256)."""
+
     def check() -> tuple[bool, str]:
-        served, detail = served_version(session, channel)
-        return served == version, f"serves {served}" if served else detail
+        document, detail = _served(session, channel)
+        if document is None:
+            return False, detail
+        release = document.release(channel)
+        shown = f"serves {release.version} (sha256 {release.sha256[:12]}…)" if release else "serves nothing"
+        return document.serves(channel, manifest), shown
 
     ok, detail = wait_until(check, deadline_s)
     endpoint = base_url(session.target, channel)
     if not ok:
         raise ReleaseError(f"{endpoint}/updates/health still {detail} after {deadline_s:.0f}s", CHECK_FAILED)
-    session.say(f"served: {endpoint}/updates/health reports {channel.value} {version}")
+    session.say(f"served: {endpoint}/updates/health reports {channel.value} {manifest.version}")

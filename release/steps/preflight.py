@@ -29,7 +29,7 @@ from release.errors import ReleaseError
 from release.outside.grpcsmoke import check_row as grpc_row
 from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
-from release.outside.probes import get_json
+from release.outside.probes import get_health
 from release.outside.store._immutable import immutable_message
 from release.parts.artifacts import inbox_paths, missing_inbox, stale_inbox
 from release.parts.desired import manifests_dir
@@ -38,7 +38,7 @@ from release.parts.secrets import scan_paths
 from release.parts.session import Session
 from release.parts.signing import KeyCheck, check_signing
 from release.parts.versioning import current_version
-from schemas import Channel, CheckResult, ResourceName, SyncState
+from schemas import Channel, CheckResult, ResourceName, ServerHealth, SyncState
 
 __all__ = ["run_preflight", "scan_targets"]
 
@@ -86,9 +86,8 @@ def _fixed_releases(session: Session, channel: Channel) -> CheckResult:
 
 def _server_health(session: Session) -> CheckResult:
     url = str(session.target.endpoints.production.url).rstrip("/") + "/health"
-    document, detail = get_json(session.http, url)
-    ok = document is not None and document.get("status") == "ok"
-    return _check("server health", ok, f"{url}: {document.get('status')}" if document else detail)
+    document, detail = get_health(session.http, url, ServerHealth)
+    return _check("server health", document is not None, f"{url}: {document.status}" if document else detail)
 
 
 def _vm_items(session: Session) -> list[CheckResult]:

@@ -285,7 +285,7 @@ def promote(
                 write(stable_path(target), stable)
                 session.say(f"wrote {stable_path(target).name} = {versioned_path(target, beta.version).name}")
         sync(session, wait_s)
-        wait_served(session, Channel.STABLE, beta.version)
+        wait_served(session, Channel.STABLE, stable)
     session.say(
         f"nothing changed (stable already is {beta.version})"
         if skip

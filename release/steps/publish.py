@@ -199,7 +199,7 @@ def publish(
         change.details.append(f"update controls: {describe_manifest(manifest)}")
         synced = sync(session, wait_s)
         if gate_open:
-            wait_served(session, Channel.BETA, version)
+            wait_served(session, Channel.BETA, manifest)
         # The same inbox again, on a VM that already had it: a no-op, journaled as one.
         noop = unchanged and not uploaded and not recorded and not synced.changed
         why = f"beta already is {version} {manifest.fingerprint[:12]}: every asset in place, manifest kept"

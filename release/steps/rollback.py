@@ -329,7 +329,7 @@ def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
             session.say(f"kept {plan.path.name}: already {plan.wrote}")
         moved |= bool(sync(session, wait_s).changed)
         if plan.wait is not None:
-            wait_served(session, channel, version)
+            wait_served(session, channel, manifest)
         elif channel is Channel.BETA:
             session.say("the beta gate is closed: staging serves it once staging.open runs")
         if not moved:

@@ -10,8 +10,8 @@ Rules:
   ``reachable`` row; a silent one is that row alone, the rows that need it are skipped naming it),
   then the beta gate (the beta appcast; closed is one failed row, and nothing is downloaded: the
   download and signature rows are skipped naming the closed gate), then what a beta client would
-  see on staging: ``/health``, ``/updates/health`` (beta
-  version), the beta appcast (version, short version, enclosure length and URL equal the manifest),
+  see on staging: ``/health``, ``/updates/health`` (the beta
+  manifest's version and dmg sha256, ``FeedHealth.serves``), the beta appcast (version, short version, enclosure length and URL equal the manifest),
   both assets downloaded over HTTPS and hashed against the manifest, and a real TLS handshake on
   every endpoint the target marks secure, the ``signature`` row (the served bytes verify against
   the app's ``SUPublicEDKey``, ``release.steps.served_signature``) and the ``grpc`` row (``Health/Check``
@@ -28,14 +28,22 @@ from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.grpcsmoke import check_row as grpc_row
 from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
-from release.outside.probes import Reach, down_fix, fetch_appcast, get_json, origin, tls_handshake, wait_until
+from release.outside.probes import (
+    Reach,
+    down_fix,
+    fetch_appcast,
+    get_health,
+    origin,
+    tls_handshake,
+    wait_until,
+)
 from release.parts.client_view import offered_release
 from release.parts.desired import gate_path, read_beta, read_gate, validation_path, write
 from release.parts.session import Session, ssl_context
 from release.steps import flow
 from release.steps.flow import base_url, beta_appcast_url, dry_run_done, sync, sync_step
 from release.steps.served_signature import Download, Feed, downloads, signature_row
-from schemas import BetaGate, Channel, CheckResult, Manifest, Target, Validation
+from schemas import BetaGate, Channel, CheckResult, FeedHealth, Manifest, ServerHealth, Target, Validation
 
 __all__ = ["set_gate", "validate"]
 
@@ -138,6 +146,25 @@ def _reachable(session: Session, beta: Manifest, staging: str) -> tuple[CheckRes
     return CheckResult(name="reachable", ok=False, detail=detail[:300]), silent
 
 
+def _health(session: Session, staging: str) -> CheckResult:
+    health, detail = get_health(session.http, f"{staging}/health", ServerHealth)
+    return CheckResult(
+        name="staging /health", ok=health is not None, detail=f"status {health.status}" if health else detail
+    )
+
+
+def _updates_health(session: Session, beta: Manifest, staging: str) -> CheckResult:
+    """Staging serves the beta manifest (``FeedHealth.serves``: version and dmg sha256)."""
+    updates, detail = get_health(session.http, f"{staging}/updates/health", FeedHealth)
+    if updates is None:
+        return CheckResult(name="staging /updates/health", ok=False, detail=detail)
+    return CheckResult(
+        name="staging /updates/health",
+        ok=updates.serves(Channel.BETA, beta),
+        detail=f"beta {updates.version(Channel.BETA)}, status {updates.status}",
+    )
+
+
 def _checks(session: Session, beta: Manifest, staging: str) -> list[CheckResult]:
     """Every row, each asked only when what it needs answers: the gate before any download (a closed
     gate fails one row, not three), a silent endpoint in the ``reachable`` row alone."""
@@ -151,27 +178,7 @@ def _checks(session: Session, beta: Manifest, staging: str) -> list[CheckResult]
         return [*checks, *(_skip(name, cause) for name in names), *_transport(target, silent)]
     feed = fetch_appcast(session.http, _beta_url(session))
     checks.append(_appcast(session, beta, feed))
-    health, detail = get_json(session.http, f"{staging}/health")
-    checks.append(
-        CheckResult(
-            name="staging /health",
-            ok=bool(health and health.get("status") == "ok"),
-            detail=f"status {health.get('status')}" if health else detail,
-        )
-    )
-    updates, detail = get_json(session.http, f"{staging}/updates/health")
-    served = ((updates or {}).get("channels") or {}).get("beta") or {}
-    checks.append(
-        CheckResult(
-            name="staging /updates/health",
-            ok=bool(updates)
-            and served.get("version") == beta.version
-            and served.get("sha256") == beta.artifact.sha256,
-            detail=f"beta {served.get('version')}, status {(updates or {}).get('status')}"
-            if updates
-            else detail,
-        )
-    )
+    checks += [_health(session, staging), _updates_health(session, beta, staging)]
     silent_downloads = [
         origin(str(a.url)) for a in (beta.artifact, beta.installer) if origin(str(a.url)) in silent
     ]

@@ -13,7 +13,8 @@ Rules:
   the manifest points at the fixed URLs; the repo's pair ``manifest.json`` /
   ``manifest_<version>.json`` is identical; the VM's pair is identical and in sync (``reconciler
   status`` and ``reconciler diff``); ``/health``, ``/updates/health`` and ``/updates/appcast.xml``
-  agree on the version; the beta feed is gated as desired; ``signature``: the bytes served at the
+  agree on the version (``/updates/health`` serves the manifest: ``FeedHealth.serves``, version and
+  dmg sha256); the beta feed is gated as desired; ``signature``: the bytes served at the
   public URLs verify against the app's ``SUPublicEDKey`` (``release.steps.served_signature``);
   ``update controls``: the served item carries the manifest's controls, link and dates;
   ``grpc``: the channel's gRPC endpoint (production for stable, staging for beta) answers
@@ -38,7 +39,7 @@ from release.errors import ReleaseError
 from release.outside.grpcsmoke import check_row as grpc_row
 from release.outside.grpcsmoke import endpoint_of
 from release.outside.grpcsmoke import plan_line as grpc_plan
-from release.outside.probes import Reach, down_fix, fetch_appcast, get_json
+from release.outside.probes import Reach, down_fix, fetch_appcast, get_health
 from release.parts.client_view import offered_release
 from release.parts.controls import describe_manifest, served_controls
 from release.parts.desired import read_beta, read_gate, read_stable, read_versioned
@@ -46,7 +47,7 @@ from release.parts.session import Session
 from release.steps.flow import appcast_url
 from release.steps.served_signature import Feed, signature_row
 from release.steps.stored import fix, short, stored
-from schemas import Channel, CheckResult, Manifest, ResourceName, Target
+from schemas import Channel, CheckResult, FeedHealth, Manifest, ResourceName, ServerHealth, Target
 
 __all__ = ["CHECKS", "Check", "Subject", "checks_for", "verify"]
 
@@ -173,30 +174,30 @@ def _base(subject: Subject) -> str:
 
 
 def _health(subject: Subject) -> CheckResult:
-    session, manifest, channel = subject.session, subject.manifest, subject.channel
-    health, detail = get_json(session.http, f"{_base(subject)}/health")
-    ok = bool(health and health.get("status") == "ok")
-    if health and channel is Channel.STABLE:
-        ok = ok and health.get("version") == manifest.version  # all three agree (docs/rules.md#r9)
-    shown = f"status {health.get('status')}, version {health.get('version')}" if health else detail
-    return _c("/health", ok, shown)
+    manifest, channel = subject.manifest, subject.channel
+    health, detail = get_health(subject.session.http, f"{_base(subject)}/health", ServerHealth)
+    if health is None:
+        return _c("/health", False, detail)
+    # On production all three agree on the version (docs/rules.md#r9); /health names stable only.
+    ok = channel is not Channel.STABLE or health.version == manifest.version
+    return _c("/health", ok, f"status {health.status}, version {health.version}")
 
 
 def _updates_health(subject: Subject) -> CheckResult:
-    session, manifest, channel = subject.session, subject.manifest, subject.channel
-    updates, detail = get_json(session.http, f"{_base(subject)}/updates/health")
+    manifest, channel = subject.manifest, subject.channel
+    updates, detail = get_health(subject.session.http, f"{_base(subject)}/updates/health", FeedHealth)
+    if updates is None:
+        return _c("/updates/health", False, detail)
+    ok = updates.serves(channel, manifest)
     if channel is Channel.STABLE:
-        served = (updates or {}).get("latest_version"), (updates or {}).get("latest_build")
-    else:
-        beta = ((updates or {}).get("channels") or {}).get("beta") or {}
-        served = beta.get("version"), beta.get("build")
-    state = (updates or {}).get("status")
-    ok = served == (manifest.version, manifest.build)
-    if channel is Channel.STABLE:
-        ok = ok and state == "ok"  # "degraded" means the VM's pair or config disagree (docs/rules.md#r7)
-    reason = f" ({(updates or {}).get('reason')})" if state == "degraded" else ""
-    shown = f"{channel.value} {served[0]} build {served[1]}, {state}{reason}" if updates else detail
-    return _c("/updates/health", ok, shown)
+        # "degraded" means the VM's pair or config disagree (docs/rules.md#r7)
+        ok = ok and updates.status == "ok"
+    served = updates.release(channel)
+    shown = f"{channel.value} {served.version} build {served.build}" if served else f"{channel.value} none"
+    if served and served.sha256 != manifest.artifact.sha256:
+        shown += f", sha256 {served.sha256[:12]}… not the manifest's {manifest.artifact.sha256[:12]}…"
+    reason = f" ({updates.reason})" if updates.reason else ""
+    return _c("/updates/health", ok, f"{shown}, {updates.status}{reason}")
 
 
 def _appcast(subject: Subject) -> CheckResult:

@@ -137,6 +137,8 @@ def test_no_comment_cites_a_section_that_is_not_in_the_repository() -> None:
 # A row each generated block must hold: proof the block is filled from the right source.
 EXPECTED_ROWS = {
     ("docs/vm.md", "reconciler-config"): "| `alerts.webhooks[].secret_env` |",
+    ("docs/feed.md", "server-health"): "| `status` | `ok` | required |",
+    ("docs/feed.md", "feed-health"): "| `channels.beta.sha256` | string | required | the dmg's sha256 |",
     ("docs/feed.md", "feed-options"): "| `--max-connections` | integer | `4096` | concurrent connections;",
     ("docs/production.md", "target-file"): "| `remote.reconciler_user` | string or null | `null` |",
 }

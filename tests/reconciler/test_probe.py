@@ -1,6 +1,6 @@
 """Health probes against a stand-in feed on loopback (Starlette + uvicorn), staging over TLS.
 
-The stand-in serves the feed's documented shapes from the VM's runtime files, the way the real
+The stand-in serves the feed's documents (``schemas.feedhealth``'s models) from the VM's runtime files, the way the real
 feed does: the stable version from unified_config.yaml, the beta appcast 404 while the gate is closed.
 """
 
@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from reconciler.envfile import gate_value
 from reconciler.yamledit import read_update_version
+from schemas import FeedHealth, ServedChannels, ServedRelease, ServerHealth
 
 from .helpers import Daemon, Vm, bundle, make_vm, run_cli, wait_for
 
@@ -40,20 +41,22 @@ def _feed(vm: Vm, broken: dict[str, bool]) -> Starlette:
         return "0.0.0.1" if broken["on"] else version
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": stable()})
+        return JSONResponse(ServerHealth(status="ok", version=stable()).model_dump(mode="json"))
 
     async def updates_health(_: Request) -> Response:
         gate = gate_value(vm.env.read_bytes()) == "true"
-        return JSONResponse(
-            {
-                "status": "ok",
-                "latest_version": stable(),
-                "latest_build": stable(),
-                "channels": {},
-                "manifest_digest": "x",
-                "beta_enabled": gate,
-            }
+        served = ServedRelease(
+            version=stable(), build=stable(), url="https://example.invalid/Nexy.dmg", size=1, sha256="0" * 64
         )
+        document = FeedHealth(
+            status="ok",
+            latest_version=stable(),
+            latest_build=stable(),
+            channels=ServedChannels(stable=served, beta=None),
+            manifest_digest="0" * 64,
+            beta_enabled=gate,
+        )
+        return JSONResponse(document.model_dump(mode="json"))
 
     async def appcast(_: Request) -> Response:
         return Response(APPCAST.format(v=stable()), media_type="application/xml")
@@ -143,7 +146,7 @@ def test_probes_report_health_apart_from_sync(feeds: tuple[Vm, dict[str, bool]])
         wait_for(
             lambda: (
                 _health(vm).get("production", {}).get("ok") is False
-                and "latest_version 0.0.0.1" in str(_health(vm)["production"].get("detail"))
+                and "serves stable 0.0.0.1" in str(_health(vm)["production"].get("detail"))
             ),
             60,
             "production unhealthy because it serves the wrong version",
