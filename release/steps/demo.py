@@ -100,12 +100,18 @@ def _heal(target: Target, console: Console) -> None:
     healed_ms = (time.monotonic() - edited_at) * 1000
     console.print(f"healed in {healed_ms:.0f} ms: {runtime.name} has its desired bytes again")
     alerts: list[str] = []
-    while not alerts and time.monotonic() <= end:
+
+    def resolved() -> bool:
+        return any(json.loads(line).get("status") == "resolved" for line in alerts)
+
+    # The drift alert fires, then resolves once the heal is seen: both lines are shown, so the
+    # wait is for the resolved one (under load it is written well after the firing one).
+    while not (alerts and resolved()) and time.monotonic() <= end:
         with log.open("rb") as handle:
             handle.seek(offset)
             lines = handle.read().decode("utf-8", "replace").splitlines()
         alerts = [line for line in lines if '"event":"alert"' in line]
-        if not alerts:
+        if not (alerts and resolved()):
             time.sleep(0.2)
     if not alerts:
         raise ReleaseError(f"healed, but no alert line appeared in {log}", CHECK_FAILED)
