@@ -151,3 +151,19 @@ def test_more_versions_than_the_bound_fold_into_other(
     )
     assert len(versions) == 51
     assert versions["other"] == 30 and versions["2.1.0"] == 1 and versions["2.1.49"] == 1
+
+
+def test_a_taken_metrics_port_is_one_line_and_exit_2(tree: RuntimeTree) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = free_port()
+        args = ["--root", str(tree.root), "--port", str(port), "--metrics-port", str(taken.getsockname()[1])]
+        result = subprocess.run(
+            [str(FEED_BIN), *args], capture_output=True, text=True, timeout=30, check=False
+        )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nexy-feed: error: --metrics-port")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
