@@ -8,6 +8,8 @@ Rules:
   peak (``ru_maxrss`` when it is reaped after the load; see ``procstat``). When ``nginx`` is
   installed the same bytes are served by nginx (one worker, a static file) under the same load, for
   the ratio.
+- Every request carries a Sparkle ``User-Agent`` (``USER_AGENT``), as the app's clients send it, so
+  a feed with metrics on counts each one as an appcast check.
 - Figures are printed, written to ``bench/results/feed.json`` (atomically), and the last stdout line
   is one JSON object with ``rps``, ``p99_ms``, ``rss_mb`` and ``nginx_rps`` when nginx ran.
 """
@@ -37,6 +39,7 @@ from bench.procstat import stop_and_reap  # noqa: E402
 from schemas import Manifest, RuntimeLayout, atomic_write, dump_json, dump_model  # noqa: E402
 
 PATH = "/updates/appcast.xml"
+USER_AGENT = "Nexy/2.0.0.15 Sparkle/2.6.4"
 GOALS = {"rps": 8000.0, "p99_ms": 25.0, "rss_mb": 80.0}
 NGINX_CONF = """worker_processes 1;
 daemon off;
@@ -114,7 +117,16 @@ def _wrk_ms(value: str) -> float:
 def run_wrk(url: str, connections: int, duration: int) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     assert wrk is not None
-    args = [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    args = [
+        wrk,
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-H",
+        f"User-Agent: {USER_AGENT}",
+        url,
+    ]
     output = subprocess.run(args, capture_output=True, text=True, check=True, timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p99 = _wrk_ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
@@ -126,7 +138,7 @@ async def _requests(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop_at: float, latencies: list[float]
 ) -> int:
     """Keep-alive requests on one connection until ``stop_at``; returns the non-200 answers."""
-    request = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    request = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {USER_AGENT}\r\n\r\n".encode()
     failures = 0
     while time.perf_counter() < stop_at:
         started = time.perf_counter()

@@ -14,7 +14,12 @@ Rules:
     the feed closes it, as a slowloris does);
   - ``idle_closed_s``: how long a connection that sends nothing stays open;
   - ``rps``, ``p99_ms``, ``rss_mb`` under ``bench/feed.py``'s normal load, and ``ratio_vs_nginx``
-    (nginx, one worker, the same bytes, the same load) when nginx is installed.
+    (nginx, one worker, the same bytes, the same load) when nginx is installed;
+  - ``rps_metrics_off`` and ``rps_metrics_on``: the same load on ``nexy-feed`` without and with
+    ``--metrics-port`` (each request then counted as a request and an appcast check), alternated
+    ``METRICS_ROUNDS`` times in one run and the best of each kept, and ``metrics_cost`` =
+    1 - on/off (goal ≤ 0.10, issue 23); the endpoint is scraped once after the load, to prove
+    it counted.
 - RSS through psutil (portable), summed over the server's process tree, sampled every 10 ms.
 - This process raises its own soft ``RLIMIT_NOFILE`` to hold the connections.
 - Results go to ``bench/results/feed_attack.json`` (``feed_attack-<server>.json`` for a candidate),
@@ -38,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from feed.limits import Limits  # noqa: E402
 from schemas import atomic_write, dump_json  # noqa: E402
@@ -62,6 +70,7 @@ TRICKLERS = 200
 OVERSIZED_BYTES = 256 * 1024 * 1024
 RSS_CEILING = 1024 * 1024 * 1024
 IDLE_CAP_S = 60.0  # an idle connection still open then is reported as 60 s: "never closed"
+METRICS_ROUNDS = 3
 SERVERS = ("nexy-feed", "uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi")
 
 
@@ -104,6 +113,7 @@ def goals() -> dict[str, float]:
         "slowloris_probe_success": 0.99,
         "idle_closed_s": Limits().header_timeout + 1.0,
         "ratio_vs_nginx": 0.8,
+        "metrics_cost": 0.10,
     }
 
 
@@ -164,11 +174,18 @@ class RssSampler:
 
 
 def start_server(
-    kind: str, root: Path, port: int, log: Path, tls: tuple[Path, Path] | None = None
+    kind: str,
+    root: Path,
+    port: int,
+    log: Path,
+    tls: tuple[Path, Path] | None = None,
+    metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
     if kind == "nexy-feed":
         feed_bin = Path(sys.executable).with_name("nexy-feed")
         args = [str(feed_bin), "--root", str(root), "--port", str(port), "--log-level", "warning"]
+        if metrics_port is not None:
+            args += ["--metrics-port", str(metrics_port)]
         if tls is not None:
             args += ["--certfile", str(tls[0]), "--keyfile", str(tls[1])]
     else:
@@ -427,6 +444,54 @@ def normal_load(kind: str, tmp: Path, quick: bool) -> dict[str, Any]:
     return summary
 
 
+def _metrics_round(root: Path, tool: str, duration: int, log: Path, metrics: bool) -> tuple[float, float]:
+    """One normal load on nexy-feed; (req/s, appcast checks the metrics counted, 0 when off)."""
+    port = bench_feed.free_port()
+    metrics_port = bench_feed.free_port() if metrics else None
+    process = start_server("nexy-feed", root, port, log, metrics_port=metrics_port)
+    try:
+        bench_feed.wait_http(port)
+        url = f"http://127.0.0.1:{port}{PATH}"
+        bench_feed.load(url, tool, 50, 1)
+        figures = bench_feed.load(url, tool, 50, duration)
+        counted = 0.0
+        if metrics_port is not None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            counted = sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "nexy_feed_appcast_checks"
+                for sample in family.samples
+                if sample.name.endswith("_total")
+            )
+    finally:
+        stop_server(process)
+    return float(figures["rps"]), counted
+
+
+def metrics_cost(tmp: Path, quick: bool) -> dict[str, Any]:
+    """The same load with metrics off and on, alternated; the best of each (the least disturbed)."""
+    duration = 5 if quick else 15
+    tool = "wrk" if shutil.which("wrk") else "python"
+    root = tmp / "metrics" / "vm"
+    bench_feed.make_tree(root)
+    off: list[float] = []
+    on: list[float] = []
+    counted = 0.0
+    for round_ in range(METRICS_ROUNDS):
+        off.append(_metrics_round(root, tool, duration, tmp / f"metrics-off-{round_}.log", False)[0])
+        rps, counted = _metrics_round(root, tool, duration, tmp / f"metrics-on-{round_}.log", True)
+        on.append(rps)
+    return {
+        "rps_metrics_off": round(max(off), 1),
+        "rps_metrics_on": round(max(on), 1),
+        "metrics_cost": round(1 - max(on) / max(off), 3),
+        "metrics_rounds": {"off": [round(r, 1) for r in off], "on": [round(r, 1) for r in on]},
+        "metrics_checks_counted": counted,
+    }
+
+
 def _get_body(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(f"GET {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -462,6 +527,8 @@ def main() -> int:
         result = attack(args.server, tmp, args.quick, args.tls)
         if not args.no_load:
             result.update(normal_load(args.server, tmp, args.quick))
+            if args.server == "nexy-feed":
+                result.update(metrics_cost(tmp, args.quick))
     target = goals()
     met = {
         "oversized_header_rss_mb": result["oversized_header_rss_mb"] <= target["oversized_header_rss_mb"],
@@ -470,6 +537,8 @@ def main() -> int:
     }
     if "ratio_vs_nginx" in result:
         met["ratio_vs_nginx"] = result["ratio_vs_nginx"] >= target["ratio_vs_nginx"]
+    if "metrics_cost" in result:
+        met["metrics_cost"] = result["metrics_cost"] <= target["metrics_cost"]
     summary: dict[str, Any] = {
         "server": args.server,
         "listener": "tls" if args.tls else "plain",
@@ -506,6 +575,12 @@ def main() -> int:
         )
         print(
             f"normal load: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms, RSS {result['rss_mb']} MB{ratio}"
+        )
+    if "metrics_cost" in result:
+        print(
+            f"metrics: {result['rps_metrics_off']:.0f} req/s off, {result['rps_metrics_on']:.0f} req/s on "
+            f"(cost {result['metrics_cost']:.1%}, goal <= {target['metrics_cost']:.0%}; "
+            f"{result['metrics_checks_counted']:.0f} checks counted in the last round)"
         )
     print(f"goals met: {summary['goals_met']} {summary['goals_missed'] or ''}")
     atomic_write(REPO / "bench" / "results" / name, dump_json(summary))

@@ -10,6 +10,9 @@ Rules:
   server's fast path (``feed.protocol``) both answer from it, so they cannot disagree.
 - No client-controlled text in an answer: the trailing-slash redirect is relative and names only
   one of our own paths (Starlette's echoes the ``Host`` header).
+- With metrics, every request the app answers (those the fast path does not: a query, an asset,
+  a 404) is counted by :func:`_counted`, its route folded to a bounded label first; an appcast
+  request also counts as a check, with Sparkle's profile parameters when its query has them.
 - The lifespan builds the first snapshot before the server accepts connections, runs the reloader
   and turns SIGHUP into a forced reload.
 """
@@ -28,10 +31,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .assets import AssetStore
 from .http import PayloadResponse, serve_payload
+from .metrics import CHANNELS, FeedMetrics
 from .service import FeedService
 from .snapshot import PRIVATE_CACHE, Payload, Snapshot
 from .watch import Reloader
@@ -82,6 +86,39 @@ def _slash_redirect_or_404(router: Router) -> Callable[[Scope, Receive, Send], A
     return default
 
 
+def _counted(app: ASGIApp, metrics: FeedMetrics) -> ASGIApp:
+    """``app`` with every HTTP answer counted: route label, status, body bytes, appcast checks."""
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        answer = [0, 0]  # status, body bytes
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer[0] = int(message["status"])
+            elif message["type"] == "http.response.body":
+                answer[1] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await app(scope, receive, counting_send)
+        finally:
+            # An exception is answered 500 by Starlette's outermost middleware, outside this one.
+            metrics.request(metrics.route(path), answer[0] or 500, answer[1])
+        channel = CHANNELS.get(path.encode("latin-1", "replace"))
+        if channel is not None:
+            agents = [value for name, value in scope["headers"] if name == b"user-agent"]
+            metrics.check(channel, agents[-1] if agents else None)
+            query = scope.get("query_string", b"")
+            if query:
+                metrics.profile(channel, query.decode("latin-1"))
+
+    return counted
+
+
 def _install_sighup(reloader: Reloader) -> bool:
     try:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request_reload)
@@ -91,7 +128,11 @@ def _install_sighup(reloader: Reloader) -> bool:
 
 
 def create_app(
-    service: FeedService, *, assets_dir: Path | None = None, resync_seconds: float = 60.0
+    service: FeedService,
+    *,
+    assets_dir: Path | None = None,
+    resync_seconds: float = 60.0,
+    metrics: FeedMetrics | None = None,
 ) -> Starlette:
     reloader = Reloader(service, resync_seconds=resync_seconds)
 
@@ -117,4 +158,6 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.router.redirect_slashes = False
     app.router.default = _slash_redirect_or_404(app.router)
+    if metrics is not None:
+        app.add_middleware(_counted, metrics=metrics)
     return app

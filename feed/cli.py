@@ -11,6 +11,9 @@ Rules:
   default; a bad value is exit 2. The descriptor soft limit is raised (up to the hard limit) to fit
   ``--max-connections``; when the hard limit is lower, the cap is lowered to fit, with a warning.
 - SIGTERM/SIGINT stop cleanly with exit 0; SIGHUP forces a reload.
+- Metrics (``feed.metrics``) are off unless ``--metrics-port`` is given, and listen only on a
+  loopback address: any other ``--metrics-host`` is refused with one line, exit 2. A metrics port
+  that cannot be bound is one line and exit 2 too, before the feed listens.
 - ``--pid-file`` is written (atomically: ``{"pid": N}``) only once the server listens and its SIGHUP
   handler is installed, and removed before that handler goes: whoever finds it may send SIGHUP
   without killing the feed, on any system (no procfs needed to ask whether SIGHUP is caught).
@@ -37,8 +40,9 @@ import uvicorn
 
 from schemas import RuntimeLayout, atomic_write, dump_json
 
-from .app import create_app
+from .app import PAYLOAD_ROUTES, create_app
 from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
+from .metrics import DEFAULT_MAX_VERSIONS, FeedMetrics, serve_metrics
 from .server import FeedServer
 from .service import FeedService
 
@@ -99,6 +103,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--pid-file", type=Path, help="written once serving with SIGHUP handled; removed on exit"
     )
     _add_limit_args(parser)
+    _add_metrics_args(parser)
     for name in ("manifests_dir", "unified_config", "legacy_manifest", "config_env"):
         default = RuntimeLayout.model_fields[name].default
         parser.add_argument(
@@ -140,6 +145,43 @@ def _add_limit_args(parser: argparse.ArgumentParser) -> None:
             default=default,
             help=f"{_LIMIT_HELP[name]} (default %(default)s)",
         )
+
+
+def _add_metrics_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("metrics (Prometheus, off by default)")
+    group.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve http://<metrics-host>:<port>/metrics; without it no metrics are counted or served",
+    )
+    group.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="the loopback address of the metrics endpoint; any other is refused (default %(default)s)",
+    )
+    group.add_argument(
+        "--metrics-max-versions",
+        type=int,
+        default=DEFAULT_MAX_VERSIONS,
+        help="distinct client and OS versions labelled; later ones count as 'other' (default %(default)s)",
+    )
+
+
+def _check_metrics(args: argparse.Namespace) -> None:
+    try:
+        loopback = ipaddress.ip_address(args.metrics_host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--metrics-host {args.metrics_host} is not a loopback IP address: the metrics endpoint is never exposed"
+        )
+    if args.metrics_port is not None and not 1 <= args.metrics_port <= 65535:
+        raise UsageError(f"--metrics-port {args.metrics_port} is outside 1-65535")
+    if args.metrics_port is not None and args.metrics_port == args.port:
+        raise UsageError("--metrics-port must differ from --port")
+    if not 1 <= args.metrics_max_versions <= 10000:
+        raise UsageError("--metrics-max-versions must be within 1-10000")
 
 
 def limits_from(args: argparse.Namespace) -> Limits:
@@ -200,6 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise UsageError(f"--assets-dir {args.assets_dir} is not a directory")
     if args.resync_seconds <= 0:
         raise UsageError("--resync-seconds must be positive")
+    _check_metrics(args)
     problems = limits_from(args).problems()
     if problems:
         raise UsageError("; ".join(problems))
@@ -220,9 +263,15 @@ class _PidFileServer(FeedServer):
     """Announces the pid only while SIGHUP is handled (the lifespan installs the handler first)."""
 
     def __init__(
-        self, config: uvicorn.Config, pid_file: Path | None, *, limits: Limits, service: FeedService
+        self,
+        config: uvicorn.Config,
+        pid_file: Path | None,
+        *,
+        limits: Limits,
+        service: FeedService,
+        metrics: FeedMetrics | None = None,
     ) -> None:
-        super().__init__(config, limits=limits, service=service)
+        super().__init__(config, limits=limits, service=service, metrics=metrics)
         self.pid_file = pid_file
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -250,7 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     limits = _fit_descriptors(limits_from(args))
     service = FeedService(_layout(args), title=args.title)
-    app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds)
+    metrics = None
+    if args.metrics_port is not None:
+        metrics = FeedMetrics(PAYLOAD_ROUTES, max_versions=args.metrics_max_versions)
+        try:
+            serve_metrics(metrics, args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            print(
+                f"nexy-feed: error: --metrics-port {args.metrics_port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+    app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds, metrics=metrics)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -268,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=limits.keep_alive_timeout,
         ws="none",
     )
-    server = _PidFileServer(config, args.pid_file, limits=limits, service=service)
+    server = _PidFileServer(config, args.pid_file, limits=limits, service=service, metrics=metrics)
     # uvicorn re-raises the stop signal after a graceful shutdown; a no-op handler turns that into
     # a clean exit 0 instead of death by signal.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

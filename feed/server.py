@@ -21,6 +21,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from .limits import ConnectionLimiter, Limits
+from .metrics import FeedMetrics
 from .notify import NotifyingServer
 from .protocol import Guard, make_protocol_factory
 from .service import FeedService
@@ -64,6 +65,16 @@ class _LimitedStartup(uvicorn.Server):
 class FeedServer(NotifyingServer, _LimitedStartup):
     """uvicorn's server with the feed's limits, its fast path and systemd readiness."""
 
-    def __init__(self, config: uvicorn.Config, *, limits: Limits, service: FeedService) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        limits: Limits,
+        service: FeedService,
+        metrics: FeedMetrics | None = None,
+    ) -> None:
         super().__init__(config)
-        self.guard = Guard(limits=limits, limiter=ConnectionLimiter(limits.max_connections), service=service)
+        limiter = ConnectionLimiter(limits.max_connections)
+        self.guard = Guard(limits=limits, limiter=limiter, service=service, metrics=metrics)
+        if metrics is not None:
+            metrics.limiter = limiter  # refusals over the cap are the limiter's own count

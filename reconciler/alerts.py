@@ -65,14 +65,18 @@ class AlertSink(Protocol):
 
 
 class LogSink:
-    """The always-on sink: one JSON line per alert on the given stream (stderr → the journal)."""
+    """The always-on sink: one JSON line per alert on the given stream (stderr → the journal);
+    ``delivered`` is called after each line (the daemon's metrics count them)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, delivered: Callable[[], None] | None = None) -> None:
         self._stream = stream
+        self._delivered = delivered
 
     def deliver(self, alert: Alert) -> None:
         self._stream.write(json.dumps(alert.document(), separators=(",", ":")) + "\n")
         self._stream.flush()
+        if self._delivered is not None:
+            self._delivered()
 
 
 @dataclass

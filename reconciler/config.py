@@ -8,16 +8,19 @@ Rules:
 - Which ``actions:`` keys exist comes from the resource table (``resources.RESOURCES``).
 - The state and desired directories never overlap the runtime root: the tree's owner (the app
   server's user) must not be able to rename, link or replace the reconciler's own files.
+- The metrics endpoint is off unless ``metrics.port`` is set, and listens only on a loopback
+  address: any other is refused with one line (the figures name resources and alert sinks).
 - Every field carries a ``description``: docs/vm.md#config-reference is generated from them by
   ``./inv schemas`` (a field without one stops the generator).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
@@ -29,6 +32,7 @@ __all__ = [
     "AlertsConfig",
     "Config",
     "ConfigError",
+    "MetricsConfig",
     "ProbeConfig",
     "WatchConfig",
     "Webhook",
@@ -106,6 +110,35 @@ class WatchConfig(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    """The Prometheus endpoint (``reconciler.metrics``): off by default, loopback only."""
+
+    address: str = Field(
+        default="127.0.0.1",
+        description="The loopback address the endpoint listens on (`127.0.0.1` or `::1`); any other "
+        "address is refused: scrape it through SSH or a local agent.",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The TCP port of `http://<address>:<port>/metrics`; unset (the default): no endpoint.",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address (the metrics endpoint is loopback only)"
+            ) from None
+        if not address.is_loopback:
+            raise ValueError(f"{value} is not a loopback address: the metrics endpoint is never exposed")
+        return value
+
+
 class Config(_Strict):
     mode: Literal["enforce", "observe"] = Field(
         default="enforce",
@@ -151,6 +184,9 @@ class Config(_Strict):
     )
     alerts: AlertsConfig = Field(default=AlertsConfig(), description="Rate limit and webhooks.")
     watch: WatchConfig = Field(default=WatchConfig(), description="File-watch tuning.")
+    metrics: MetricsConfig = Field(
+        default=MetricsConfig(), description="The Prometheus endpoint of `run` (off unless `port` is set)."
+    )
 
     @property
     def status_path(self) -> Path:

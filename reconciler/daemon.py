@@ -16,6 +16,9 @@ Rules:
   STATUS= a one-line summary after every pass, STOPPING=1 on the way out.
 - On start and at every resync, temp files a kill left behind are swept (under the VM lock).
 - Alert memory lives in the state directory, so a restart does not re-alert known drift.
+- With ``metrics.port`` set, the daemon makes its own registry (``metrics.ReconcilerMetrics``),
+  injects it into the engine, the journal sink and the deliverer, and serves it on loopback before
+  the first pass; a port it cannot bind is one error line and exit 2.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry
+
 from schemas import HealthState, utcnow
 from schemas.sdnotify import Notifier, watchdog_interval
 
@@ -40,6 +45,7 @@ from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
+from .metrics import MetricsServer, ReconcilerMetrics, metrics_url, serve_metrics
 from .owned import owned_files, sweep_temp_files
 from .watch import Watcher
 
@@ -53,8 +59,11 @@ ERROR_RETRY_S = 10.0
 STOP_GRACE_S = 3
 
 
-def build_alerts(config: Config, deliverer: Deliverer | None) -> AlertManager:
-    sinks: list[AlertSink] = [LogSink(sys.stderr)]
+def build_alerts(
+    config: Config, deliverer: Deliverer | None, metrics: ReconcilerMetrics | None = None
+) -> AlertManager:
+    journal = metrics.alert_deliveries.labels("journal").inc if metrics is not None else None
+    sinks: list[AlertSink] = [LogSink(sys.stderr, journal)]
     if deliverer is not None:
         from .webhooks import WebhookSink  # the HTTP client is loaded only when webhooks are configured
 
@@ -84,12 +93,12 @@ def sweep(config: Config) -> None:
         log_event({"event": "swept", "files": [str(p) for p in removed]})
 
 
-def new_deliverer() -> Deliverer:
+def new_deliverer(metrics: ReconcilerMetrics | None = None) -> Deliverer:
     import httpx  # loaded only when webhooks are configured: it costs ~10 MB of RSS
 
     from .webhooks import Deliverer
 
-    return Deliverer(httpx.Client())
+    return Deliverer(httpx.Client(), metrics=metrics)
 
 
 def _probes(config: Config, report: Callable[[dict[str, HealthState]], None]) -> ProbeRunner:
@@ -146,10 +155,16 @@ def run_daemon(
             signal.alarm(0)
 
     notifier = Notifier()
-    deliverer = new_deliverer() if config.alerts.webhooks else None
-    alerts = build_alerts(config, deliverer)
+    metrics = ReconcilerMetrics(CollectorRegistry()) if config.metrics.port is not None else None
+    # Bound before anything else starts: a taken port is the caller's one error line, exit 2.
+    server: MetricsServer | None = None
+    if metrics is not None and config.metrics.port is not None:
+        server = serve_metrics(metrics.registry, config.metrics.address, config.metrics.port)
+        log_event({"event": "metrics", "url": metrics_url(config.metrics.address, config.metrics.port)})
+    deliverer = new_deliverer(metrics) if config.alerts.webhooks else None
+    alerts = build_alerts(config, deliverer, metrics)
     probes = _probes(config, lambda health: reconciler.report_health(health)) if config.probes else None
-    reconciler = Reconciler(config, alerts, request_probe=probes.request if probes else None)
+    reconciler = Reconciler(config, alerts, request_probe=probes.request if probes else None, metrics=metrics)
     watcher: Watcher | None = None
     try:
         for directory in (config.state_dir, config.desired_dir, inbox_dir(config)):
@@ -208,6 +223,9 @@ def run_daemon(
             probes.close()
         if deliverer is not None:
             deliverer.close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def _failed(outcome: PassOutcome | None) -> bool:

@@ -21,6 +21,8 @@ Rules:
 - Status, the failed-pass state and owed actions name resources only as the table does.
 - A failed write or an unreadable runtime file is that resource's error and alert; the other
   groups are still applied. A status file that cannot be written is a ``state`` alert.
+- With metrics injected (the daemon's ``ReconcilerMetrics``), every pass is counted once, after
+  its actions: result, drift found, heals, errors, duration, owed actions.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
 from .logline import log_event
+from .metrics import ReconcilerMetrics
 from .pending import PendingActions
 from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
 from .resources import RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
@@ -87,6 +90,8 @@ class PassOutcome:
     desired: Desired | None
     error: str = ""
     owed: frozenset[str] = frozenset()
+    drifted: tuple[str, ...] = ()
+    """The resources the pass found differing from the desired state, before it healed them."""
 
     @property
     def exit_code(self) -> int:
@@ -104,6 +109,7 @@ class Reconciler:
         request_probe: Callable[[Expectation], None] | None = None,
         pid: int | None = None,
         log: Callable[[dict[str, object]], None] | None = None,
+        metrics: ReconcilerMetrics | None = None,
     ) -> None:
         self.config = config
         self.alerts = alerts
@@ -118,6 +124,7 @@ class Reconciler:
         self._last_good: PassOutcome | None = None
         self._resource_states: dict[str, ResourceState] = {}
         self._log = log or log_event
+        self._metrics = metrics
         # Owed actions are kept by resource name; a resource owes one if its action key has a command.
         configured = [r.name for r in RESOURCES if config.actions.get(r.action_key)]
         self._pending = PendingActions(config.pending_actions_path, configured)
@@ -154,7 +161,8 @@ class Reconciler:
                 run_owed_actions(self.config, outcome.owed, self._pending, self.alerts, self._log)
             except Exception as exc:  # an action's bookkeeping failed: it stays owed for the next pass
                 self._log({"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]})
-        duration_ms = round((self._monotonic() - start) * 1000, 2)
+        elapsed = self._monotonic() - start
+        duration_ms = round(elapsed * 1000, 2)
         record = PassRecord(
             at=self._wall(), duration_ms=duration_ms, result=outcome.result, changed=outcome.changed
         )
@@ -164,6 +172,17 @@ class Reconciler:
             if outcome.plan is not None:
                 self._last_good = outcome
             self._write_status_locked()
+            errored = [n for n, state in self._resource_states.items() if state.sync == "error"]
+        if self._metrics is not None:
+            self._metrics.record_pass(
+                outcome.result,
+                drifted=outcome.drifted,
+                healed=outcome.changed,
+                errored=errored if outcome.plan is not None else ["pass"],
+                duration_s=elapsed,
+                at=record.at.timestamp(),
+                owed=len(self._pending.load()),
+            )
         desired = outcome.desired
         if self._request_probe is not None and desired is not None and (probe or outcome.changed):
             self._request_probe(desired.expectation())
@@ -282,7 +301,8 @@ class Reconciler:
         for name, why in failed.items():
             states[name] = ResourceState(sync="error", detail=why)
         self._resource_states = states
-        return PassOutcome(result, tuple(changed), after, desired, owed=owed)
+        drifted = tuple(r.name for r in plan.resources if r.state == "drift")
+        return PassOutcome(result, tuple(changed), after, desired, owed=owed, drifted=drifted)
 
     def status(self) -> Status:
         with self._lock:

@@ -8,6 +8,8 @@ Rules:
   the queue is bounded (oldest dropped). ``close`` keeps delivering and retrying what is queued
   until its deadline, then gives up: a one-shot ``once`` still gets its alerts out, and a stopping
   daemon never hangs on a dead endpoint.
+- With metrics, each post is counted once: delivered (a 2xx or 3xx answer), or failed (a 4xx, the
+  retries spent, the close deadline reached, or dropped from the full queue).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from .alerts import Alert
 from .config import Webhook
+from .metrics import ReconcilerMetrics
 
 __all__ = ["Deliverer", "WebhookSink", "render"]
 
@@ -53,8 +56,10 @@ class Deliverer:
         attempts: int = 5,
         max_wait_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: ReconcilerMetrics | None = None,
     ) -> None:
         self._client = client
+        self._metrics = metrics
         self._attempts = attempts
         self._max_wait_s = max_wait_s
         self._monotonic = monotonic
@@ -67,6 +72,8 @@ class Deliverer:
 
     def submit(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> None:
         with self._ready:
+            if len(self._queue) == self._queue.maxlen:
+                self._count(delivered=False)  # the oldest is about to be dropped
             self._queue.append((webhook, body, headers))
             self._ready.notify()
 
@@ -97,9 +104,15 @@ class Deliverer:
                 if not self._queue or self._expired():
                     return
                 item = self._queue.popleft()
-            self._post(*item)
+            self._count(delivered=self._post(*item))
 
-    def _post(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> None:
+    def _count(self, *, delivered: bool) -> None:
+        if self._metrics is not None:
+            counter = self._metrics.alert_deliveries if delivered else self._metrics.alert_failures
+            counter.labels("webhook").inc()
+
+    def _post(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> bool:
+        """Post with retries; True when the endpoint took it."""
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=0.5, max=self._max_wait_s),
@@ -108,15 +121,18 @@ class Deliverer:
             reraise=False,
             retry_error_callback=lambda state: None,
         )
+        delivered = False
         for attempt in retrying:
             with attempt:
                 if self._expired():
-                    return
+                    return False
                 response = self._client.post(
                     str(webhook.url), content=body, headers=headers, timeout=webhook.timeout_s
                 )
                 if response.status_code >= 500 or response.status_code == 429:
                     raise _Retryable(f"HTTP {response.status_code}")
+                delivered = response.status_code < 400
+        return delivered
 
 
 class WebhookSink:

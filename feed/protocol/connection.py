@@ -16,6 +16,9 @@ Rules:
   from the snapshot (:func:`feed.protocol.responses.fast_answer`), with no task, scope or
   middleware. Anything else (a query, an encoded or absolute target, a pipelined request behind a
   slow one) goes the normal way.
+- With metrics (``Guard.metrics``), the fast path counts its answer and, on an appcast route, the
+  check with the ``User-Agent`` kept from the head; refusals and head timeouts are counted by
+  reason. Without metrics nothing is counted: one ``is None`` test per answer.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from uvicorn.server import ServerState
 
 from ..app import PAYLOAD_ROUTES, Pick
 from ..limits import ConnectionLimiter, Limits
+from ..metrics import CHANNELS, FeedMetrics
 from ..service import FeedService
 from ..snapshot import encode_headers
 from .responses import fast_answer, refusal
@@ -63,6 +67,7 @@ class Guard:
     """The loop's clock as of the last tick: deadlines need no clock read per request."""
     waiting_tls: set[TlsGuard] = field(default_factory=set)
     """TLS connections that have not sent a byte yet."""
+    metrics: FeedMetrics | None = None
     _date_source: list[tuple[bytes, bytes]] | None = None
     _date_lines: bytes = b""
 
@@ -109,6 +114,7 @@ class FeedProtocol(HttpToolsProtocol):
         self.header_count = 0
         self.declared_body = 0
         self.if_none_match: bytes | None = None
+        self.user_agent: bytes | None = None
         self.refusal: int | None = None
         self.fast = False
 
@@ -134,6 +140,8 @@ class FeedProtocol(HttpToolsProtocol):
 
     def expire(self) -> None:
         """The head took too long, or the keep-alive connection idled too long: close, no answer."""
+        if self.in_head and self.guard.metrics is not None:
+            self.guard.metrics.refuse("header_timeout")
         self.deadline = NEVER
         if not self.transport.is_closing():
             self.transport.close()
@@ -173,6 +181,8 @@ class FeedProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self.deadline = NEVER
+        if self.guard.metrics is not None:
+            self.guard.metrics.refuse(f"status_{self.refusal or 400}")
         default_lines = self.guard.default_header_lines(self.server_state.default_headers)
         self.transport.write(refusal(self.refusal or 400, default_lines))
         self.transport.close()
@@ -194,6 +204,7 @@ class FeedProtocol(HttpToolsProtocol):
         self.header_count = 0
         self.declared_body = 0
         self.if_none_match = None
+        self.user_agent = None
 
     def _build_scope(self) -> None:
         url, headers, expect = self.url, self.headers, self.expect_100_continue
@@ -223,6 +234,8 @@ class FeedProtocol(HttpToolsProtocol):
         elif name == b"if-none-match":
             if self.if_none_match is None:
                 self.if_none_match = value
+        elif name == b"user-agent":
+            self.user_agent = value
         elif name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
         self.headers.append((name, value))
@@ -268,9 +281,16 @@ class FeedProtocol(HttpToolsProtocol):
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         payload = pick(self.guard.service.snapshot)
         default_lines = self.guard.default_header_lines(self.server_state.default_headers)
-        self.transport.write(
-            fast_answer(payload, if_none_match, default_lines, keep_alive=keep_alive, head_only=head_only)
+        status, answer, body_size = fast_answer(
+            payload, if_none_match, default_lines, keep_alive=keep_alive, head_only=head_only
         )
+        self.transport.write(answer)
+        metrics = self.guard.metrics
+        if metrics is not None:
+            metrics.request(self.url, status, body_size)
+            channel = CHANNELS.get(self.url)
+            if channel is not None:
+                metrics.check(channel, self.user_agent)
         self.server_state.total_requests += 1
         if not keep_alive:
             self.transport.close()

@@ -9,7 +9,7 @@ Rules:
   payload (200), ``304`` when ``If-None-Match`` matches its ETag, or the closed beta's 404;
   ``connection: close`` when the request asked for it or is HTTP/1.0 (the caller's
   ``keep_alive``); no body for HEAD.
-- Pure: bytes in, bytes out.
+- Pure: bytes in, bytes out (with the status and the body's size, which the metrics count).
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def fast_answer(
     *,
     keep_alive: bool,
     head_only: bool,
-) -> bytes:
-    """The whole answer to a GET or HEAD of a payload route (``None``: the beta is closed)."""
+) -> tuple[int, bytes, int]:
+    """The whole answer to a GET or HEAD of a payload route (``None``: the beta is closed), as
+    (status, bytes to write, body bytes among them)."""
     if payload is None:
         status, lines, body = 404, _BETA_CLOSED, BETA_CLOSED_BODY
     else:
@@ -61,12 +62,15 @@ def fast_answer(
             status, lines, body = 304, payload.encoded_not_modified, b""
         else:
             status, lines, body = 200, payload.encoded_headers, payload.body
-    return b"".join(
+    if head_only:
+        body = b""
+    answer = b"".join(
         (
             STATUS_LINE[status],
             default_lines,
             lines,
             b"\r\n" if keep_alive else b"connection: close\r\n\r\n",
-            b"" if head_only else body,
+            body,
         )
     )
+    return status, answer, len(body)

@@ -67,6 +67,8 @@ class TlsGuard(asyncio.BufferedProtocol):
         """No byte within the handshake time: close, no TLS alert (there is no session)."""
         self.guard.waiting_tls.discard(self)
         if self.inner is None and self.transport is not None and not self.transport.is_closing():
+            if self.guard.metrics is not None:
+                self.guard.metrics.refuse("tls_handshake_timeout")
             self.transport.close()
 
     def get_buffer(self, sizehint: int) -> Any:
