@@ -2,8 +2,10 @@
 
 Rules:
 - Bad input (a missing root, half a TLS pair, an unreadable certificate, a bad host or port) is one
-  line on stderr and exit 2, before anything listens. A listen failure (port taken) is uvicorn's
-  logged error and its startup-failure exit status 3.
+  line on stderr and exit 2 (``schemas.ExitCode.BAD_INPUT``), before anything listens. A listen
+  failure (port taken) is uvicorn's logged error and its startup-failure exit status 3
+  (``ExitCode.STARTUP_FAILED``); a server that never started for another reason exits 1.
+- The log is ``schemas.daemonlog``'s JSON lines on stderr, uvicorn's records included.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
   reconciler takes. TLS is on when a certificate is given, whatever the port (docs/rules.md#r10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
@@ -35,7 +37,8 @@ from typing import NoReturn
 
 import uvicorn
 
-from schemas import RuntimeLayout, atomic_write, dump_json
+from schemas import ExitCode, RuntimeLayout, atomic_write, dump_json
+from schemas.daemonlog import setup_logging
 
 from .app import create_app
 from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
@@ -244,10 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except UsageError as exc:
         print(f"nexy-feed: error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+        return ExitCode.BAD_INPUT
+    setup_logging(args.log_level)
     limits = _fit_descriptors(limits_from(args))
     service = FeedService(_layout(args), title=args.title)
     app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds)
@@ -274,4 +275,4 @@ def main(argv: list[str] | None = None) -> int:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
     server.run()
-    return 0 if server.started else 1
+    return ExitCode.OK if server.started else ExitCode.CHECK_FAILED

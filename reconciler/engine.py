@@ -26,6 +26,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -38,7 +39,8 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from schemas import HealthState, PassRecord, ResourceState, Status, atomic_write, utcnow
+from schemas import ExitCode, HealthState, PassRecord, ResourceState, Status, atomic_write, utcnow
+from schemas.daemonlog import EventLog, log_event
 
 from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
@@ -47,7 +49,6 @@ from .config import Config
 from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
-from .logline import log_event
 from .pending import PendingActions
 from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
 from .resources import RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
@@ -89,8 +90,9 @@ class PassOutcome:
     owed: frozenset[str] = frozenset()
 
     @property
-    def exit_code(self) -> int:
-        return {"in_sync": 0, "healed": 0, "drift": 1}.get(self.result, 2)
+    def exit_code(self) -> ExitCode:
+        ok, drift = ExitCode.OK, ExitCode.CHECK_FAILED
+        return {"in_sync": ok, "healed": ok, "drift": drift}.get(self.result, ExitCode.BAD_INPUT)
 
 
 class Reconciler:
@@ -103,7 +105,7 @@ class Reconciler:
         monotonic: Callable[[], float] = time.monotonic,
         request_probe: Callable[[Expectation], None] | None = None,
         pid: int | None = None,
-        log: Callable[[dict[str, object]], None] | None = None,
+        log: EventLog | None = None,
     ) -> None:
         self.config = config
         self.alerts = alerts
@@ -141,7 +143,10 @@ class Reconciler:
                 message = f"{exc.__class__.__name__}: {exc}"[:150]
             else:
                 message = f"internal error {exc.__class__.__name__} (details in the journal)"
-                self._log({"event": "pass_exception", "error": exc.__class__.__name__, "trace": _trace(exc)})
+                self._log(
+                    {"event": "pass_exception", "error": exc.__class__.__name__, "trace": _trace(exc)},
+                    logging.ERROR,
+                )
             self.alerts.update("pass_error", [Alert("pass", "error", found=message, done="will retry")])
             outcome = PassOutcome("error", (), None, None, message)
             # Honest status: nothing is known to be in sync while passes fail.
@@ -153,7 +158,10 @@ class Reconciler:
             try:
                 run_owed_actions(self.config, outcome.owed, self._pending, self.alerts, self._log)
             except Exception as exc:  # an action's bookkeeping failed: it stays owed for the next pass
-                self._log({"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]})
+                self._log(
+                    {"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]},
+                    logging.ERROR,
+                )
         duration_ms = round((self._monotonic() - start) * 1000, 2)
         record = PassRecord(
             at=self._wall(), duration_ms=duration_ms, result=outcome.result, changed=outcome.changed

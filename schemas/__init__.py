@@ -15,6 +15,7 @@ from .appcast import (
     render_appcast,
 )
 from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry, StageReport
+from .exitcode import ExitCode
 from .fileio import atomic_write, dump_json, dump_model, write_model
 from .models import (
     Artifact,
@@ -48,6 +49,7 @@ __all__ = [
     "Channel",
     "CheckResult",
     "CriticalUpdate",
+    "ExitCode",
     "HealthState",
     "Manifest",
     "PassRecord",
