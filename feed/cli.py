@@ -5,6 +5,8 @@ Rules:
   line on stderr and exit 2 (``schemas.ExitCode.BAD_INPUT``), before anything listens. A listen
   failure (port taken) is uvicorn's logged error and its startup-failure exit status 3
   (``ExitCode.STARTUP_FAILED``); a server that never started for another reason exits 1.
+- Before anything listens, the uvicorn, uvloop and asyncio internals the limits layer uses are
+  checked (``feed.internals``): one ``nexy-feed: error:`` line per missing one, exit 3.
 - The log is ``schemas.daemonlog``'s JSON lines on stderr, uvicorn's records included.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
   reconciler takes. TLS is on when a certificate is given, whatever the port (docs/rules.md#r10).
@@ -41,6 +43,7 @@ from schemas import ExitCode, RuntimeLayout, atomic_write, dump_json
 from schemas.daemonlog import setup_logging
 
 from .app import create_app
+from .internals import missing_internals
 from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
 from .server import FeedServer
 from .service import FeedService
@@ -248,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"nexy-feed: error: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
+    missing = missing_internals()
+    if missing:
+        for line in missing:
+            print(f"nexy-feed: error: {line}", file=sys.stderr)
+        return ExitCode.STARTUP_FAILED
     setup_logging(args.log_level)
     limits = _fit_descriptors(limits_from(args))
     service = FeedService(_layout(args), title=args.title)
