@@ -113,7 +113,7 @@ class Vm:
         found = {}
         for unit in SERVICES:
             pid = self.out(f"systemctl show -p MainPID --value {unit}").strip()
-            argv = self.out(f"tr '\\0' ' ' < /proc/{pid}/cmdline").split()
+            argv = self.out(f"ps -o args= -p {pid}").split()
             found[unit] = argv[0].removeprefix("/opt/nexy-release/").split("/")[0]
         return found
 
