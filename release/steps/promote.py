@@ -34,6 +34,7 @@ from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.store.base import Asset, FixedRelease
+from release.parts.announce import plan_lines
 from release.parts.artifacts import archive_has, archive_put
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import (
@@ -49,7 +50,7 @@ from release.parts.desired import (
 from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
+from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
 from schemas import Channel, Manifest, compare_versions
 
 __all__ = ["promote", "stable_manifest"]
@@ -161,6 +162,8 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
         Action("sync", sync_step(session)),
         Action("wait", f"wait until {endpoint}/updates/health reports {beta.version}"),
     ]
+    if not skip:
+        actions += [Action("announce", line) for line in plan_lines(target)]
     return Plan(tuple(actions))
 
 
@@ -286,6 +289,8 @@ def promote(
                 session.say(f"wrote {stable_path(target).name} = {versioned_path(target, beta.version).name}")
         sync(session, wait_s)
         wait_served(session, Channel.STABLE, stable)
+        if not skip:
+            tell(session, change, stable, report)
     session.say(
         f"nothing changed (stable already is {beta.version})"
         if skip
