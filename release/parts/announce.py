@@ -122,7 +122,7 @@ def _tell(
         delivery = shared.post(
             client, url, body, headers, timeout_s=sink.timeout_s, attempts=attempts, max_wait_s=MAX_WAIT_S
         )
-    except Exception as exc:
+    except Exception as exc:  # whatever it is (an invalid URL in the variable...), never the release's
         return Told(sink.name, False, type(exc).__name__)
     return Told(sink.name, delivery.ok, delivery.detail)
 
