@@ -4,6 +4,8 @@ Rules:
 - ``json`` posts the alert document; ``slack`` posts ``{"text": ...}`` (Slack-compatible).
 - With ``secret_env`` set, the body is signed: ``X-Nexy-Signature: sha256=<hex HMAC-SHA256>``.
   The secret is read from the environment and never logged.
+- Encoding, signing and the post with its retries are ``schemas.webhook``'s (the release tasks'
+  announcements sign and post the same way); here: the queue, the thread and the close deadline.
 - Delivery retries with tenacity (exponential backoff, capped, a bounded number of attempts);
   the queue is bounded (oldest dropped). ``close`` keeps delivering and retrying what is queued
   until its deadline, then gives up: a one-shot ``once`` still gets its alerts out, and a stopping
@@ -14,9 +16,6 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import threading
 import time
@@ -24,7 +23,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from schemas import webhook as shared
 
 from .alerts import Alert
 from .config import Webhook
@@ -33,20 +33,12 @@ from .metrics import ReconcilerMetrics
 __all__ = ["Deliverer", "WebhookSink", "render"]
 
 
-class _Retryable(Exception):
-    pass
-
-
 def render(webhook: Webhook, alert: Alert, env: Mapping[str, str]) -> tuple[bytes, dict[str, str]]:
     """The body and headers to post for ``alert``."""
     document = {"text": alert.text()} if webhook.format == "slack" else alert.document()
-    body = json.dumps(document, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "nexy-reconciler"}
+    body = shared.encode(document)
     secret = env.get(webhook.secret_env) if webhook.secret_env else None
-    if secret:
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Nexy-Signature"] = f"sha256={digest}"
-    return body, headers
+    return body, shared.request_headers(body, user_agent="nexy-reconciler", secret=secret)
 
 
 class Deliverer:
@@ -113,26 +105,17 @@ class Deliverer:
 
     def _post(self, webhook: Webhook, body: bytes, headers: dict[str, str]) -> bool:
         """Post with retries; True when the endpoint took it."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=0.5, max=self._max_wait_s),
-            retry=retry_if_exception_type((httpx.HTTPError, _Retryable)),
+        return shared.post(
+            self._client,
+            str(webhook.url),
+            body,
+            headers,
+            timeout_s=webhook.timeout_s,
+            attempts=self._attempts,
+            max_wait_s=self._max_wait_s,
             sleep=self._pause,
-            reraise=False,
-            retry_error_callback=lambda state: None,
-        )
-        delivered = False
-        for attempt in retrying:
-            with attempt:
-                if self._expired():
-                    return False
-                response = self._client.post(
-                    str(webhook.url), content=body, headers=headers, timeout=webhook.timeout_s
-                )
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise _Retryable(f"HTTP {response.status_code}")
-                delivered = response.status_code < 400
-        return delivered
+            expired=self._expired,
+        ).ok
 
 
 class WebhookSink:

@@ -28,6 +28,7 @@ from .models import Channel
 from .version import Version
 
 __all__ = [
+    "Announce",
     "AzureRemote",
     "ChannelTags",
     "Endpoint",
@@ -43,14 +44,17 @@ __all__ = [
     "RegexFile",
     "ReleaseTarget",
     "Signing",
+    "SlackSink",
     "Target",
     "TomlFile",
     "VersionFile",
+    "WebhookSink",
 ]
 
 Repo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 RelPath = Annotated[str, StringConstraints(min_length=1)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class _Strict(BaseModel):
@@ -332,6 +336,72 @@ class Signing(_Strict):
     )
 
 
+class _Sink(_Strict):
+    name: str = Field(
+        pattern=r"^[a-z0-9_-]+$",
+        description="The sink's name, in the plan line (`announce to NAME`) and warnings.",
+    )
+    url: AnyHttpUrl | None = Field(
+        default=None, description="Where the message is POSTed, when it is no secret (else `url_env`)."
+    )
+    url_env: EnvName | None = Field(
+        default=None,
+        description="The environment variable holding the URL (a Slack incoming webhook URL is a secret); "
+        "exactly one of `url` and `url_env`. Never the URL itself.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds per delivery attempt.")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _Sink:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError(f"announce sink {self.name}: give exactly one of url and url_env")
+        return self
+
+
+class SlackSink(_Sink):
+    """A Slack incoming webhook: Slack's documented payload, `{"text": ...}`."""
+
+    kind: Literal["slack"] = Field(description='A Slack incoming webhook: `{"text": ...}`.')
+    blocks: bool = Field(
+        default=False, description="Also send the message as Block Kit `blocks` (`text` stays the fallback)."
+    )
+
+
+class WebhookSink(_Sink):
+    """A generic JSON webhook: the announcement document, signed like the reconciler's alerts."""
+
+    kind: Literal["webhook"] = Field(
+        description="A generic JSON webhook: the announcement document (`event: announce`)."
+    )
+    secret_env: EnvName | None = Field(
+        default=None,
+        description="The environment variable holding the HMAC secret; when set, each post carries "
+        "`X-Nexy-Signature: sha256=<HMAC-SHA256 of the body>`. Never the secret itself.",
+    )
+
+
+class Announce(_Strict):
+    """Who is told of a publish (beta), promote or rollback; a failure to tell never fails the task."""
+
+    sinks: tuple[
+        Annotated[SlackSink | WebhookSink, Field(discriminator="kind")],
+        ...,
+    ] = Field(min_length=1, description="Each gets one message per release, by `kind`.")
+    notes_lines: int = Field(
+        default=5, ge=0, le=50, description="How many first lines of the release notes the message carries."
+    )
+    attempts: int = Field(
+        default=3, ge=1, le=10, description="Delivery attempts per sink (a 5xx, 429 or no answer is retried)."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Announce:
+        names = [sink.name for sink in self.sinks]
+        if len(set(names)) != len(names):
+            raise ValueError("announce.sinks: the names must be distinct")
+        return self
+
+
 class Target(_Strict):
     name: str = Field(
         pattern=r"^[a-z0-9_-]+$", description="The target's name, shown in tables and the release log."
@@ -405,6 +475,10 @@ class Target(_Strict):
         description="EdDSA signing; `null`: unsigned, refused when the app's Info.plist has a `SUPublicEDKey`.",
     )
     product_link: AnyHttpUrl | None = Field(default=None, description="the product page: each item's <link>")
+    announce: Announce | None = Field(
+        default=None,
+        description="Tell Slack or a webhook of each publish (beta), promote and rollback; `null`: nobody is told.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:

@@ -13,14 +13,16 @@ Rules:
   without changing a task, and a dry run that needs no backend never opens one.
 - Output: a person gets rich tables and plan lines on stdout and progress bars on stderr; under
   ``--json`` stdout carries exactly one JSON document and progress bars are off.
-- The clock and the HTTP client are injectable, so tests can drive them.
+- The clock, the HTTP client and the environment (``env``: secrets are read from it by name) are
+  injectable, so tests can drive them.
 - A reporting task ends in ``finish`` (or ``finish_checks`` for a list of checks): the table for a
   person, the one JSON document under ``--json``, and exit 1 with one line naming every failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +77,7 @@ class Session:
     clock: Callable[[], datetime] = utcnow
     out: Console = field(default_factory=out_console)
     err: Console = field(default_factory=err_console)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     _store: Store | None = None
     _remote: Remote | None = None
     _http: httpx.Client | None = None

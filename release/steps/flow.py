@@ -10,6 +10,9 @@ Rules:
   one "nothing was changed" line, and the report as the one JSON document. Where a task builds a
   ``Plan`` (promote, rollback), the real run executes that same plan (``release.parts.plan``).
 - Every upload goes through ``upload``: one progress bar per asset (stderr; off under ``--json``).
+- A release that changed something ends in ``tell`` (``release.parts.announce``): each sink's
+  outcome is a line (a warning when it failed), a journal detail and the report's ``announce``;
+  it never fails the task.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Any
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.probes import get_health, wait_until
 from release.outside.store.base import UploadResult
+from release.parts.announce import announce
 from release.parts.desired import to_bundle
 from release.parts.plan import Plan
-from release.parts.session import Session
+from release.parts.session import Change, Session
 from schemas import AcceptReport, Channel, FeedHealth, Manifest, Target
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "served_version",
     "sync",
     "sync_step",
+    "tell",
     "upload",
     "wait_served",
 ]
@@ -150,3 +155,13 @@ def wait_served(
     if not ok:
         raise ReleaseError(f"{endpoint}/updates/health still {detail} after {deadline_s:.0f}s", CHECK_FAILED)
     session.say(f"served: {endpoint}/updates/health reports {channel.value} {manifest.version}")
+
+
+def tell(session: Session, change: Change, manifest: Manifest, report: dict[str, Any]) -> None:
+    """Announce ``manifest`` to the target's sinks; a failure is a warning line, never the task's."""
+    told = announce(session.target, session.task, manifest, session.http, session.env)
+    for outcome in told:
+        session.say(outcome.line() if outcome.ok else f"[yellow]warning:[/] {outcome.line()}")
+        change.details.append(outcome.line())
+    if told:
+        report["announce"] = [outcome.as_json() for outcome in told]

@@ -9,6 +9,9 @@ Rules:
   included. What is copied and what is skipped is decided once, in the plan (``_plan``), which
   the dry run prints and the real run executes. The stable manifest is the beta one re-pointed at the rulebook's fixed
   URLs (``release_target.update``), written as ``manifest.json`` and ``manifest_<version>.json``.
+- The stable fixed release's body (its description on GitHub) becomes the release notes
+  (``LATEST_CHANGES.md``, as the manifest carries them), after the copies and before the manifest:
+  the store skips it when the body already is that text (one read tells); the tag is never touched.
 - One remote call (sync with a wait), then ``/updates/health`` must report the version.
 - The same fingerprint again is a reported skip (exit 0): nothing transferred, nothing rewritten;
   the sync is still sent once so a VM that missed the first one converges.
@@ -34,6 +37,7 @@ from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.store.base import Asset, FixedRelease
+from release.parts.announce import plan_lines
 from release.parts.artifacts import archive_has, archive_put
 from release.parts.controls import UpdateControls, describe_manifest, manifest_controls
 from release.parts.desired import (
@@ -49,7 +53,7 @@ from release.parts.desired import (
 from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
+from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
 from schemas import Channel, Manifest, compare_versions
 
 __all__ = ["promote", "stable_manifest"]
@@ -150,8 +154,15 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
             f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
             f"pkg {_short(stable.installer.ed_signature)}"
         )
+        body = target.channels.stable.dmg_tag
         actions = [
             *_copy_actions(session, beta),
+            Action(
+                "body",
+                f"write the body of release {body} from {target.notes_name}",
+                "check",
+                "it already is that text",
+            ),
             Action("write", write),
             Action("signatures", signatures, "note"),
             Action("controls", controls, "note"),
@@ -161,6 +172,8 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
         Action("sync", sync_step(session)),
         Action("wait", f"wait until {endpoint}/updates/health reports {beta.version}"),
     ]
+    if not skip:
+        actions += [Action("announce", line) for line in plan_lines(target)]
     return Plan(tuple(actions))
 
 
@@ -192,6 +205,18 @@ def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[s
         verb = "copied" if result.transferred else "archived" if action.mode == "do" else "skipped"
         done.append(f"{verb} {tag}/{name} → {dest_tag}/{dest_name}")
         session.say(done[-1])
+    return done
+
+
+def _write_body(session: Session, stable: Manifest) -> str:
+    """The stable release's body from the release notes; what was done, as a line."""
+    target = session.target
+    tag = target.channels.stable.dmg_tag
+    if session.store.set_notes(tag, stable.release_notes):
+        done = f"wrote the body of release {tag} from {target.notes_name}"
+    else:
+        done = f"skipped the body of release {tag}: it already is {target.notes_name}"
+    session.say(done)
     return done
 
 
@@ -275,6 +300,7 @@ def promote(
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
                 report["transfers"] = _copy(session, plan, beta, Path(scratch))
+            report["body"] = _write_body(session, stable)
             if released is None:
                 write(versioned_path(target, beta.version), stable)
                 write(stable_path(target), stable)
@@ -286,6 +312,8 @@ def promote(
                 session.say(f"wrote {stable_path(target).name} = {versioned_path(target, beta.version).name}")
         sync(session, wait_s)
         wait_served(session, Channel.STABLE, stable)
+        if not skip:
+            tell(session, change, stable, report)
     session.say(
         f"nothing changed (stable already is {beta.version})"
         if skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from release.errors import ReleaseError
+from release.parts.announce import plan_lines
 from release.parts.artifacts import (
     InboxFile,
     archive_beta_manifest,
@@ -44,7 +45,7 @@ from release.parts.session import Session
 from release.parts.signing import Signer, check_signing
 from release.parts.versioning import current_version
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
+from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
 from release.steps.preflight import run_preflight
 from schemas import Channel, Manifest, compare_versions
 
@@ -166,6 +167,7 @@ def publish(
     steps.append(sync_step(session))
     if gate_open:
         steps.append(f"wait until {base_url(target, Channel.BETA)}/updates/health serves beta {version}")
+    steps += plan_lines(target)
     report: dict[str, Any] = {
         "channel": "beta",
         "version": version,
@@ -206,6 +208,8 @@ def publish(
         if noop:
             change.result = "skip"
             change.details.insert(0, f"nothing changed ({why})")
+        else:
+            tell(session, change, manifest, report)
     session.say(f"nothing changed ({why})" if noop else f"published beta {version}")
     session.emit(report | {"ok": True})
     return report

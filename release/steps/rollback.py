@@ -37,6 +37,7 @@ from typing import Any
 from release.errors import ReleaseError
 from release.outside.store.base import FixedRelease, UploadResult
 from release.outside.stream import hash_file
+from release.parts.announce import plan_lines
 from release.parts.artifacts import (
     archive_beta_manifest,
     archive_has,
@@ -57,7 +58,7 @@ from release.parts.desired import (
 from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, upload, wait_served
+from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
 from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
 from schemas.fileio import dump_model
 
@@ -283,6 +284,7 @@ def _actions(session: Session, plan: _Plan) -> Plan:
         actions.append(
             Action("gate", "the beta gate is closed: staging serves it once staging.open runs", "note")
         )
+    actions += [Action("announce", line) for line in plan_lines(target)]
     return Plan(tuple(actions))
 
 
@@ -336,6 +338,8 @@ def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
             # Rolled back to what the channel already serves: a no-op, and it must read as one.
             change.result = "skip"
             change.details.append(f"nothing changed ({channel.value} already is {version})")
+        else:
+            tell(session, change, manifest, report)
     session.say(plan.done if moved else f"nothing changed ({channel.value} already is {version})")
     session.emit(report | {"ok": True})
     return report

@@ -4,7 +4,10 @@ Rules: anything outside the assets repository's releases answers 404 (creating a
 a ref has no route here at all); an immutable release answers 422 to every asset change; an upload
 name already taken (a half-made ``starter`` asset included) answers 422 ``already_exists``.
 Bodies follow the recordings in ``tests/fixtures/recorded/github`` (each file names its source).
-Downloads redirect to the CDN origin (``fake.cdn_url``): the API's octet-stream asset GET to
+``PATCH /releases/{id}`` edits a release as GitHub does (release_update_patch.txt, from PyGithub's
+``tests/ReplayData/GitRelease.testUpdate.txt``): ``tag_name``, ``name``, ``body``, ``draft`` and
+``prerelease`` as sent, the whole release in the answer; a new ``tag_name`` on an immutable release
+is refused (its tag is fixed), its notes and title stay editable. Downloads redirect to the CDN origin (``fake.cdn_url``): the API's octet-stream asset GET to
 ``/blob/<id>``, the public ``/<repo>/releases/download/<tag>/<name>`` to ``/cdn/<tag>/<name>``.
 """
 
@@ -56,6 +59,8 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         found = [r for r in fake.releases.values() if r.tag == tag and not r.draft]
         return h._send(200, fake.release_json(found[0])) if found else h._error(404, "Not Found")
     match = re.fullmatch(r"/releases/(\d+)(/assets)?", rest)
+    if method == "PATCH" and match and not match.group(2):
+        return _edit_release(h, fake.releases.get(int(match.group(1))))
     if method == "GET" and match:
         release = fake.releases.get(int(match.group(1)))
         if release is None:
@@ -100,6 +105,24 @@ def handle_api(h: _Handler, method: str, path: str, query: dict[str, list[str]])
         return h._send(200, fake.asset_json(release, asset))
     h._drain()
     return h._error(404, "Not Found")
+
+
+def _edit_release(h: _Handler, release: FakeRelease | None) -> None:
+    fake = h.server.fake
+    body: Any = json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}")
+    if release is None:
+        return h._error(404, "Not Found")
+    with fake.lock:
+        fake.release_edits.append(((release.tag, release.name, release.body), body))
+        tag = body.get("tag_name", release.tag)
+        if release.immutable and tag != release.tag:
+            return h._error(422, "Cannot change the tag of an immutable release.", status="422")
+        release.tag = tag
+        release.name = body.get("name", release.name)
+        release.body = body.get("body", release.body) or ""
+        release.draft = bool(body.get("draft", release.draft))
+        release.prerelease = bool(body.get("prerelease", release.prerelease))
+    return h._send(200, fake.release_json(release))
 
 
 def _exists(h: _Handler) -> None:

@@ -74,6 +74,9 @@ class FakeRelease:
     tag: str
     draft: bool = False
     immutable: bool = False
+    name: str | None = None  # None: GitHub shows the tag
+    body: str = ""
+    prerelease: bool = False
     assets: dict[int, FakeAsset] = field(default_factory=dict)
 
 
@@ -106,6 +109,8 @@ class FakeGithub:
     immutable_releases: bool = False
     burned_tags: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # (the release as it was: tag, name, body; what the PATCH sent) of every release edit
+    release_edits: list[tuple[tuple[str, str | None, str], dict[str, Any]]] = field(default_factory=list)
     # (method, path, status) of every answer, in the order they were sent
     answers: list[tuple[str, str, int]] = field(default_factory=list)
     # when (time.monotonic) the last successful write of each method was answered
@@ -197,10 +202,10 @@ class FakeGithub:
             "node_id": f"RE_{release.id}",
             "tag_name": release.tag,
             "target_commitish": "main",
-            "name": release.tag,
-            "body": "",
+            "name": release.name if release.name is not None else release.tag,
+            "body": release.body,
             "draft": release.draft,
-            "prerelease": False,
+            "prerelease": release.prerelease,
             "immutable": release.immutable,
             "created_at": "2025-01-01T00:00:00Z",
             "updated_at": "2025-01-01T00:00:00Z",

@@ -60,20 +60,25 @@ def running_totals(moved: list[int]) -> list[int]:
 
 
 def assert_only_asset_writes(github: FakeGithub) -> None:
-    """Every request went to the assets repository, and every write was an asset upload, edit or delete.
+    """Every request went to the assets repository, and every write was an asset upload, edit or
+    delete, or a release edit that changed its body only (promote writes the stable release's body).
 
-    So no release, tag, branch or ref was created or edited, and nothing was aimed at another
-    repository (the fake logs every request, also those it answers 404).
+    So no release, tag, branch or ref was created, no tag or title changed, and nothing was aimed at
+    another repository (the fake logs every request, also those it answers 404).
     """
     repo = re.escape(github.owner_repo)
     allowed = {
         "POST": rf"/uploads/repos/{repo}/releases/\d+/assets",
-        "PATCH": rf"/repos/{repo}/releases/assets/\d+",
+        "PATCH": rf"/repos/{repo}/releases/(assets/)?\d+",
         "DELETE": rf"/repos/{repo}/releases/assets/\d+",
     }
     writes = github.writes()
     wrong = [(m, p) for m, p in writes if not re.fullmatch(allowed.get(m, "(?!)"), p)]
     assert wrong == [], f"writes other than asset uploads/edits/deletes: {wrong}"
+    for (tag, name, _), sent in github.release_edits:
+        assert sent.get("tag_name", tag) == tag, f"a release edit moved tag {tag} to {sent.get('tag_name')}"
+        shown = tag if name is None else name  # GitHub shows the tag as the title of an unnamed release
+        assert sent.get("name", shown) == shown, f"release {tag} renamed to {sent.get('name')}"
     elsewhere = [
         p
         for _, p in github.requests

@@ -51,6 +51,9 @@ def test_release_through_github_and_run_command(
     inv(target, env, "promote")
     inv(target, env, "verify")
 
+    # promote wrote the stable release's body from LATEST_CHANGES.md, its tag untouched
+    update = github.release("Update")
+    assert (update.tag, update.body) == ("Update", f"# Nexy {VERSION}\n\n- Faster wake word.\n")
     stable = github.assets("Update")
     assert stable["Nexy.dmg"].sha256 == hashlib.sha256(dmg).hexdigest()
     assert github.assets("App")["Nexy.pkg"].sha256 == hashlib.sha256(pkg).hexdigest()

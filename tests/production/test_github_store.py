@@ -123,3 +123,21 @@ def test_without_digests_the_new_asset_is_hashed_by_download(
     with pytest.raises(ReleaseError, match="the upload was discarded and the old asset kept"):
         make_store().upload("AppBeta", "Nexy.pkg", path, sha256=sha, size=size)
     assert list(github.assets("AppBeta")) == ["Nexy.pkg"]
+
+
+def test_set_notes_writes_the_body_only_and_skips_the_same_text(
+    make_store: MakeStore, github: FakeGithub
+) -> None:
+    release = github.release("Update")
+    release.prerelease = True  # kept: only the body may change
+    notes = "# Nexy 2.0.0.16\n\n- Faster wake word.\n"
+    store = make_store()
+    assert store.set_notes("Update", notes) is True
+    assert (release.tag, release.body, release.prerelease) == ("Update", notes, True)
+    assert github.writes() == [("PATCH", f"/repos/{github.owner_repo}/releases/{release.id}")]
+    assert_only_asset_writes(github)
+
+    before = len(github.requests)
+    assert make_store().set_notes("Update", notes) is False
+    # One GET tells: the release by its tag, whose body already is the text; no PATCH.
+    assert github.requests[before:] == [("GET", f"/repos/{github.owner_repo}/releases/tags/Update")]

@@ -200,6 +200,21 @@ def asset_rename_patch(github: FakeGithub, recorded: Recorded) -> httpx.Response
     return answer
 
 
+def release_update_patch(github: FakeGithub, recorded: Recorded) -> httpx.Response:
+    # PyGithub's update_release sends the release's own tag back with the new name and body.
+    release = github.release("Update")
+    sent = {"tag_name": "Update", "name": "Updated Test", "body": "Updated Body", "draft": False}
+    answer = httpx.patch(
+        _api(github, f"/releases/{release.id}"), headers=_auth(github), json=sent | {"prerelease": False}
+    )
+    assert {k: answer.json()[k] for k in ("tag_name", "name", "body")} == {
+        "tag_name": "Update",
+        "name": recorded.body["name"],
+        "body": recorded.body["body"],
+    }
+    return answer
+
+
 def asset_delete_204(github: FakeGithub, recorded: Recorded) -> httpx.Response:
     return httpx.delete(_api(github, f"/releases/assets/{_asset(github)}"), headers=_auth(github))
 
@@ -253,6 +268,7 @@ GITHUB: dict[str, Callable[[FakeGithub, Recorded], httpx.Response]] = {
     "duplicate_upload_422": duplicate_upload_422,
     "immutable_upload_422": immutable_upload_422,
     "asset_rename_patch": asset_rename_patch,
+    "release_update_patch": release_update_patch,
     "asset_delete_204": asset_delete_204,
     "asset_download_302": asset_download_302,
     "asset_download_cdn_200": asset_download_cdn_200,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from schemas import dump_model
+from tests.webhookkit import Receiver
 
-from .conftest import Receiver
 from .helpers import Daemon, Vm, bundle, make_manifest, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)

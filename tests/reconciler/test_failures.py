@@ -14,8 +14,8 @@ import pytest
 from reconciler.desired import bundle_bytes
 from reconciler.yamledit import read_update_version
 from schemas import Bundle, dump_model
+from tests.webhookkit import Receiver
 
-from .conftest import Receiver
 from .helpers import Daemon, Vm, apply, bundle, make_manifest, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)

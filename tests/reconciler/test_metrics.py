@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import free_ports
 from tests.metricskit import Samples, scrape, value
+from tests.webhookkit import Receiver
 
-from .conftest import Receiver
 from .helpers import Daemon, bundle, make_vm, run_cli, wait_for
 
 pytestmark = pytest.mark.timeout(120)

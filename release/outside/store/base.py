@@ -8,6 +8,8 @@ Rules every backend keeps:
   skipped (``UploadResult.transferred`` is False). Leftover temporary assets are cleaned first.
 - Transfers stream in chunks: memory stays flat whatever the artifact size. ``progress`` gets the
   number of bytes moved by each chunk.
+- ``set_notes`` writes the release's body (GitHub's release description) and nothing else: never
+  the tag, the name or the assets; the same text already there is a skip (False), told by one read.
 - ``verify`` fetches the public URL and hashes it, retrying while a CDN may serve old bytes
   (``stream.verify_public``, the same check for every backend).
 """
@@ -64,6 +66,9 @@ class Store(Protocol):
 
     def download(self, tag: str, name: str, dest: Path, *, progress: Progress | None = None) -> str:
         """Stream the asset to ``dest`` (atomically) and return its sha256."""
+
+    def set_notes(self, tag: str, text: str) -> bool:
+        """Make ``text`` the body of release ``tag``; False (nothing written) when it already is."""
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         """True when the public URL serves exactly these bytes (with retries for a stale CDN);

@@ -12,6 +12,9 @@ Rules:
   replace included (``_replace`` measures and reports the 404 window it leaves).
 - A wait for a rate limit is announced (``notice``; by default a line on stderr above the progress
   bar), so a silent minute is never mistaken for a hang.
+- ``set_notes`` reads the release once (the GET that finds it) and PATCHes it only when the body
+  differs, through PyGithub's ``update_release`` with the release's own tag, name, draft and
+  prerelease flags: only the body changes (the tag is never touched).
 - Replacing an asset in place lives in ``_replace``, which sees this store only through the narrow
   ``AssetApi`` built here and never imports it; streaming uploads in ``_transfer``; the public URL
   check is ``stream.verify_public``, the one every store uses.
@@ -262,6 +265,25 @@ class GithubStore:
             return _replace.download_asset(self._api, release, name, dest, progress=progress)
         except ERRORS as exc:
             raise self._fail(f"downloading {name} from release {tag}", exc) from None
+
+    def set_notes(self, tag: str, text: str) -> bool:
+        release = self._git_release(tag)
+        if (release.body or "") == text:
+            return False
+        try:
+            call(
+                self._policy,
+                lambda: release.update_release(
+                    release.name or "",
+                    text,
+                    draft=release.draft,
+                    prerelease=release.prerelease,
+                    tag_name=release.tag_name,
+                ),
+            )
+        except ERRORS as exc:
+            raise self._fail(f"writing the body of release {tag}", exc) from None
+        return True
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         # No token: this is the URL clients download from, through whatever CDN is in front.

@@ -4,7 +4,9 @@ Rules (on top of the ``Store`` protocol's):
 - ``<root>/<tag>/`` is the fixed release ``tag``. A missing directory is a fixed release nobody made:
   ReleaseError exit 2, because nexy-release never creates tags. A ``.immutable`` file in it marks an
   immutable release: every write is refused before a byte moves.
-- Names starting with a dot are ours (markers, temporaries) and never listed as assets.
+- Names starting with a dot are ours (markers, temporaries) and never listed as assets (nor served).
+- The release body (GitHub's description) is ``.release-body.md`` beside the assets, written
+  atomically; an immutable release's body can still change, as on GitHub.
 - Upload streams the source through ``schemas.atomic_stream`` (a dot-named temporary in the tag
   directory, fsynced) while hashing it, checks size and sha256 against what the caller measured,
   and only then renames over the asset: a reader sees the old bytes or the new, never a mix.
@@ -30,13 +32,14 @@ from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.probes import ssl_context
 from release.outside.store.base import Asset, FixedRelease, UploadResult
 from release.outside.stream import CHUNK, HashingWriter, Progress, hash_file, verify_public
-from schemas import Target
+from schemas import Target, atomic_write
 from schemas.fileio import atomic_stream
 from schemas.target import LocalStore as LocalStoreConfig
 
-__all__ = ["IMMUTABLE_MARKER", "LocalStore"]
+__all__ = ["BODY_FILE", "IMMUTABLE_MARKER", "LocalStore"]
 
 IMMUTABLE_MARKER = ".immutable"
+BODY_FILE = ".release-body.md"
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
@@ -132,7 +135,7 @@ class LocalStore:
                 "as a mutable release (remove its .immutable marker in the sandbox)"
             )
         for leftover in directory.glob(".*"):
-            if leftover.name != IMMUTABLE_MARKER and leftover.is_file():
+            if leftover.name not in (IMMUTABLE_MARKER, BODY_FILE) and leftover.is_file():
                 leftover.unlink(missing_ok=True)
         return directory
 
@@ -163,6 +166,16 @@ class LocalStore:
         if not source.is_file():
             raise ReleaseError(f"fixed release {tag!r} has no asset {name}", code=CHECK_FAILED)
         return _copy_file(source, dest, progress)
+
+    def set_notes(self, tag: str, text: str) -> bool:
+        path = self._tag_dir(tag) / BODY_FILE
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return False
+        except FileNotFoundError:
+            pass
+        atomic_write(path, text.encode("utf-8"))
+        return True
 
     def verify(self, tag: str, name: str, *, sha256: str, size: int) -> bool:
         url = self.target.download_url(tag, name)
