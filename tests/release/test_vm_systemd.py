@@ -8,7 +8,8 @@ Rules:
   ``launcher``), fed to ``/bin/sh`` on stdin as root, as Run Command runs it; the units, the
   hardening, ``systemd-analyze verify``/``security``, ``useradd``, ``runuser`` and the restarts are
   the real ones. Three inputs differ from a VM, each because a test stays on this machine:
-  the dependencies come from this venv's site-packages bound read-only (``link:``, not PyPI); the
+  the dependencies come from this venv's site-packages bound read-only (``link:``, not PyPI; at a
+  fixed path, as a checkout under /tmp would be hidden by the units' ``PrivateTmp=``); the
   health checks ask ``https://127.0.0.1`` with the sandbox CA (the VM's host name does not
   resolve here); the certificate is the sandbox's, put where certbot puts it.
 - Where no container can boot (not Linux, not root, no systemd-nspawn, no Debian root, or a machine
@@ -46,6 +47,9 @@ pytestmark = pytest.mark.timeout(900)
 ROOTFS = Path(os.environ.get("NEXY_NSPAWN_ROOT", "/var/tmp/nexy-nspawn-root"))
 BOOT_DEADLINE_S = 180.0
 APP_TREE = "/home/azureuser/voice-assistant"
+# This venv's site-packages, bound where the units can read it: not below /tmp (PrivateTmp= hides a
+# checkout's venv there) nor /home (ProtectHome=read-only would do, but an app user's home is theirs).
+DEPS_IN_VM = "/usr/local/lib/nexy-test-deps"
 SERVICES = ("nexy-reconciler.service", "nexy-feed@production.service", "nexy-feed@staging.service")
 
 
@@ -163,7 +167,7 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vm]:
                 "--private-network",
                 "--boot",
                 "--console=pipe",
-                f"--bind-ro={purelib}",
+                f"--bind-ro={purelib}:{DEPS_IN_VM}",
                 f"--bind-ro={work}",
             ],
             stdin=subprocess.DEVNULL,
@@ -178,7 +182,7 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vm]:
         production = load_target("production", REPO)
         host = production.release_target.server.host
         inputs = replace(
-            script_inputs(production, build_artifact(REPO, production), "install", deps=f"link:{purelib}"),
+            script_inputs(production, build_artifact(REPO, production), "install", deps=f"link:{DEPS_IN_VM}"),
             production_url="https://127.0.0.1:443",
             staging_url="https://127.0.0.1:4443",
             ca_bundle=str(paths.ca_bundle),

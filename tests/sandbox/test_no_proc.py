@@ -4,7 +4,8 @@ Every Python process of the run (the task, the launcher, the reconciler, both fe
 the reconciler would run) starts with an audit hook (``sys.addaudithook``, via a ``sitecustomize`` on
 PYTHONPATH) that makes any open, listdir or scandir of a /proc path fail as it does on macOS
 (FileNotFoundError) and records it. psutil is the one thing allowed to look there: it is the
-portable layer, which on macOS asks sysctl instead. A grep cannot see a path built at run time; this
+portable layer, which on macOS asks sysctl instead. prometheus_client's process collector gets the
+macOS answer unrecorded: it tries /proc/stat and collects nothing when it is absent. A grep cannot see a path built at run time; this
 can. ``test_no_workstation_code_names_proc`` is the cheap guard on top.
 """
 
@@ -36,6 +37,10 @@ _LOG = os.environ["NEXY_PROC_LOG"]
 _spec = importlib.util.find_spec("psutil")
 _PSUTIL = os.path.dirname(_spec.origin) + os.sep if _spec and _spec.origin else None
 _EVENTS = {"open", "os.listdir", "os.scandir"}
+# prometheus_client's process collector tries /proc/stat and, on OSError (macOS), collects nothing:
+# it gets macOS's answer here too, and that is no dependency on /proc, so it is not recorded.
+_probe = importlib.util.find_spec("prometheus_client")
+_PROBES = (os.path.join(os.path.dirname(_probe.origin), "process_collector.py"),) if _probe and _probe.origin else ()
 
 
 def _path(value):
@@ -59,6 +64,8 @@ def _hook(event, args):
             return
         frame = frame.f_back
     where = sys._getframe(1)
+    if where.f_code.co_filename in _PROBES:
+        raise FileNotFoundError(2, "No such file or directory (no /proc here)", path)
     line = f"{os.getpid()} {' '.join(sys.argv[:3])}: {event} {path} from {where.f_code.co_filename}:{where.f_lineno}\\n"
     fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
