@@ -21,9 +21,8 @@ def schemas(c: Context, check: bool = False) -> None:
 
     Example: ./inv schemas --check
     """
-    from schemas.export import JSON_DIR, export, stale
-
     from . import docref
+    from .jsonschemas import JSON_DIR, export, stale
 
     if check:
         names = stale()
