@@ -10,10 +10,10 @@ Rules:
   (Linux, glibc 2.28 or newer: manylinux_2_28, x86_64 and aarch64), each for CPython 3.11, 3.12 and
   3.13; the VM lock is checked for Linux only. A source distribution never counts: a Mac must not
   need a Rust or C toolchain.
-- uv refuses, while resolving, a release without a wheel for one of the four platforms
-  (``[tool.uv] required-environments`` in pyproject.toml). Its markers cannot state the macOS and
-  glibc floors, each CPython, nor that the wheel is one whose hash the lock pins: the check here
-  proves those.
+- uv, while resolving, never pins for one of the four platforms a release without a wheel there
+  (``[tool.uv] required-environments`` in pyproject.toml: it forks to an older release for that
+  platform alone). Its markers cannot state the macOS and glibc floors, each CPython, nor that the
+  wheel is one whose hash the lock pins: the check here proves those.
 - A pinned package passes on a platform and Python when its environment markers leave it out there,
   or when one of its wheels whose sha256 the lock pins has tags that interpreter accepts (tags
   computed by ``packaging.tags``, as pip computes them; a ``py3-none-any`` wheel fits everywhere).
@@ -301,7 +301,10 @@ def compile_lock(root: Path = ROOT) -> int:
         from schemas import atomic_write
 
         for lock in LOCKS:
-            atomic_write(root / lock.name, lock.header() + drafts[lock.name].read_bytes())
+            # uv's "# via -c ..." names the constraint as given: the draft's throwaway path.
+            body = drafts[lock.name].read_text(encoding="utf-8")
+            body = body.replace(str(drafts[WORKSTATION.name]), WORKSTATION.name)
+            atomic_write(root / lock.name, lock.header() + body.encode())
         return 0
 
 
