@@ -119,10 +119,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")
     parser.add_argument(
+        "--idle-s",
+        type=float,
+        default=None,
+        help="the idle window in seconds (default 60, 15 with --quick): CPU time is counted in 10 ms "
+        "ticks, so a longer window reads a small idle cost more finely",
+    )
+    parser.add_argument(
         "--idle-step-ms", type=int, default=None, help="the watcher's idle poll step (default: the daemon's)"
     )
     args = parser.parse_args()
     changes, heals, idle_s, cold = (200, 40, 15.0, 1) if args.quick else (500, 100, 60.0, 3)
+    if args.idle_s is not None:
+        idle_s = args.idle_s
     with tempfile.TemporaryDirectory(prefix="nexy-bench-") as tmp:
         tree = Tree(Path(tmp), args.idle_step_ms)
         daemon = subprocess.Popen(

@@ -36,6 +36,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -71,7 +72,7 @@ OVERSIZED_BYTES = 256 * 1024 * 1024
 RSS_CEILING = 1024 * 1024 * 1024
 IDLE_CAP_S = 60.0  # an idle connection still open then is reported as 60 s: "never closed"
 METRICS_ROUNDS = 3
-SERVERS = ("nexy-feed", "uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi")
+SERVERS = ("nexy-feed", "uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi", "nginx-proxy")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,9 @@ def start_server(
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server's whole session: a candidate may be several processes (nginx-proxy)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
     bench_feed.stop(process)
 
 

@@ -11,6 +11,10 @@ Rules:
     ``header_read_timeout`` and ``max_buffer_size`` (granian/http.py), and ``backpressure`` (the
     work it takes on at once, default backlog/workers = 1024) at the feed's connection cap;
     granian has no connection cap that refuses and no TLS handshake timeout.
+  - ``nginx-proxy``: ``deploy/nginx/nexy-feed.conf`` (one worker) in front of ``nexy-feed`` on
+    loopback, as docs/vm.md#the-feed-behind-nginx deploys it, in plain HTTP like every other
+    candidate (its TLS lines dropped). This process starts the feed and then becomes nginx, so the
+    server's process tree holds both; the feed is stopped with the session (``start_new_session``).
 - Candidates are for measuring only: granian is not a dependency of the project (install it into
   the venv by hand to run these two).
 """
@@ -18,8 +22,12 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +79,64 @@ def rsgi_app() -> Any:
     return RsgiFeed()
 
 
+NGINX_SITE = REPO / "deploy" / "nginx" / "nexy-feed.conf"
+
+
+def _bench_feed() -> Any:
+    """bench/feed.py, loaded by path: its name would be the ``feed`` package's."""
+    spec = importlib.util.spec_from_file_location("bench_feed", REPO / "bench" / "feed.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def nginx_proxy(root: Path, port: int) -> int:
+    """Start nexy-feed on a loopback port, wait for it, then exec nginx in front of it."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    bench_feed = _bench_feed()
+    feed_port, staging_port = bench_feed.free_port(), bench_feed.free_port()
+    feed_bin = Path(sys.executable).with_name("nexy-feed")
+    subprocess.Popen([str(feed_bin), "--root", str(root), "--port", str(feed_port), "--log-level", "warning"])
+    bench_feed.wait_http(feed_port)  # before nginx: through it, a feed still starting answers 502
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-proxy-", dir=root.parent))  # the bench's tmp removes it
+    prefix.chmod(0o755)  # workers may run as an unprivileged user
+    site = NGINX_SITE.read_text()
+    for old, new in (
+        ("    listen 443 ssl;\n    listen [::]:443 ssl;", f"    listen 127.0.0.1:{port};"),
+        ("    listen 4443 ssl;\n    listen [::]:4443 ssl;", f"    listen 127.0.0.1:{staging_port};"),
+        ("server 127.0.0.1:8080;", f"server 127.0.0.1:{feed_port};"),
+    ):
+        assert old in site, old
+        site = site.replace(old, new)
+    site = "\n".join(line for line in site.splitlines() if not line.startswith("ssl_certificate"))
+    (prefix / "nexy-feed.conf").write_text(site)
+    temp = "".join(
+        f"    {kind}_temp_path {prefix / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        f"worker_processes 1;\nworker_rlimit_nofile 16384;\npid {prefix / 'nginx.pid'};\n"
+        "events { worker_connections 8192; }\n"
+        f"http {{\n{temp}    include {prefix / 'nexy-feed.conf'};\n}}\n"
+    )
+    log = str(prefix / "error.log")
+    # exec, not a child: the server's process tree is nginx and the feed, nothing of this script.
+    arguments = [nginx, "-p", str(prefix), "-e", log, "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+    os.execv(nginx, arguments)  # noqa: S606  # fixed arguments, no shell
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "server", choices=("uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi")
+        "server", choices=("uvicorn-httptools", "uvicorn-h11", "granian-asgi", "granian-rsgi", "nginx-proxy")
     )
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    if args.server == "nginx-proxy":
+        return nginx_proxy(args.root, args.port)
     os.environ[ROOT_VARIABLE] = str(args.root)
     limits = Limits()
     if args.server.startswith("uvicorn"):

@@ -2,8 +2,12 @@
 
 Rules:
 - Bad input (a missing root, half a TLS pair, an unreadable certificate, a bad host or port) is one
-  line on stderr and exit 2, before anything listens. A listen failure (port taken) is uvicorn's
-  logged error and its startup-failure exit status 3.
+  line on stderr and exit 2 (``schemas.ExitCode.BAD_INPUT``), before anything listens. A listen
+  failure (port taken) is uvicorn's logged error and its startup-failure exit status 3
+  (``ExitCode.STARTUP_FAILED``); a server that never started for another reason exits 1.
+- Before anything listens, the uvicorn, uvloop and asyncio internals the limits layer uses are
+  checked (``feed.internals``): one ``nexy-feed: error:`` line per missing one, exit 3.
+- The log is ``schemas.daemonlog``'s JSON lines on stderr, uvicorn's records included.
 - Runtime files are located exactly as ``schemas.RuntimeLayout`` says, with the same overrides the
   reconciler takes. TLS is on when a certificate is given, whatever the port (docs/rules.md#r10).
 - uvloop and httptools, no access log: the feed answers thousands of polls a second.
@@ -38,9 +42,11 @@ from typing import NoReturn
 
 import uvicorn
 
-from schemas import RuntimeLayout, atomic_write, dump_json
+from schemas import ExitCode, RuntimeLayout, atomic_write, dump_json
+from schemas.daemonlog import setup_logging
 
 from .app import PAYLOAD_ROUTES, create_app
+from .internals import missing_internals
 from .limits import DESCRIPTOR_RESERVE, Limits, descriptor_limit
 from .metrics import DEFAULT_MAX_VERSIONS, FeedMetrics, serve_metrics
 from .server import FeedServer
@@ -293,10 +299,13 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
     except UsageError as exc:
         print(f"nexy-feed: error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+        return ExitCode.BAD_INPUT
+    missing = missing_internals()
+    if missing:
+        for line in missing:
+            print(f"nexy-feed: error: {line}", file=sys.stderr)
+        return ExitCode.STARTUP_FAILED
+    setup_logging(args.log_level)
     limits = _fit_descriptors(limits_from(args))
     service = FeedService(_layout(args), title=args.title)
     metrics = None
@@ -309,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"nexy-feed: error: --metrics-port {args.metrics_port}: {exc.strerror or exc}",
                 file=sys.stderr,
             )
-            return 2
+            return ExitCode.BAD_INPUT
     app = create_app(service, assets_dir=args.assets_dir, resync_seconds=args.resync_seconds, metrics=metrics)
     config = uvicorn.Config(
         app,
@@ -334,4 +343,4 @@ def main(argv: list[str] | None = None) -> int:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda _signum, _frame: None)
     server.run()
-    return 0 if server.started else 1
+    return ExitCode.OK if server.started else ExitCode.CHECK_FAILED

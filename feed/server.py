@@ -18,7 +18,8 @@ import socket
 import sys
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
+
+from schemas import ExitCode
 
 from .limits import ConnectionLimiter, Limits
 from .metrics import FeedMetrics
@@ -37,7 +38,7 @@ class _LimitedStartup(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            sys.exit(STARTUP_FAILURE)
+            sys.exit(ExitCode.STARTUP_FAILED)
         config = self.config
         loop = asyncio.get_running_loop()
         self.guard.now = loop.time()
@@ -51,7 +52,7 @@ class _LimitedStartup(uvicorn.Server):
         except OSError as exc:
             log.error(exc)
             await self.lifespan.shutdown()
-            sys.exit(STARTUP_FAILURE)
+            sys.exit(ExitCode.STARTUP_FAILED)
         assert server.sockets is not None
         self.servers = [server]
         self._log_started_message(list(server.sockets))

@@ -20,7 +20,7 @@ import binascii
 import time
 from collections.abc import Callable
 
-from schemas import AcceptReport, Bundle, Status, SyncState, utcnow
+from schemas import AcceptReport, Bundle, ExitCode, Status, SyncState, utcnow
 
 from .config import Config
 from .desired import parse_bundle_bytes, write_bundle
@@ -38,9 +38,9 @@ class AcceptError(ValueError):
     """Invalid input: nothing was written."""
 
 
-def exit_code(report: AcceptReport) -> int:
-    """0 committed (and converged when waited for), 1 refused or not converged."""
-    return 1 if not report.ok or report.converged is False else 0
+def exit_code(report: AcceptReport) -> ExitCode:
+    """OK committed (and converged when waited for), CHECK_FAILED refused or not converged."""
+    return ExitCode.CHECK_FAILED if not report.ok or report.converged is False else ExitCode.OK
 
 
 def parse_bundle(raw: bytes | None, b64: str | None) -> Bundle:

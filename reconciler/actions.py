@@ -9,9 +9,11 @@ crash (see ``pending``).
 
 from __future__ import annotations
 
+import logging
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from schemas.daemonlog import EventLog
 
 from .alerts import Alert, AlertManager
 from .config import Config
@@ -70,7 +72,7 @@ def run_owed_actions(
     owed: frozenset[str],
     pending: PendingActions,
     alerts: AlertManager,
-    log: Callable[[dict[str, object]], None],
+    log: EventLog,
 ) -> None:
     """Run the actions of ``owed`` resources in table order, then forget them on disk."""
     for resource in (r for r in RESOURCES if r.name in owed):
@@ -79,7 +81,7 @@ def run_owed_actions(
         if not argv:
             continue
         result = run_action(name, tuple(argv), config.action_timeout_s)
-        log(result.document())
+        log(result.document(), logging.INFO if result.ok else logging.ERROR)
         if not result.ok:
             alerts.event(
                 Alert(
@@ -95,4 +97,6 @@ def run_owed_actions(
             pending.discard(owed)
     except (OSError, LockTimeout) as exc:
         # Still owed on disk: the next pass runs them again, which at-least-once allows.
-        log({"event": "actions_still_owed", "resources": sorted(owed), "error": str(exc)[:150]})
+        log(
+            {"event": "actions_still_owed", "resources": sorted(owed), "error": str(exc)[:150]}, logging.ERROR
+        )

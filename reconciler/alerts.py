@@ -17,16 +17,17 @@ Rules:
 
 from __future__ import annotations
 
-import json
+import logging
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol
 
 from schemas import AlertRecord
+from schemas.daemonlog import EventLog, log_event
 
 __all__ = ["Alert", "AlertManager", "AlertSink", "AlertState", "AlertStore", "Condition", "LogSink"]
 
@@ -65,16 +66,16 @@ class AlertSink(Protocol):
 
 
 class LogSink:
-    """The always-on sink: one JSON line per alert on the given stream (stderr → the journal);
-    ``delivered`` is called after each line (the daemon's metrics count them)."""
+    """The always-on sink: one ``{"event":"alert"}`` log line per alert (stderr → the journal), a
+    firing alert at level warning, a resolved or suppressed one at info; ``delivered`` is called
+    after each line (the daemon's metrics count them)."""
 
-    def __init__(self, stream: TextIO, delivered: Callable[[], None] | None = None) -> None:
-        self._stream = stream
+    def __init__(self, log: EventLog = log_event, delivered: Callable[[], None] | None = None) -> None:
+        self._log = log
         self._delivered = delivered
 
     def deliver(self, alert: Alert) -> None:
-        self._stream.write(json.dumps(alert.document(), separators=(",", ":")) + "\n")
-        self._stream.flush()
+        self._log(alert.document(), logging.WARNING if alert.status == "firing" else logging.INFO)
         if self._delivered is not None:
             self._delivered()
 

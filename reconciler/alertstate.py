@@ -13,15 +13,16 @@ Rules:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from schemas import atomic_write
+from schemas.daemonlog import log_event
 from schemas.fileio import read_regular
 
 from .alerts import Alert, AlertState, Condition
-from .logline import log_event
 
 __all__ = ["FileAlertStore"]
 
@@ -69,7 +70,10 @@ class FileAlertStore:
         except FileNotFoundError:
             return AlertState({}, {})
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            log_event({"event": "alert_state_reset", "path": str(self.path), "reason": "unreadable"})
+            log_event(
+                {"event": "alert_state_reset", "path": str(self.path), "reason": "unreadable"},
+                logging.WARNING,
+            )
             return AlertState({}, {})
 
     def save(self, state: AlertState) -> None:
@@ -88,5 +92,6 @@ class FileAlertStore:
             atomic_write(self.path, (json.dumps(document, separators=(",", ":")) + "\n").encode(), mode=0o600)
         except OSError as exc:
             log_event(
-                {"event": "alert_state_not_saved", "path": str(self.path), "error": exc.strerror or str(exc)}
+                {"event": "alert_state_not_saved", "path": str(self.path), "error": exc.strerror or str(exc)},
+                logging.ERROR,
             )

@@ -1,7 +1,8 @@
 """``nexy-reconciler --config PATH <command>``: run, once, diff, status, accept.
 
-Rules: exit 0 done / in sync, 1 drift remains (or accept --wait did not converge), 2 bad input,
-bad config or error. Expected errors are one line on stderr, never a traceback. The commands the
+Rules: exit (``schemas.ExitCode``) OK done / in sync, CHECK_FAILED drift remains (or accept --wait
+did not converge), BAD_INPUT bad input, bad config or error. Event lines are
+``schemas.daemonlog``'s JSON on stderr, for every command. Expected errors are one line on stderr, never a traceback. The commands the
 workstation calls answer with one ``RESULT {json}`` line, the last on stdout, printed by
 ``_result`` alone, fitted into Run Command's 4,096-byte answer (``schemas.fit``): ``accept`` always
 (an ``AcceptReport``, also when refused; from stdin, or ``--staged`` parts), ``diff --result``
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas import RESULT_PREFIX, AcceptReport, Status, utcnow
+from schemas import RESULT_PREFIX, AcceptReport, ExitCode, Status, utcnow
+from schemas.daemonlog import setup_logging
 from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
@@ -102,14 +104,14 @@ def _answer(document: BaseModel, as_json: bool, as_result: bool) -> bool:
 
 def _diff(config: Config, as_json: bool, as_result: bool) -> int:
     plan, _status = dry_view(config)
-    code = 2 if plan.has_error else 0 if plan.in_sync else 1
+    code = ExitCode.BAD_INPUT if plan.has_error else ExitCode.OK if plan.in_sync else ExitCode.CHECK_FAILED
     if _answer(plan_document(plan, config.mode), as_json, as_result):
         return code
     for r in plan.resources:
         print(f"{r.name:<16}{sync_state(r.state):<10}{r.detail()}")
         for write in r.writes:
             print(f"{'':<16}would write {write.path}")
-    print("in sync" if plan.in_sync else "drift" if code == 1 else "error")
+    print("in sync" if plan.in_sync else "drift" if code == ExitCode.CHECK_FAILED else "error")
     return code
 
 
@@ -121,7 +123,7 @@ def _status(config: Config, as_json: bool, as_result: bool) -> int:
     status = fit(status)
     if not _answer(status, as_json, as_result):
         print(render_table(status))
-    return 0
+    return ExitCode.OK
 
 
 def _bundle_bytes(args: argparse.Namespace) -> bytes | None:
@@ -143,7 +145,7 @@ def _accept(config: Config, args: argparse.Namespace) -> int:
     except AcceptError as exc:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
         _result(AcceptReport(ok=False, error=str(exc)))
-        return 2
+        return ExitCode.BAD_INPUT
     report = accept(config, bundle, wait_s)
     if report.daemon == "not running":
         print(f"nexy-reconciler accept: {NO_DAEMON}", file=sys.stderr)
@@ -155,6 +157,7 @@ def _accept(config: Config, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    setup_logging()
     try:
         config = load_config(args.config)
         if args.command == "run":
@@ -171,10 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _accept(config, args)
     except ConfigError as exc:
         print(f"nexy-reconciler: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     except (OSError, LockTimeout) as exc:
         message = f"{exc.__class__.__name__}: {exc}"
         print(f"nexy-reconciler: {message}", file=sys.stderr)
         if args.command == "accept":
             _result(AcceptReport(ok=False, error=message))
-        return 2
+        return ExitCode.BAD_INPUT

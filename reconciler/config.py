@@ -26,6 +26,7 @@ from schemas import RuntimeLayout
 from schemas.errors import DocumentError, first_error, read_yaml_mapping
 from schemas.status import KeyName
 
+from .envgate import EnvGuard
 from .resources import ACTION_KEYS
 
 __all__ = [
@@ -208,6 +209,11 @@ class Config(_Strict):
     def env_backup_path(self) -> Path:
         """The last good config.env (secrets: mode 0600, in the state directory, never in the tree)."""
         return self.state_dir / "config.env.last-good"
+
+    @property
+    def env_guard(self) -> EnvGuard:
+        """What the gate's edit of config.env keeps: the required keys, and the backup."""
+        return EnvGuard(tuple(self.required_env_keys), self.env_backup_path)
 
 
 def _resolve(base: Path, path: Path | None) -> Path | None:

@@ -24,10 +24,10 @@ Rules:
 from __future__ import annotations
 
 import functools
+import logging
 import queue
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from schemas import HealthState, utcnow
+from schemas import ExitCode, HealthState, utcnow
+from schemas.daemonlog import log_event
 from schemas.sdnotify import Notifier, watchdog_interval
 
 from .alerts import AlertManager, AlertSink, LogSink
@@ -44,7 +45,6 @@ from .config import Config
 from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
-from .logline import log_event
 from .metrics import MetricsServer, ReconcilerMetrics, metrics_url, serve_metrics
 from .owned import owned_files, sweep_temp_files
 from .watch import Watcher
@@ -63,7 +63,7 @@ def build_alerts(
     config: Config, deliverer: Deliverer | None, metrics: ReconcilerMetrics | None = None
 ) -> AlertManager:
     journal = metrics.alert_deliveries.labels("journal").inc if metrics is not None else None
-    sinks: list[AlertSink] = [LogSink(sys.stderr, journal)]
+    sinks: list[AlertSink] = [LogSink(delivered=journal)]
     if deliverer is not None:
         from .webhooks import WebhookSink  # the HTTP client is loaded only when webhooks are configured
 
@@ -88,7 +88,7 @@ def sweep(config: Config) -> None:
             removed = sweep_temp_files(config)
     except (OSError, LockTimeout) as exc:
         removed, error = [], str(exc)[:150]
-        log_event({"event": "sweep_skipped", "error": error})
+        log_event({"event": "sweep_skipped", "error": error}, logging.WARNING)
     if removed:
         log_event({"event": "swept", "files": [str(p) for p in removed]})
 
@@ -117,7 +117,7 @@ def _guarded(what: str, step: Callable[[], object]) -> None:
     try:
         step()
     except Exception as exc:
-        log_event({"event": f"{what}_failed", "error": exc.__class__.__name__})
+        log_event({"event": f"{what}_failed", "error": exc.__class__.__name__}, logging.ERROR)
 
 
 def run_daemon(
@@ -148,7 +148,7 @@ def run_daemon(
             _guarded("inbox", lambda: serve_requests(config, log_event))
             return reconciler.run_pass(**kwargs)
         except Exception as exc:  # run_pass reports its own failures; this is the last net
-            log_event({"event": "pass_crashed", "error": exc.__class__.__name__})
+            log_event({"event": "pass_crashed", "error": exc.__class__.__name__}, logging.ERROR)
             return None
         finally:
             busy[0] = False
@@ -210,11 +210,14 @@ def run_daemon(
                 if resync or _failed(outcome):
                     next_resync = clock() + (ERROR_RETRY_S if _failed(outcome) else resync_delay())
         notifier.send(STOPPING="1", STATUS="stopping")
-        return 0
+        return ExitCode.OK
     except _Stop:
-        log_event({"event": "stopped", "detail": f"a pass did not end within {STOP_GRACE_S} s of SIGTERM"})
+        log_event(
+            {"event": "stopped", "detail": f"a pass did not end within {STOP_GRACE_S} s of SIGTERM"},
+            logging.WARNING,
+        )
         notifier.send(STOPPING="1", STATUS="stopping")
-        return 0
+        return ExitCode.OK
     finally:
         signal.alarm(0)
         if watcher is not None:

@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -40,7 +41,8 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from schemas import HealthState, PassRecord, ResourceState, Status, atomic_write, utcnow
+from schemas import ExitCode, HealthState, PassRecord, ResourceState, Status, atomic_write, utcnow
+from schemas.daemonlog import EventLog, log_event
 
 from .actions import run_owed_actions
 from .alerts import Alert, AlertManager
@@ -49,7 +51,6 @@ from .config import Config
 from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
-from .logline import log_event
 from .metrics import ReconcilerMetrics
 from .pending import PendingActions
 from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
@@ -94,8 +95,9 @@ class PassOutcome:
     """The resources the pass found differing from the desired state, before it healed them."""
 
     @property
-    def exit_code(self) -> int:
-        return {"in_sync": 0, "healed": 0, "drift": 1}.get(self.result, 2)
+    def exit_code(self) -> ExitCode:
+        ok, drift = ExitCode.OK, ExitCode.CHECK_FAILED
+        return {"in_sync": ok, "healed": ok, "drift": drift}.get(self.result, ExitCode.BAD_INPUT)
 
 
 class Reconciler:
@@ -108,7 +110,7 @@ class Reconciler:
         monotonic: Callable[[], float] = time.monotonic,
         request_probe: Callable[[Expectation], None] | None = None,
         pid: int | None = None,
-        log: Callable[[dict[str, object]], None] | None = None,
+        log: EventLog | None = None,
         metrics: ReconcilerMetrics | None = None,
     ) -> None:
         self.config = config
@@ -148,7 +150,10 @@ class Reconciler:
                 message = f"{exc.__class__.__name__}: {exc}"[:150]
             else:
                 message = f"internal error {exc.__class__.__name__} (details in the journal)"
-                self._log({"event": "pass_exception", "error": exc.__class__.__name__, "trace": _trace(exc)})
+                self._log(
+                    {"event": "pass_exception", "error": exc.__class__.__name__, "trace": _trace(exc)},
+                    logging.ERROR,
+                )
             self.alerts.update("pass_error", [Alert("pass", "error", found=message, done="will retry")])
             outcome = PassOutcome("error", (), None, None, message)
             # Honest status: nothing is known to be in sync while passes fail.
@@ -160,7 +165,10 @@ class Reconciler:
             try:
                 run_owed_actions(self.config, outcome.owed, self._pending, self.alerts, self._log)
             except Exception as exc:  # an action's bookkeeping failed: it stays owed for the next pass
-                self._log({"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]})
+                self._log(
+                    {"event": "actions_failed", "error": f"{exc.__class__.__name__}: {exc}"[:150]},
+                    logging.ERROR,
+                )
         elapsed = self._monotonic() - start
         duration_ms = round(elapsed * 1000, 2)
         record = PassRecord(

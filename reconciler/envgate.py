@@ -46,6 +46,7 @@ __all__ = [
     "ENV_MAX_BYTES",
     "SETTLE_S",
     "EnvBusy",
+    "EnvGuard",
     "GateEdit",
     "edit_gate",
     "interrupted",
@@ -61,6 +62,15 @@ _SETSIG = getattr(fcntl, "F_SETSIG", None)
 
 class EnvBusy(FileRefused):
     """Someone is writing config.env (or it changed a moment ago); the gate waits."""
+
+
+@dataclass(frozen=True)
+class EnvGuard:
+    """What the config adds to a gate edit: the keys config.env must keep, and where its backup goes
+    (a value, so the resources table needs no Config and the config no resources' planners)."""
+
+    required_keys: tuple[str, ...] = ()
+    backup: Path | None = None
 
 
 @dataclass(frozen=True)

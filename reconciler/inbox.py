@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Bundle, atomic_write
+from schemas.daemonlog import EventLog
 from schemas.fileio import atomic_stream, read_regular
 
 from .config import Config
@@ -102,7 +104,7 @@ def _answer(config: Config, data: bytes | None) -> dict[str, Any]:
     return {"ok": True, "changed": changed, "desired_digest": bundle.digest()}
 
 
-def serve_requests(config: Config, log: Callable[[dict[str, object]], None], now: float | None = None) -> int:
+def serve_requests(config: Config, log: EventLog, now: float | None = None) -> int:
     """Commit every waiting request (oldest name first) and answer it; returns how many were served.
 
     Every failure is an answer or a log line: nothing here raises into the daemon's loop.
@@ -143,7 +145,8 @@ def serve_requests(config: Config, log: Callable[[dict[str, object]], None], now
                     "event": "inbox_answer_not_written",
                     "request": request_id,
                     "error": exc.strerror or str(exc),
-                }
+                },
+                logging.ERROR,
             )
         with contextlib.suppress(OSError):
             os.unlink(taken)

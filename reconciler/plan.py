@@ -14,11 +14,12 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from schemas import RuntimeLayout
 
+from .config import Config
 from .desired import Desired
+from .envgate import EnvGuard
 from .resourceplan import (
     FileWrite,
     PlanState,
@@ -29,9 +30,6 @@ from .resourceplan import (
     read_runtime,
 )
 from .resources import RESOURCES
-
-if TYPE_CHECKING:
-    from .config import Config
 
 __all__ = [
     "FileWrite",
@@ -62,9 +60,9 @@ class Plan:
 
 def compute_plan(desired: Desired, layout: RuntimeLayout | Config) -> Plan:
     """The plan; given the whole Config, the gate also guards required keys and keeps a backup."""
-    config: Config | None = None
+    guard: EnvGuard | None = None
     if not isinstance(layout, RuntimeLayout):
-        config, layout = layout, layout.layout
+        guard, layout = layout.env_guard, layout.layout
     resources = []
     for resource in RESOURCES:
         field = resource.desired_field
@@ -73,7 +71,7 @@ def compute_plan(desired: Desired, layout: RuntimeLayout | Config) -> Plan:
             resources.append(ResourcePlan(resource.name, "error", found=found, from_desired=True))
             continue
         try:
-            resources.append(resource.plan(resource, desired, layout, config))
+            resources.append(resource.plan(resource, desired, layout, guard))
         except Exception as exc:  # any file, however hostile, is this resource's error only
             found = f"cannot read: {failure_text(exc)}"[:160]
             resources.append(ResourcePlan(resource.name, "error", found=found))

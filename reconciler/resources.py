@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from schemas import Manifest, ResourceName, RuntimeLayout, dump_model
 from schemas.bounded import check_yaml_depth
@@ -39,12 +38,17 @@ from schemas.fileio import FileRefused
 from .describe import describe_manifest
 from .desired import Desired, desired_file
 from .envfile import gate_value, set_gate
-from .envgate import ENV_MAX_BYTES, GateEdit, interrupted, lost_message, missing_keys, writer_present
+from .envgate import (
+    ENV_MAX_BYTES,
+    EnvGuard,
+    GateEdit,
+    interrupted,
+    lost_message,
+    missing_keys,
+    writer_present,
+)
 from .resourceplan import YAML_MAX_BYTES, FileWrite, ResourcePlan, read_runtime, runtime_root
 from .yamledit import read_update_version, set_update_version
-
-if TYPE_CHECKING:
-    from .config import Config
 
 __all__ = [
     "ACTION_KEYS",
@@ -62,7 +66,7 @@ __all__ = [
     "plan_stable",
 ]
 
-PlanFunction = Callable[["Resource", Desired, RuntimeLayout, "Config | None"], ResourcePlan]
+PlanFunction = Callable[["Resource", Desired, RuntimeLayout, EnvGuard | None], ResourcePlan]
 OwnedFunction = Callable[[RuntimeLayout], tuple[tuple[Path, str], ...]]
 
 
@@ -110,7 +114,7 @@ def _unmanaged(resource: Resource) -> ResourcePlan:
 
 
 def plan_stable(
-    resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
+    resource: Resource, desired: Desired, layout: RuntimeLayout, guard: EnvGuard | None
 ) -> ResourcePlan:
     if desired.stable is None:
         return _unmanaged(resource)
@@ -120,7 +124,7 @@ def plan_stable(
 
 
 def plan_beta(
-    resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
+    resource: Resource, desired: Desired, layout: RuntimeLayout, guard: EnvGuard | None
 ) -> ResourcePlan:
     if desired.beta is None:
         return _unmanaged(resource)
@@ -128,7 +132,7 @@ def plan_beta(
 
 
 def plan_legacy(
-    resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
+    resource: Resource, desired: Desired, layout: RuntimeLayout, guard: EnvGuard | None
 ) -> ResourcePlan:
     if desired.stable is None:
         return _unmanaged(resource)
@@ -143,7 +147,7 @@ def plan_legacy(
 
 
 def plan_config_version(
-    resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
+    resource: Resource, desired: Desired, layout: RuntimeLayout, guard: EnvGuard | None
 ) -> ResourcePlan:
     name = resource.name
     if desired.stable is None:
@@ -168,10 +172,10 @@ def plan_config_version(
 
 
 def plan_gate(
-    resource: Resource, desired: Desired, layout: RuntimeLayout, config: Config | None
+    resource: Resource, desired: Desired, layout: RuntimeLayout, guard: EnvGuard | None
 ) -> ResourcePlan:
-    """The gate line of config.env; given the whole Config, it also guards required keys and keeps
-    a backup."""
+    """The gate line of config.env; given the config's ``EnvGuard``, it also guards required keys and
+    keeps a backup."""
     name = resource.name
     if desired.gate is None:
         return _unmanaged(resource)
@@ -183,8 +187,8 @@ def plan_gate(
         path,
         desired.gate.enabled,
         root,
-        config.required_env_keys if config else (),
-        config.env_backup_path if config else None,
+        guard.required_keys if guard else (),
+        guard.backup if guard else None,
     )
     try:
         data = read_runtime(layout, path, ENV_MAX_BYTES)

@@ -8,8 +8,11 @@ never disagree on shape; a dry view has ``pid`` 0 and no health (probes belong t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Literal
 
 from schemas import (
@@ -23,7 +26,7 @@ from schemas import (
     SyncState,
     utcnow,
 )
-from schemas.fileio import FileRefused
+from schemas.fileio import FileRefused, read_regular
 
 from .config import Config
 from .desired import Desired, read_desired
@@ -34,6 +37,7 @@ from .plan import Plan, compute_plan, read_runtime
 __all__ = [
     "build_status",
     "dry_view",
+    "installed_build",
     "max_status_age",
     "plan_document",
     "resource_states",
@@ -85,6 +89,23 @@ def resource_states(plan: Plan, healed: tuple[str, ...] = ()) -> dict[str, Resou
     }
 
 
+def installed_build() -> str | None:
+    """The build this process runs, what preflight compares: the ``BUILD`` file ``vm.install``
+    puts beside the build's venv (``/opt/nexy-release/<build>/BUILD``, root's); else the bare
+    ``nexy-release`` version (a checkout, a venv made by hand)."""
+    try:
+        data = read_regular(Path(sys.prefix).parent / "BUILD", max_bytes=64)
+    except (OSError, FileRefused):
+        data = None
+    text = data.decode("ascii", "replace").strip() if data else ""
+    if text and all(c.isalnum() or c in ".+_-" for c in text):
+        return text
+    try:
+        return version("nexy-release")
+    except PackageNotFoundError:
+        return None
+
+
 def build_status(
     config: Config,
     *,
@@ -102,6 +123,7 @@ def build_status(
     except FileRefused:
         env_data = b""  # the gate resource reports why; keys then read as not set
     return Status(
+        build=installed_build(),
         updated_at=at,
         mode=config.mode,
         pid=pid,

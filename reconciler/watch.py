@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 import fnmatch
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,8 +25,9 @@ from pathlib import Path
 
 from watchfiles._rust_notify import RustNotify
 
+from schemas.daemonlog import log_event
+
 from .config import WatchConfig
-from .logline import log_event
 
 __all__ = ["Watcher"]
 
@@ -88,7 +90,7 @@ class Watcher:
                 )
             except (OSError, RuntimeError) as exc:
                 error = str(exc)[:150]
-        log_event({"event": "watch_failed", "error": error})
+        log_event({"event": "watch_failed", "error": error}, logging.ERROR)
         return None
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from release.errors import ReleaseError
+from schemas import ExitCode
 
 __all__ = ["check_table", "emit_json", "err_console", "guard", "out_console"]
 
@@ -65,6 +66,6 @@ def guard(func: Callable[P, R]) -> Callable[P, R]:
             raise SystemExit(exc.code) from None
         except KeyboardInterrupt:
             err_console().print("interrupted: nothing more was changed")
-            raise SystemExit(130) from None
+            raise SystemExit(ExitCode.INTERRUPTED) from None
 
     return wrapper

@@ -1,15 +1,19 @@
 """Expected failures, each one clear line for a person and an exit code for a machine.
 
-Rules: exit 2 is bad input or configuration (nothing was changed), exit 1 is a check that failed
-or drift that was found. Anything else is a bug and keeps its traceback.
+Rules: the codes are ``schemas.ExitCode``, shared with the VM side: BAD_INPUT (2) is bad input or
+configuration (nothing was changed), CHECK_FAILED (1) a check that failed or drift that was found.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+from schemas import ExitCode
+
 __all__ = ["BAD_INPUT", "CHECK_FAILED", "ReleaseError"]
 
-CHECK_FAILED = 1
-BAD_INPUT = 2
+# The two a ReleaseError carries, by their short names (every step raises with one of them).
+CHECK_FAILED = ExitCode.CHECK_FAILED
+BAD_INPUT = ExitCode.BAD_INPUT
 
 
 class ReleaseError(Exception):

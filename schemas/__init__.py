@@ -15,6 +15,7 @@ from .appcast import (
     render_appcast,
 )
 from .contracts import MAX_RESULT_BYTES, RESULT_PREFIX, AcceptReport, PlanDocument, PlanEntry, StageReport
+from .exitcode import ExitCode
 from .feedhealth import (
     FeedHealth,
     HealthDocument,
@@ -57,6 +58,7 @@ __all__ = [
     "Channel",
     "CheckResult",
     "CriticalUpdate",
+    "ExitCode",
     "FeedHealth",
     "HealthDocument",
     "HealthDocumentError",

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
+from .item import ItemFields
 from .models import Artifact, Manifest
 from .notes import notes_html
 from .sparkle_reader import AppcastError, SparkleItem, best_item, parse_appcast
@@ -57,28 +58,13 @@ _INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U00
 
 
 @dataclass(frozen=True, slots=True)
-class AppcastItem:
-    """One ``<item>``: a version clients may update to."""
+class AppcastItem(ItemFields):
+    """One ``<item>`` to render: a version clients may update to (the shared fields are
+    :class:`~schemas.item.ItemFields`'; ``installation_type`` None writes no attribute)."""
 
-    version: str
-    short_version: str | None = None
-    title: str | None = None
-    url: str | None = None
-    length: int | None = None
-    type: str | None = None
-    ed_signature: str | None = None
     installation_type: str | None = None
-    pub_date: datetime | None = None
-    minimum_system_version: str | None = None
-    description: str | None = None
-    description_format: str | None = None
-    release_notes_link: str | None = None
-    channel: str | None = None
     link: str | None = None
-    phased_rollout_interval: int | None = None
-    critical_update: bool = False
     critical_below: str | None = None
-    minimum_autoupdate_version: str | None = None
 
 
 def _clean(text: str) -> str:

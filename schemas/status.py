@@ -107,3 +107,10 @@ class Status(_Strict):
     env_keys: dict[KeyName, bool] = Field(default={}, max_length=16)
     passes: tuple[PassRecord, ...] = Field(default=(), max_length=5)
     alerts: tuple[AlertRecord, ...] = Field(default=(), max_length=5)
+    build: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z.+_-]+$",
+        description="The reconciler's own version (nexy-release as installed): X.Y.Z+<12 hex> for a "
+        "build vm.install made, the bare version for a checkout or a venv installed by hand.",
+    )

@@ -90,7 +90,7 @@ def preflight(
 
     with Session.open(load_target_option(c, target), "preflight", json=json, dry_run=dry_run) as session:
         chosen = parse_channel(channel)
-        checks = run_preflight(session, chosen)
+        checks = run_preflight(session, chosen, source=ROOT)
         session.finish_checks(
             f"preflight ({chosen.value}, {session.target.name})",
             checks,

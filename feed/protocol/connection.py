@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httptools
 from uvicorn.config import Config
@@ -40,13 +40,19 @@ from ..service import FeedService
 from ..snapshot import encode_headers
 from .responses import fast_answer, refusal
 
-if TYPE_CHECKING:
-    from .tls import TlsGuard
-
-__all__ = ["NEVER", "FeedProtocol", "Guard"]
+__all__ = ["NEVER", "Expiring", "FeedProtocol", "Guard"]
 
 NEVER = float("inf")
 _UNBOUNDED = 1 << 62
+
+
+class Expiring(Protocol):
+    """A connection the sweep closes once its deadline passed (``tls.TlsGuard`` before its first
+    byte): named by what the sweep needs, so this module never imports the TLS one."""
+
+    deadline: float
+
+    def expire(self) -> None: ...
 
 
 class _Refused(Exception):
@@ -65,7 +71,7 @@ class Guard:
     )
     now: float = 0.0
     """The loop's clock as of the last tick: deadlines need no clock read per request."""
-    waiting_tls: set[TlsGuard] = field(default_factory=set)
+    waiting_tls: set[Expiring] = field(default_factory=set)
     """TLS connections that have not sent a byte yet."""
     metrics: FeedMetrics | None = None
     _date_source: list[tuple[bytes, bytes]] | None = None

@@ -1,8 +1,14 @@
 """The sandbox's own certificate authority and the feeds' server certificate, made once.
 
 Rules:
-- Made with ``cryptography`` (trustme is for tests only): an EC P-256 CA valid ten years and a leaf
-  for ``127.0.0.1`` and ``localhost`` (serverAuth) valid two years, signed by that CA.
+- Made with ``cryptography``: an EC P-256 CA valid ten years that can sign leaves only
+  (``path_length=0``) and a leaf for ``127.0.0.1`` and ``localhost`` (serverAuth only) valid two
+  years (under Apple's 825-day limit for TLS server certificates), signed by that CA.
+- Not trustme (issue 25.5, measured with trustme 1.2.1): its public API fixes the CA at
+  ``path_length=9`` and an expiry in the year 3000, and its leaves carry clientAuth and codeSigning
+  beside serverAuth; none of that can be set, and this CA's key stays on the Mac for years. It would
+  save about 60 lines here at the price of a runtime dependency of the workstation side that its
+  authors meant for test suites. trustme stays a test dependency.
 - Made once: when the CA, its key, the leaf and its key all exist, nothing is written. If any is
   missing, all four are made again, so a leaf never outlives the CA that signed it.
 - Private keys are written with mode 0600 through ``atomic_write``; certificates with 0644.

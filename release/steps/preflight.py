@@ -4,7 +4,8 @@ Rules:
 - Every item runs even when an earlier one failed, so one run names every problem (exit 1).
 - Items: store credentials usable; the channel's inbox artifacts present; production ``/health``
   answers (the code deploy is done); the VM's required env keys present (names only, from
-  ``reconciler status``: the one remote call); the channel's fixed releases exist and are mutable;
+  ``reconciler status``: the one remote call) and the build its reconciler runs is the one this
+  checkout makes (``VM side``; ``vm.check`` compares the units too); the channel's fixed releases exist and are mutable;
   the legacy runtime manifest does not conflict with the canonical one; the secret scan is clean;
   the signing key loads and matches ``SUPublicEDKey`` in the app's Info.plist (one line naming both
   public keys when not), or the target does not sign and the app has no key;
@@ -38,6 +39,7 @@ from release.parts.secrets import scan_paths
 from release.parts.session import Session
 from release.parts.signing import KeyCheck, check_signing
 from release.parts.versioning import current_version
+from release.steps.vm import vm_side_row
 from schemas import Channel, CheckResult, ResourceName, ServerHealth, SyncState
 
 __all__ = ["run_preflight", "scan_targets"]
@@ -90,11 +92,16 @@ def _server_health(session: Session) -> CheckResult:
     return _check("server health", document is not None, f"{url}: {document.status}" if document else detail)
 
 
-def _vm_items(session: Session) -> list[CheckResult]:
+def _vm_items(session: Session, source: Path) -> list[CheckResult]:
     try:
         status = session.remote.status()
     except ReleaseError as exc:
-        return [_check("VM env keys", False, str(exc)), _check("manifest paths", False, "VM not reachable")]
+        unreachable = "VM not reachable"
+        return [
+            _check("VM env keys", False, str(exc)),
+            _check("manifest paths", False, unreachable),
+            CheckResult(name="VM side", ok=False, skipped=True, detail=unreachable),
+        ]
     missing = [key for key in session.target.required_env_keys if not status.env_keys.get(key, False)]
     env = _check(
         "VM env keys",
@@ -112,7 +119,11 @@ def _vm_items(session: Session) -> list[CheckResult]:
     )
     if conflict and legacy is not None and legacy.detail:
         detail += f": {legacy.detail}"
-    return [env, _check("manifest paths", not conflict, detail)]
+    return [
+        env,
+        _check("manifest paths", not conflict, detail),
+        vm_side_row(session.target, status.build, source),
+    ]
 
 
 def _secrets(session: Session, channel: Channel) -> CheckResult:
@@ -159,7 +170,10 @@ def run_preflight(
     vm: bool = True,
     signing: KeyCheck | None = None,
     yes: bool = False,
+    source: Path | None = None,
 ) -> list[CheckResult]:
+    """The rows; ``source`` is the checkout the VM side is built from (the ``VM side`` row), asked
+    only with the VM items."""
     target = session.target
     missing = missing_inbox(target, channel)
     inbox = _check(
@@ -178,7 +192,7 @@ def run_preflight(
     else:
         checks.append(grpc_row(target, "production"))
     if vm:
-        checks += _vm_items(session)
+        checks += _vm_items(session, source or Path.cwd())
     if credentials.ok:
         checks.append(_fixed_releases(session, channel))
     else:

@@ -35,7 +35,7 @@ from release.steps.vm_script import ScriptInputs, VmFacts, VmReport, check_body,
 from schemas import CheckResult, Target
 from schemas.target import AzureRemote as AzureRemoteConfig
 
-__all__ = ["MAX_EXPOSURE", "script_inputs", "vm_check", "vm_install"]
+__all__ = ["MAX_EXPOSURE", "script_inputs", "vm_check", "vm_install", "vm_side_row"]
 
 MAX_EXPOSURE = 3.0  # docs/vm.md#hardening: the units rate 0.7 to 1.7; past 3.0 something regressed
 INSTALL_EXTRA_S = 900.0  # pip from the index and the restarts, on top of the target's deadline
@@ -230,3 +230,31 @@ def vm_check(session: Session, *, source: Path, root: str = "") -> dict[str, Any
     document = {"build": artifact.build, "vm": facts.model_dump(), "checks": [c.model_dump() for c in checks]}
     session.finish_checks("vm.check", checks, document, "the VM side is not the expected one")
     return document
+
+
+def vm_side_row(target: Target, running: str | None, source: Path) -> CheckResult:
+    """Preflight's ``VM side`` row: the build the VM's reconciler reports (``Status.build``, from
+    the one ``status`` call preflight makes) against the build ``source`` makes (a local wheel
+    build, seconds; no second remote call). A version without a build id is a checkout (the
+    sandbox before ``vm.install``: the same code, so it passes) or a venv installed by hand (it
+    passes with a warning: an air-gapped VM cannot take vm.install)."""
+    name = "VM side"
+    if running is None:
+        return CheckResult(name=name, ok=False, detail="the reconciler reports no version: ./inv vm.upgrade")
+    if "+" not in running:
+        if not isinstance(target.remote, AzureRemoteConfig):
+            return CheckResult(
+                name=name, ok=True, detail=f"runs this checkout ({running}; no vm.install here)"
+            )
+        # An air-gapped VM installed by hand (docs/vm.md's appendix) is allowed, and said so.
+        detail = f"warning: runs {running} from a venv made by hand; ./inv vm.upgrade tracks the build"
+        return CheckResult(name=name, ok=True, detail=detail)
+    try:
+        built = build_artifact(source, target).build
+    except ReleaseError as exc:
+        return CheckResult(name=name, ok=False, detail=f"this checkout's build failed: {exc}")
+    if running == built:
+        return CheckResult(name=name, ok=True, detail=f"build {built}, this checkout's")
+    return CheckResult(
+        name=name, ok=False, detail=f"the VM runs {running}, this checkout builds {built}: ./inv vm.upgrade"
+    )

@@ -10,8 +10,8 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from ..item import ItemFields
 from ..version import compare_versions
 
 __all__ = ["AppcastError", "SkippedUpdate", "SparkleItem", "minimum_autoupdate_ok"]
@@ -31,35 +31,20 @@ class SkippedUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class SparkleItem:
-    """One ``<item>`` as ``SUAppcastItem`` holds it (URLs resolved, enclosure attributes first)."""
+class SparkleItem(ItemFields):
+    """One ``<item>`` as ``SUAppcastItem`` holds it (URLs resolved, enclosure attributes first); the
+    fields the renderer writes too are :class:`~schemas.item.ItemFields`'."""
 
-    version: str
-    short_version: str | None = None
-    title: str | None = None
-    url: str | None = None
-    length: int | None = None
-    type: str | None = None
-    ed_signature: str | None = None
     installation_type: str = "application"
     os: str | None = None
     delta_from: str | None = None
     date_string: str | None = None
-    pub_date: datetime | None = None
-    description: str | None = None
-    description_format: str | None = None
-    release_notes_link: str | None = None
     full_release_notes_link: str | None = None
     info_url: str | None = None
-    minimum_system_version: str | None = None
     maximum_system_version: str | None = None
-    minimum_autoupdate_version: str | None = None
     ignore_skipped_upgrades_below_version: str | None = None
-    channel: str | None = None
     informational_update_versions: frozenset[str] | None = None
-    critical_update: bool = False
     critical_version: str | None = None
-    phased_rollout_interval: int | None = None
     deltas: tuple[SparkleItem, ...] = field(default=())
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -42,6 +43,27 @@ def _analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("instance", ["production", "staging"])
 def test_verify_prints_nothing(unit_dir: Path, instance: str) -> None:
     result = _analyze("verify", str(unit_dir / f"nexy-feed@{instance}.service"), cwd=unit_dir)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_the_behind_nginx_drop_in_replaces_the_command(unit_dir: Path) -> None:
+    # Found through the unit path as systemd finds it; without its "ExecStart=" reset the unit
+    # would have two commands and verify would refuse it.
+    drop_in = REPO / "deploy" / "nginx" / "nexy-feed@.service.d" / "behind-nginx.conf"
+    text = drop_in.read_text()
+    assert "--host 127.0.0.1 " in text and "--certfile" not in text
+    (unit_dir / drop_in.parent.name).mkdir()
+    here = str(Path(sys.executable).with_name("nexy-feed"))
+    (unit_dir / drop_in.parent.name / drop_in.name).write_text(text.replace(INSTALL_PREFIX, here))
+    result = subprocess.run(
+        [str(ANALYZE), "verify", "nexy-feed@production.service"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=unit_dir,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{unit_dir}:"},
+        check=False,
+    )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 

@@ -21,8 +21,19 @@ README = ROOT / "README.md"
 RULES = DOCS / "rules.md"
 
 # Where code lives whose comments may cite a rule (the docs are checked by the link test below).
-CODE_DIRS = ("release", "reconciler", "feed", "schemas", "tasks", "bench", "tests", "systemd", "targets")
-CODE_SUFFIXES = {".py", ".yaml", ".yml", ".service", ".path", ".env", ".toml"}
+CODE_DIRS = (
+    "release",
+    "reconciler",
+    "feed",
+    "schemas",
+    "tasks",
+    "bench",
+    "tests",
+    "systemd",
+    "targets",
+    "deploy",
+)
+CODE_SUFFIXES = {".py", ".yaml", ".yml", ".service", ".path", ".env", ".toml", ".conf"}
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 CITATION = re.compile(r"docs/rules\.md#([A-Za-z0-9_-]+)")

@@ -3,7 +3,6 @@ back after a jump forward does not suppress alerts (pure logic, with injected cl
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _manager(store: FileAlertStore, wall: datetime, mono: float) -> AlertManager:
-    return AlertManager([LogSink(io.StringIO())], WINDOW_S, "enforce", lambda: mono, lambda: wall, store)
+    return AlertManager(
+        [LogSink(lambda _document, _level=0: None)], WINDOW_S, "enforce", lambda: mono, lambda: wall, store
+    )
 
 
 def _fire(manager: AlertManager) -> str:

@@ -4,7 +4,6 @@ each reader then falls back as its module's rules say (in-process, real files)."
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from datetime import UTC, datetime
@@ -38,7 +37,9 @@ def _good_files(directory: Path) -> dict[str, Path]:
     status = directory / "status.json"
     write_status(status, Status(updated_at=T0, mode="enforce", pid=1, desired_digest="d" * 64))
     alerts = FileAlertStore(directory / "alerts.json")
-    manager = AlertManager([LogSink(io.StringIO())], 300.0, "enforce", lambda: 10.0, lambda: T0, alerts)
+    manager = AlertManager(
+        [LogSink(lambda _document, _level=0: None)], 300.0, "enforce", lambda: 10.0, lambda: T0, alerts
+    )
     assert manager.event(Alert("gate", "action_failed", found="exit 1")).status == "firing"
     pending = directory / "pending_actions.json"
     pending.write_text(json.dumps({"pending": ["gate"]}))

@@ -171,6 +171,12 @@ def _argv0(paths: SandboxPaths) -> dict[str, str]:
     return found
 
 
+def _vm_side_row(where: tuple[str, ...]) -> dict[str, object]:
+    done = run_inv("preflight", "--json", *where)
+    rows = {row["name"]: row for row in json.loads(done.stdout)["checks"]}
+    return {"ok": rows["VM side"]["ok"], "detail": rows["VM side"]["detail"]}
+
+
 def test_the_demo_runs_on_the_installed_build_and_an_upgrade_restarts_it(
     sandbox_target: tuple[Target, Path], tmp_path: Path
 ) -> None:
@@ -192,6 +198,7 @@ def test_the_demo_runs_on_the_installed_build_and_an_upgrade_restarts_it(
         assert up.returncode == 0, up.stderr
         python = str(paths.vm_opt / build / "venv" / "bin" / "python")
         assert set(_argv0(paths).values()) == {python}
+        assert _vm_side_row(where) == {"ok": True, "detail": f"build {build}, this checkout's"}
         changed = copy_source(tmp_path / "changed")
         with (changed / "feed" / "__init__.py").open("a") as handle:
             handle.write("# a changed build\n")
@@ -202,6 +209,11 @@ def test_the_demo_runs_on_the_installed_build_and_an_upgrade_restarts_it(
         assert set(_argv0(paths).values()) == {str(paths.vm_opt / new / "venv" / "bin" / "python")}
         status = run_inv("sandbox.status", "--json", *where)
         assert json.loads(status.stdout)["vm_build"] == new
+        # Preflight's row: the VM no longer runs what this checkout builds.
+        assert _vm_side_row(where) == {
+            "ok": False,
+            "detail": f"the VM runs {new}, this checkout builds {build}: ./inv vm.upgrade",
+        }
     finally:
         down(target)
 

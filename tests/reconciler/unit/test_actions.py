@@ -52,7 +52,14 @@ def test_an_unreadable_record_owes_every_configured_action(tmp_path: Path) -> No
 
 def _engine(config: Config, clock: FakeClock, sink: ListSink, log: list[dict[str, object]]) -> Reconciler:
     alerts = AlertManager([sink], 300.0, config.mode, clock.monotonic, clock.wall)
-    return Reconciler(config, alerts, wall=clock.wall, monotonic=clock.monotonic, pid=1, log=log.append)
+    return Reconciler(
+        config,
+        alerts,
+        wall=clock.wall,
+        monotonic=clock.monotonic,
+        pid=1,
+        log=lambda document, _level=0: log.append(dict(document)),
+    )
 
 
 def test_owed_actions_run_once_in_table_order_and_failures_alert(tmp_path: Path, clock: FakeClock) -> None:

@@ -4,12 +4,15 @@ delivered alert; scopes do not resolve each other; a store carries all of it to 
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from reconciler.alerts import Alert, AlertManager, LogSink
 from reconciler.alertstate import FileAlertStore
+from schemas.daemonlog import JsonFormatter
 
 from .conftest import FakeClock, ListSink
 
@@ -124,11 +127,14 @@ def test_the_next_process_neither_repeats_nor_forgets(tmp_path: Path, clock: Fak
     ]
 
 
-def test_a_log_sink_writes_one_json_line_per_alert(clock: FakeClock) -> None:
-    stream = io.StringIO()
-    manager = AlertManager([LogSink(stream)], WINDOW_S, "observe", clock.monotonic, clock.wall)
-    manager.update("pass", [DRIFT])
-    (line,) = stream.getvalue().splitlines()
+def test_a_log_sink_writes_one_json_line_per_alert(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = AlertManager([LogSink()], WINDOW_S, "observe", clock.monotonic, clock.wall)
+    with caplog.at_level(logging.INFO):
+        manager.update("pass", [DRIFT])
+    (line,) = (JsonFormatter().format(record) for record in caplog.records)
+    assert line.startswith('{"event":"alert",') and line.endswith(',"level":"warning"}')
     document = json.loads(line)
     assert (document["event"], document["resource"], document["status"], document["mode"]) == (
         "alert",

@@ -28,7 +28,12 @@ class World:
         self.log: list[dict[str, object]] = []
         alerts = AlertManager([self.sink], 300.0, config.mode, clock.monotonic, clock.wall)
         self.engine = Reconciler(
-            config, alerts, wall=clock.wall, monotonic=clock.monotonic, pid=4242, log=self.log.append
+            config,
+            alerts,
+            wall=clock.wall,
+            monotonic=clock.monotonic,
+            pid=4242,
+            log=lambda document, _level=0: self.log.append(dict(document)),
         )
 
     def accept(self, b: Bundle) -> None:
