@@ -21,9 +21,8 @@ def schemas(c: Context, check: bool = False) -> None:
 
     Example: ./inv schemas --check
     """
-    from schemas.export import JSON_DIR, export, stale
-
     from . import docref
+    from .jsonschemas import JSON_DIR, export, stale
 
     if check:
         names = stale()
@@ -76,7 +75,7 @@ def test(c: Context, k: str = "", quick: bool = False, workers: str = "auto", st
 
 @task(help={"check": "prove every pin has a hashed wheel for each platform we run on; write nothing"})
 def lock(c: Context, check: bool = False) -> None:
-    """Re-pin requirements.lock for macOS and Linux (hashes, wheels only), then check it; needs PyPI.
+    """Re-pin requirements.lock (workstation) and requirements-vm.lock (VM), then check them; needs PyPI.
 
     Example: ./inv lock --check
     """

@@ -2,7 +2,7 @@
 which page.
 
 Rules: ``./inv schemas`` rewrites them with the JSON Schemas and ``./inv schemas --check`` reports them
-stale; the rendering itself is ``schemas.reference`` (pure). The table lives here, not in ``schemas``,
+stale; the rendering itself is ``tasks.reference`` (pure). The table lives here, not in ``schemas``,
 because the reconciler's config model and the feed's parser belong to their sides and ``schemas``
 imports none of the three. Pages are written atomically and only when their text changes.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas import atomic_write
-from schemas.reference import options_table, reference_table, splice
 
 from ._options import ROOT
+from .reference import options_table, reference_table, splice
 
 __all__ = ["Source", "blocks", "export", "render", "rendered", "stale"]
 

@@ -4,8 +4,11 @@ Rules:
 - The wheel is built from a copy of the checkout's packages (``pip wheel --no-deps
   --no-build-isolation --no-index``, the build backend the workstation venv already has), never in
   the checkout itself, so no ``build/`` or ``*.egg-info`` is left behind.
-- The lock is ``requirements-vm.lock`` (the VM's dependencies only) when the checkout has one, else
-  ``requirements.lock``: ``vm_lock`` is the one place that chooses.
+- The wheel holds what the VM runs, ``schemas``, ``reconciler`` and ``feed`` (``PACKAGES``), never
+  ``release`` or ``tasks``: their dependencies are the workstation's, which the VM does not install.
+- The lock is ``requirements-vm.lock`` (the VM's dependencies only, ``./inv lock`` writes it) when
+  the checkout has one, else ``requirements.lock`` (an older checkout): ``vm_lock`` is the one place
+  that chooses.
 - The build id is ``<project version>+<12 hex>``: the sha256 over the wheel's entries (name and
   content, not the zip's timestamps), the lock and the units, so an unchanged checkout always gives
   the same id (the second install is a skip) and any change to what runs on the VM gives a new one.
@@ -36,7 +39,7 @@ from schemas import Target
 
 __all__ = ["PACKAGES", "UNITS", "Artifact", "build_artifact", "reconciler_config_text", "vm_lock"]
 
-PACKAGES = ("schemas", "release", "reconciler", "feed")
+PACKAGES = ("schemas", "reconciler", "feed")
 UNITS = (
     "nexy-reconciler.service",
     "nexy-gate-restart.path",

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.reference import DocReferenceError, options_table, reference_table, splice
 from tasks import docref
+from tasks.reference import DocReferenceError, options_table, reference_table, splice
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

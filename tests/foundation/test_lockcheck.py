@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lockcheck import PLATFORMS, check_lock, fetch_index_files, parse_lock
+from tasks.lockcheck import PLATFORMS, VM, check_lock, differing_pins, fetch_index_files, parse_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,3 +133,19 @@ def test_the_committed_lock_pins_every_package_with_hashes() -> None:
     assert all(package.hashes for package in packages)
     # One file for every platform: environment markers, not a single platform's resolution.
     assert any(package.marker is not None for package in packages)
+
+
+def test_the_vm_lock_is_checked_for_linux_only_and_held_to_the_workstation_pins() -> None:
+    lock = _lock(("uvloop==0.23.0", [1]))
+    files = {"uvloop": {1: "uvloop-0.23.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"}}
+    report = check_lock(parse_lock(lock), _listing(files), VM.platforms)
+    assert {platform for platform, _v, _i, _s in report.rows} == {"Linux x86_64", "Linux aarch64"}
+    assert {(gap.platform, gap.python) for gap in report.gaps} == {
+        ("Linux aarch64", v) for v in ("3.11", "3.12", "3.13")
+    }
+    vm = parse_lock(_lock(("uvloop==0.23.0", [1]), ("httpx==0.28.1", [2]), ("idna==3.20", [3])))
+    workstation = parse_lock(_lock(("uvloop==0.22.0", [4]), ("httpx==0.28.1", [2])))
+    assert differing_pins(vm, workstation) == [
+        "requirements-vm.lock: uvloop==0.23.0, but requirements.lock pins 0.22.0; run ./inv lock",
+        "requirements-vm.lock: idna==3.20, but requirements.lock lacks it; run ./inv lock",
+    ]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import Artifact, BetaGate, Bundle, Manifest, ReleaseLogEntry, Validation, dump_model, utcnow
-from schemas.export import stale
+from tasks.jsonschemas import stale
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

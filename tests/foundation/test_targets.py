@@ -150,7 +150,7 @@ def test_every_target_file_names_the_exported_schema_for_editors() -> None:
     JSON Schema to complete and check the file against: the one ``./inv schemas`` exports."""
     from ruamel.yaml import YAML
 
-    from schemas.export import DOCUMENTS, JSON_DIR
+    from tasks.jsonschemas import DOCUMENTS, JSON_DIR
 
     exported = JSON_DIR / "target.schema.json"
     assert DOCUMENTS["target"] is Target and exported.is_file()

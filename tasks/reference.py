@@ -16,7 +16,8 @@ Rules:
 - A page keeps its hand-written prose: only the text between ``<!-- BEGIN GENERATED: name -->`` and
   ``<!-- END GENERATED: name -->`` is replaced; missing markers are an error, never an append.
 - Pure: models and parsers in, text out. Which one goes to which page is the caller's table
-  (``tasks``), because ``schemas`` imports none of the three sides.
+  (``tasks.docref``). It lives in ``tasks``, not in ``schemas``: generating docs is development
+  work, and the VM installs ``schemas`` but never ``tasks``.
 """
 
 from __future__ import annotations

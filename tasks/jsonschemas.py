@@ -1,7 +1,9 @@
 """Export the JSON Schema of every shared document into ``schemas/json/``.
 
 Rules: one file per document, stable key order, written atomically; ``stale()`` tells which
-exported files differ from the models, so a test can fail when someone forgets to export.
+exported files differ from the models, so a test can fail when someone forgets to export. It lives
+in ``tasks`` (``./inv schemas``), not in ``schemas``: generating is development work, and the VM
+installs ``schemas`` but never ``tasks``.
 """
 
 from __future__ import annotations
@@ -10,16 +12,25 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .contracts import AcceptReport, PlanDocument
-from .feedhealth import FeedHealth, ServerHealth
-from .fileio import atomic_write, dump_json
-from .models import BetaGate, Bundle, Manifest, ReleaseLogEntry, Validation
-from .status import Status
-from .target import Target
+from schemas import (
+    AcceptReport,
+    BetaGate,
+    Bundle,
+    FeedHealth,
+    Manifest,
+    PlanDocument,
+    ReleaseLogEntry,
+    ServerHealth,
+    Status,
+    Target,
+    Validation,
+    atomic_write,
+    dump_json,
+)
 
 __all__ = ["DOCUMENTS", "JSON_DIR", "export", "rendered", "stale"]
 
-JSON_DIR = Path(__file__).parent / "json"
+JSON_DIR = Path(__file__).resolve().parent.parent / "schemas" / "json"
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "manifest": Manifest,
     "beta_gate": BetaGate,
