@@ -30,6 +30,8 @@ from concurrent import futures
 from pathlib import Path
 from types import FrameType
 
+from schemas import ExitCode
+
 __all__ = ["main"]
 
 POLL_S = 0.2
@@ -71,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not _loopback(args.host):
         print(f"grpcstub: --host {args.host} is not a loopback address", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     if (args.certfile is None) != (args.keyfile is None):
         print("grpcstub: --certfile and --keyfile go together", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_INPUT
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import grpc
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             server.add_insecure_port(address)
     except (OSError, RuntimeError) as exc:
         print(f"grpcstub: cannot serve on {address}: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.CHECK_FAILED
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = wanted
         stop.wait(POLL_S)
     server.stop(grace=1.0).wait()
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":
