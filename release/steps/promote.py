@@ -11,7 +11,8 @@ Rules:
   URLs (``release_target.update``), written as ``manifest.json`` and ``manifest_<version>.json``.
 - The stable fixed release's body (its description on GitHub) becomes the release notes
   (``LATEST_CHANGES.md``, as the manifest carries them), after the copies and before the manifest:
-  the store skips it when the body already is that text (one read tells); the tag is never touched.
+  the plan marks it skip when the listing it reads already holds that text (a store that does
+  not report bodies: decided by ``set_notes`` itself); the tag is never touched.
 - One remote call (sync with a wait), then ``/updates/health`` must report the version.
 - The same fingerprint again is a reported skip (exit 0): nothing transferred, nothing rewritten;
   the sync is still sent once so a VM that missed the first one converges.
@@ -89,12 +90,11 @@ def _gate(session: Session, beta: Manifest, force: bool, reason: str) -> str | N
     return f"forced past '{why}': {reason.strip()}"
 
 
-def _copy_actions(session: Session, beta: Manifest) -> list[Action]:
+def _copy_actions(session: Session, beta: Manifest, listings: dict[str, FixedRelease]) -> list[Action]:
     """One action per asset, from what both releases hold now: copy, skip, or check (no digest)."""
     target = session.target
     wanted = {"dmg": beta.artifact.sha256, "pkg": beta.installer.sha256}
     stable_tags = {role: (tag, name) for role, tag, name in asset_map(target, Channel.STABLE)}
-    listings: dict[str, FixedRelease] = {}
 
     def held(tag: str, name: str) -> Asset | None:
         if tag not in listings:
@@ -154,15 +154,22 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
             f"carry sparkle:edSignature unchanged: dmg {_short(stable.artifact.ed_signature)}, "
             f"pkg {_short(stable.installer.ed_signature)}"
         )
-        body = target.channels.stable.dmg_tag
+        tag = target.channels.stable.dmg_tag
+        listings: dict[str, FixedRelease] = {}
+        copies = _copy_actions(session, beta, listings)
+        # The listing the copies read holds the body too: no second read to tell do from skip.
+        listing = listings.get(tag) or session.store.release(tag)
+        held = listing.body
+        text = f"write the body of release {tag} from {target.notes_name}"
+        if held is None:
+            body = Action("body", text, "check", "it already is that text")
+        else:
+            body = Action(
+                "body", text, "skip" if held == stable.release_notes else "do", "it already is that text"
+            )
         actions = [
-            *_copy_actions(session, beta),
-            Action(
-                "body",
-                f"write the body of release {body} from {target.notes_name}",
-                "check",
-                "it already is that text",
-            ),
+            *copies,
+            body,
             Action("write", write),
             Action("signatures", signatures, "note"),
             Action("controls", controls, "note"),
@@ -208,11 +215,11 @@ def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[s
     return done
 
 
-def _write_body(session: Session, stable: Manifest) -> str:
-    """The stable release's body from the release notes; what was done, as a line."""
+def _write_body(session: Session, plan: Plan, stable: Manifest) -> str:
+    """The stable release's body from the release notes, as the plan says; what was done, as a line."""
     target = session.target
     tag = target.channels.stable.dmg_tag
-    if session.store.set_notes(tag, stable.release_notes):
+    if plan.wants("body") and session.store.set_notes(tag, stable.release_notes):
         done = f"wrote the body of release {tag} from {target.notes_name}"
     else:
         done = f"skipped the body of release {tag}: it already is {target.notes_name}"
@@ -300,7 +307,7 @@ def promote(
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
                 report["transfers"] = _copy(session, plan, beta, Path(scratch))
-            report["body"] = _write_body(session, stable)
+            report["body"] = _write_body(session, plan, stable)
             if released is None:
                 write(versioned_path(target, beta.version), stable)
                 write(stable_path(target), stable)

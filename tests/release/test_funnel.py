@@ -244,7 +244,7 @@ def test_promote_dry_run_is_the_real_run_skip_for_skip(sandbox: Any) -> None:
         "copy:dmg": "skip",
         "copy:pkg": "do",
         "copy:notes": "do",
-        "body": "check",
+        "body": "do",
         "write": "do",
         "signatures": "note",
         "controls": "note",

@@ -38,6 +38,7 @@ class FixedRelease:
     tag: str
     immutable: bool
     assets: tuple[Asset, ...]
+    body: str | None = None  # the release's description ("" when empty); None when not read
 
     def asset(self, name: str) -> Asset | None:
         return next((a for a in self.assets if a.name == name), None)

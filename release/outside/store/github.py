@@ -244,7 +244,7 @@ class GithubStore:
         except ERRORS as exc:
             raise self._fail(f"listing the assets of {tag}", exc) from None
         done = tuple(_replace.asset_of(a) for a in assets if a.state == "uploaded")
-        return FixedRelease(tag=tag, immutable=bool(release.immutable), assets=done)
+        return FixedRelease(tag=tag, immutable=bool(release.immutable), assets=done, body=release.body or "")
 
     def upload(
         self, tag: str, name: str, source: Path, *, sha256: str, size: int, progress: Progress | None = None

@@ -125,7 +125,9 @@ class LocalStore:
                 continue
             digest, size = self._digest(path)
             assets.append(Asset(path.name, size, digest, self.target.download_url(tag, path.name)))
-        return FixedRelease(tag, (directory / IMMUTABLE_MARKER).exists(), tuple(assets))
+        body_file = directory / BODY_FILE
+        body = body_file.read_text(encoding="utf-8") if body_file.is_file() else ""
+        return FixedRelease(tag, (directory / IMMUTABLE_MARKER).exists(), tuple(assets), body)
 
     def _writable(self, tag: str) -> Path:
         directory = self._tag_dir(tag)
