@@ -151,7 +151,7 @@ def run_demo(root: Path, target_name: str, *, size_mb: int = 24, keep: bool = Tr
     demo.inv("promote")
     demo.title("promote again (a no-op: said so, journaled skip)")
     demo.inv("promote")
-    demo.title("simulated clients: Sparkle appcast checks of several versions on the production feed")
+    demo.title("simulated clients: Sparkle checks of three versions on loopback")
     demo.inv("sandbox.clients")
     demo.title("verify (the definition of done)")
     demo.inv("verify")
@@ -161,6 +161,8 @@ def run_demo(root: Path, target_name: str, *, size_mb: int = 24, keep: bool = Tr
     _heal(target, console)
     demo.title("status: desired, runtime and served agree")
     demo.inv("status")
+    demo.title("adoption: the clients' shares of the checks since the promote")
+    demo.inv("adoption")
     if not keep:
         demo.title("sandbox down")
         demo.inv("sandbox.down")
