@@ -38,7 +38,7 @@ from release.steps.flow import served_version
 from schemas import Channel, Status
 from schemas.adoption import ChannelAdoption, checks_since
 
-__all__ = ["adoption", "status_line"]
+__all__ = ["adoption", "phased_text", "status_line"]
 
 # The task that changes each channel's desired version (and so its baseline on the VM).
 _RELEASED_BY = {Channel.STABLE: "promote", Channel.BETA: "publish"}
@@ -97,7 +97,7 @@ def _phased(session: Session, channel: Channel, now: datetime) -> PhasedRollout 
     return None if manifest is None else manifest_phased(manifest, now)
 
 
-def _phased_text(rollout: PhasedRollout | None) -> str:
+def phased_text(rollout: PhasedRollout | None) -> str:
     if rollout is None:
         return "phased rollout: none (every client is offered the update)"
     groups = "none yet" if rollout.eligible == 0 else f"groups 0-{rollout.eligible - 1}"
@@ -144,7 +144,7 @@ def adoption(session: Session, channel: Channel, since: str = "promote") -> dict
     notes = [
         f"offered: {offered or 'unknown (the feed did not answer)'}; {total} Sparkle checks",
         f"other: {other} checks without a Sparkle User-Agent (probes, curl) or beyond the feed's bound",
-        _phased_text(rollout),
+        phased_text(rollout),
     ]
     if reset:
         notes.append("[yellow]the feed restarted since the baseline:[/] counts since its start")

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from release.errors import ReleaseError
-from release.parts.adoption import PHASED_GROUPS, parse_since, phased_rollout, shares
+from release.parts.adoption import PHASED_GROUPS, manifest_phased, parse_since, phased_rollout, shares
+from release.steps.adoption import phased_text
 from schemas.adoption import MAX_VERSIONS, bounded_counts, checks_since
+from schemas.models import CriticalUpdate
+from tests.reconciler.helpers import make_manifest
 
 PUB = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAY = 86400
@@ -78,3 +81,20 @@ def test_since_is_promote_or_a_duration() -> None:
     for bad in ("0h", "1y", "yesterday", ""):
         with pytest.raises(ReleaseError, match="use promote or a duration"):
             parse_since(bad)
+
+
+def test_the_manifest_decides_the_rollout_and_its_line() -> None:
+    manifest = make_manifest("2.0.0.15").model_copy(
+        update={"phased_rollout_interval": DAY, "promoted_at": PUB, "published_at": PUB - timedelta(days=3)}
+    )
+    # The pubDate is the promote's (schemas.appcast), not the beta publish's.
+    rollout = manifest_phased(manifest, PUB + timedelta(days=1, hours=12))
+    assert rollout is not None and (rollout.eligible, rollout.next_at) == (2, PUB + timedelta(days=2))
+    assert phased_text(rollout) == (
+        "phased rollout: every 86400 s; groups 0-1 of 0-6 eligible (2/7 of clients, background "
+        "checks; manual checks always); next group at 2026-12-03 12:00 UTC"
+    )
+    critical = manifest.model_copy(update={"critical_update": CriticalUpdate()})
+    assert manifest_phased(critical, PUB) is None  # never held back (SUAppcastDriver.m)
+    assert manifest_phased(make_manifest("2.0.0.15"), PUB) is None
+    assert phased_text(None) == "phased rollout: none (every client is offered the update)"
