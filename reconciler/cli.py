@@ -6,7 +6,8 @@ did not converge), BAD_INPUT bad input, bad config or error. Event lines are
 workstation calls answer with one ``RESULT {json}`` line, the last on stdout, printed by
 ``_result`` alone, fitted into Run Command's 4,096-byte answer (``schemas.fit``): ``accept`` always
 (an ``AcceptReport``, also when refused; from stdin, or ``--staged`` parts), ``diff --result``
-(a ``PlanDocument``) and ``status --result`` (a ``Status``). ``--json`` prints the same document
+(a ``PlanDocument``) and ``status --result`` (a ``Status``, with the feeds' adoption figures
+read at call time; ``accept`` records their baseline when it changes a channel's version). ``--json`` prints the same document
 for operators as one JSON object on one line; without either, the output is a table for humans.
 """
 
@@ -24,6 +25,7 @@ from schemas.daemonlog import setup_logging
 from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
+from .adoption import adoption, record_baseline
 from .config import Config, ConfigError, load_config
 from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
@@ -120,7 +122,8 @@ def _status(config: Config, as_json: bool, as_result: bool) -> int:
     if not is_fresh(status, utcnow(), max_status_age(config)):
         _plan, status = dry_view(config)
     assert status is not None
-    status = fit(status)
+    # Read now, never by the daemon (a pass does not wait on a feed): see reconciler.adoption.
+    status = fit(status).model_copy(update={"adoption": adoption(config)})
     if not _answer(status, as_json, as_result):
         print(render_table(status))
     return ExitCode.OK
@@ -146,7 +149,14 @@ def _accept(config: Config, args: argparse.Namespace) -> int:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
         _result(AcceptReport(ok=False, error=str(exc)))
         return ExitCode.BAD_INPUT
+    commit_baseline = record_baseline(config, bundle)
     report = accept(config, bundle, wait_s)
+    if report.ok:
+        try:
+            commit_baseline()
+        except OSError as exc:
+            # Figures, not state: a baseline not written never fails the accept that was committed.
+            print(f"nexy-reconciler accept: adoption baseline not written: {exc}", file=sys.stderr)
     if report.daemon == "not running":
         print(f"nexy-reconciler accept: {NO_DAEMON}", file=sys.stderr)
     elif not report.ok:

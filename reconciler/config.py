@@ -66,6 +66,19 @@ class ProbeConfig(_Strict):
     timeout_s: float = Field(
         default=5.0, gt=0, le=120, description="Seconds before a probe counts as failed."
     )
+    metrics_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The feed's Prometheus endpoint (`http://127.0.0.1:PORT/metrics`, its `--metrics-port`), "
+        "loopback only; `status` reads the appcast checks there for `./inv adoption` (production: stable, "
+        "staging: beta). Unset: no adoption figures.",
+    )
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _loopback_url(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None:
+            _loopback((value.host or "").strip("[]"))
+        return value
 
 
 class Webhook(_Strict):
@@ -128,16 +141,19 @@ class MetricsConfig(_Strict):
 
     @field_validator("address")
     @classmethod
-    def _loopback(cls, value: str) -> str:
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not an IP address (the metrics endpoint is loopback only)"
-            ) from None
-        if not address.is_loopback:
-            raise ValueError(f"{value} is not a loopback address: the metrics endpoint is never exposed")
-        return value
+    def _loopback_address(cls, value: str) -> str:
+        return _loopback(value)
+
+
+def _loopback(value: str) -> str:
+    """``value`` when it is a loopback IP address; else the one line that refuses it."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (the metrics endpoint is loopback only)") from None
+    if not address.is_loopback:
+        raise ValueError(f"{value} is not a loopback address: the metrics endpoint is never exposed")
+    return value
 
 
 class Config(_Strict):

@@ -18,6 +18,8 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from schemas.adoption import metrics_url
+
 __all__ = ["MetricsServer", "ReconcilerMetrics", "metrics_url", "serve_metrics"]
 
 # Passes take milliseconds when in sync and up to seconds when a lock is busy or a disk is slow.
@@ -113,8 +115,3 @@ def serve_metrics(registry: CollectorRegistry, address: str, port: int) -> Metri
     """Serve ``registry`` on ``address:port`` from a daemon thread; the caller shuts it down."""
     server, _thread = start_http_server(port, addr=address, registry=registry)
     return server
-
-
-def metrics_url(address: str, port: int) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{port}/metrics"

@@ -8,7 +8,8 @@ Rules:
   CLI prints, and the schemas bound what cannot be cut (names, digests, versions, counts).
 - What gives way, in order: the oldest passes, then free text (details, alert messages, a plan's
   expected/found, an error) cut on a character boundary with "…" at shrinking byte budgets, then
-  the oldest alerts, then a plan's file lists beyond their first path. Names, digests, versions,
+  the oldest alerts, then a plan's file lists beyond their first path, then a status's adoption
+  figures (beta's first: ``adoption`` shows them as not reported). Names, digests, versions,
   sync states and booleans are never cut: the workstation decides on them.
 - Sizes are UTF-8 bytes, never characters: a 160-character detail in Cyrillic is 320 bytes.
 """
@@ -93,11 +94,20 @@ def _trim_files(data: dict[str, Any]) -> bool:
     return trimmed
 
 
+def _drop_adoption(data: dict[str, Any]) -> bool:
+    figures = data.get("adoption")
+    if not figures:
+        return False
+    figures.pop("beta" if "beta" in figures else next(iter(figures)))
+    return True
+
+
 _STEPS: tuple[Callable[[dict[str, Any]], bool], ...] = (
     _drop_oldest("passes"),
     *(_cut_to(budget) for budget in _BUDGETS),
     _drop_oldest("alerts"),
     _trim_files,
+    _drop_adoption,
 )
 
 

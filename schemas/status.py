@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
+
+from .adoption import ChannelAdoption
+from .names import VERSION_MAX, Digest, KeyName, Name
 
 __all__ = [
     "VERSION_MAX",
@@ -55,15 +58,6 @@ class SyncState(StrEnum):
     def settled(self) -> bool:
         """The one rule for "nothing left to do": neither drifted nor in error."""
         return self not in (SyncState.DRIFTED, SyncState.ERROR)
-
-
-# What a RESULT line cannot cut (schemas/fit.py) is bounded here, so the worst document still fits
-# Run Command's 4,096-byte answer: names are short, counts are small.
-# Names and digests are plain ASCII with nothing JSON escapes, so their bytes are their length.
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@+/ -]{0,32}$")]
-KeyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
-Digest = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:+/=-]{0,80}$")]
-VERSION_MAX = 64
 
 
 class _Strict(BaseModel):
@@ -114,3 +108,5 @@ class Status(_Strict):
         description="The reconciler's own version (nexy-release as installed): X.Y.Z+<12 hex> for a "
         "build vm.install made, the bare version for a checkout or a venv installed by hand.",
     )
+    # Set by the ``status`` command (a scrape at call time), never by the daemon's status.json.
+    adoption: dict[Literal["stable", "beta"], ChannelAdoption] = Field(default={}, max_length=2)

@@ -43,12 +43,14 @@ __all__ = [
     "PlistFile",
     "RegexFile",
     "ReleaseTarget",
+    "SandboxMetrics",
     "Signing",
     "SlackSink",
     "Target",
     "TomlFile",
     "VersionFile",
     "WebhookSink",
+    "host_port",
 ]
 
 Repo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
@@ -244,11 +246,44 @@ class AzureRemote(_Strict):
     )
 
 
+LoopbackEndpoint = Annotated[
+    str, StringConstraints(pattern=r"^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}:[0-9]{1,5}$")
+]
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    """``host`` and ``port`` of a ``host:port`` endpoint (gRPC, metrics)."""
+    host, port = endpoint.rsplit(":", 1)
+    return host, int(port)
+
+
+class SandboxMetrics(_Strict):
+    """Where the sandbox's processes serve Prometheus metrics: loopback `host:port` each, never exposed."""
+
+    production: LoopbackEndpoint | None = Field(
+        default=None,
+        description="The production feed's `--metrics-host`/`--metrics-port`; `adoption` reads the stable "
+        "appcast checks here (through the reconciler's `status`).",
+    )
+    staging: LoopbackEndpoint | None = Field(
+        default=None,
+        description="The staging feed's metrics endpoint; `adoption --channel beta` reads the beta checks here.",
+    )
+    reconciler: LoopbackEndpoint | None = Field(
+        default=None, description="The reconciler's `metrics.address`/`metrics.port`."
+    )
+
+
 class LocalRemote(_Strict):
     kind: Literal["local"] = Field(
         description="The reconciler's CLI in a local subprocess, as Run Command runs it on the VM: the sandbox."
     )
     reconciler_config: RelPath = Field(description="The reconciler's config file on this machine.")
+    metrics: SandboxMetrics = Field(
+        default=SandboxMetrics(),
+        description="The sandbox's metrics endpoints (`sandbox.up` starts the feeds and the reconciler with "
+        "them; unset: no metrics); `sandbox.status` lists their URLs.",
+    )
 
 
 class RegexFile(_Strict):

@@ -26,7 +26,18 @@ CONTROLS = {
     "minimum_autoupdate_version": "sparkle:minimumAutoupdateVersion: hosts below X.Y.Z.W update only by hand",
 }
 
-__all__ = ["bump", "demo", "preflight", "promote", "publish", "rollback", "status", "sync", "verify"]
+__all__ = [
+    "adoption",
+    "bump",
+    "demo",
+    "preflight",
+    "promote",
+    "publish",
+    "rollback",
+    "status",
+    "sync",
+    "verify",
+]
 
 
 @task(
@@ -232,6 +243,31 @@ def status(c: Context, target: str | None = None, dry_run: bool = False, json: b
 
     with Session.open(load_target_option(c, target), "status", json=json, dry_run=dry_run) as session:
         run(session)
+
+
+@task(
+    help={
+        "channel": "stable (production feed) or beta (staging feed)",
+        "since": "promote (the last promote; beta: publish) or a duration: 30m, 2h, 1d, 1w",
+        **COMMON,
+    }
+)
+def adoption(
+    c: Context,
+    channel: str = "stable",
+    since: str = "promote",
+    target: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Share of appcast checks by client version since the last promote, the version offered, the phased group.
+
+    Example: ./inv adoption --since 1d
+    """
+    from release.steps.adoption import adoption as run
+
+    with Session.open(load_target_option(c, target), "adoption", json=json, dry_run=dry_run) as session:
+        run(session, parse_channel(channel), since)
 
 
 @task(help=COMMON)

@@ -15,7 +15,7 @@ from release.parts.session import Session
 
 from ._options import TARGET, load_target_option, task
 
-__all__ = ["sandbox_down", "sandbox_status", "sandbox_up"]
+__all__ = ["sandbox_clients", "sandbox_down", "sandbox_status", "sandbox_up"]
 
 
 @task(name="up", help={"target": TARGET})
@@ -30,7 +30,8 @@ def sandbox_up(c: Context, target: str | None = None) -> None:
     tgt = load_target_option(c, target)
     up(tgt, say=console.print)
     for name, process in status(tgt)["processes"].items():
-        console.print(f"{name}: pid {process['pid']}" + (f"  {process['url']}" if process["url"] else ""))
+        where = [process[key] for key in ("url", "metrics_url") if process[key]]
+        console.print(f"{name}: pid {process['pid']}" + "".join(f"  {url}" for url in where))
 
 
 @task(name="down", help={"target": TARGET})
@@ -64,6 +65,22 @@ def sandbox_status(c: Context, json: bool = False, target: str | None = None) ->
             alive = "[green]yes[/]" if process["alive"] else "[red]no[/]"
             table.add_row(name, alive, str(process["pid"] or "–"), process["url"] or "–")
         session.finish(table, document)
+        scrapes = [
+            f"{name} {p['metrics_url']}" for name, p in document["processes"].items() if p["metrics_url"]
+        ]
+        if scrapes:
+            session.show(f"metrics (Prometheus, loopback): {', '.join(scrapes)}")
         logs = {str(Path(process["log"]).parent) for process in document["processes"].values()}
         session.show(f"logs: {', '.join(sorted(logs))}/<process>.log")
         session.show(f"assets: {document['download_url']}  (CA: {document['ca_bundle']})")
+
+
+@task(name="clients", help={"seed": "the population's seed (default 23)", "target": TARGET})
+def sandbox_clients(c: Context, seed: int = 23, target: str | None = None) -> None:
+    """Simulated Sparkle clients: a fixed, seeded set of appcast checks of several versions (loopback).
+
+    Example: ./inv sandbox.clients
+    """
+    from release.sandbox.clients import simulate
+
+    simulate(load_target_option(c, target), out_console().print, seed)

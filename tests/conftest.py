@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 SANDBOX_YAML = REPO / "targets" / "sandbox.yaml"
 PROD_PORT, STAGING_PORT = 8443, 4443
 GRPC_PROD_PORT, GRPC_STAGING_PORT = 8444, 4444
+METRICS_PORTS = (9101, 9102, 9100)  # production feed, staging feed, reconciler
 
 
 def run_inv(
@@ -101,10 +102,11 @@ def _rewrite(value: Any, ports: dict[str, str]) -> Any:
 
 def write_sandbox_target(root: Path) -> tuple[Target, Path]:
     """A copy of targets/sandbox.yaml rooted at ``root`` on free ports; (target, file)."""
-    fixed = (PROD_PORT, STAGING_PORT, GRPC_PROD_PORT, GRPC_STAGING_PORT)
+    fixed = (PROD_PORT, STAGING_PORT, GRPC_PROD_PORT, GRPC_STAGING_PORT, *METRICS_PORTS)
     raw = YAML(typ="safe").load(SANDBOX_YAML.read_text(encoding="utf-8"))
+    ports = free_ports(len(fixed))
     raw = _rewrite(
-        raw, {f"127.0.0.1:{old}": f"127.0.0.1:{new}" for old, new in zip(fixed, free_ports(4), strict=True)}
+        raw, {f"127.0.0.1:{old}": f"127.0.0.1:{new}" for old, new in zip(fixed, ports, strict=True)}
     )
     raw["root"] = str(root)
     # Tests read the desired state where a release checkout keeps it.

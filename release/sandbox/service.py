@@ -5,7 +5,9 @@ Rules:
   running (alive, and the very argv we recorded) is left alone; only a missing one is started.
 - Three processes: the reconciler (``run``), the production feed and the staging feed (which also
   serves the asset store at /releases/download/{tag}/{name}). Ports come from the target's endpoints.
-  When the target has a ``grpc`` block, two more: the gRPC stand-ins (``grpcstub``) on the
+  Metrics (the target's ``remote.metrics``, loopback ``host:port`` each): the feeds get
+  ``--metrics-host``/``--metrics-port``, the reconciler config ``metrics``; those ports are checked
+  with the others and ``status`` lists their URLs. When the target has a ``grpc`` block, two more: the gRPC stand-ins (``grpcstub``) on the
   production and staging gRPC endpoints, TLS with the sandbox certificate where the target says
   ``tls: true``; each reads its answer from ``run/<name>.health`` (see grpcstub).
 - Ready means ready: a feed answers ``/health`` over TLS trusting the sandbox CA; the reconciler has
@@ -33,8 +35,10 @@ from release.outside.probes import port_answers, port_free
 from release.outside.sandbox_layout import SandboxPaths, endpoint_port, sandbox_paths
 from release.sandbox.procs import Ready, read_pid_file, running, start, stop
 from release.sandbox.tls import ensure_certificates, ssl_context
-from release.sandbox.tree import seed, write_reconciler_config
+from release.sandbox.tree import sandbox_metrics, seed, write_reconciler_config
 from schemas import Target
+from schemas.adoption import metrics_url
+from schemas.target import host_port
 
 __all__ = [
     "PROCESSES",
@@ -58,6 +62,12 @@ class ProcessSpec:
     argv: tuple[str, ...]
     url: str | None
     ready: Ready
+    # ``host:port`` of its Prometheus endpoint, when the target gives it one
+    metrics: str | None = None
+
+    @property
+    def metrics_url(self) -> str | None:
+        return None if self.metrics is None else metrics_url(*host_port(self.metrics))
 
     def pid_file(self, paths: SandboxPaths) -> Path:
         return paths.run_dir / f"{self.name}.pid"
@@ -138,17 +148,19 @@ def installed_python(paths: SandboxPaths) -> tuple[str, Path] | None:
 
 
 def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executable) -> list[ProcessSpec]:
+    metrics = sandbox_metrics(target)
     specs = [
         ProcessSpec(
             "reconciler",
             (python, "-m", "reconciler", "--config", str(paths.reconciler_config), "run"),
             None,
             _reconciler_ready(paths),
+            metrics.reconciler,
         )
     ]
-    for name, endpoint, assets in (
-        ("production-feed", target.endpoints.production, None),
-        ("staging-feed", target.endpoints.staging, paths.store_root),
+    for name, endpoint, assets, scrape in (
+        ("production-feed", target.endpoints.production, None, metrics.production),
+        ("staging-feed", target.endpoints.staging, paths.store_root, metrics.staging),
     ):
         url = str(endpoint.url).rstrip("/")
         host, port = endpoint_port(url)
@@ -158,19 +170,23 @@ def process_specs(target: Target, paths: SandboxPaths, python: str = sys.executa
         argv += ["--pid-file", str(paths.run_dir / f"{name}.serving.json")]
         if assets is not None:
             argv += ["--assets-dir", str(assets)]
-        specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths)))
+        if scrape is not None:
+            scrape_host, scrape_port = host_port(scrape)
+            argv += ["--metrics-host", scrape_host, "--metrics-port", str(scrape_port)]
+        specs.append(ProcessSpec(name, tuple(argv), url, _feed_ready(url, paths), scrape))
     # The gRPC stand-ins are the sandbox's own (release.sandbox), not the VM side: the workstation's.
     return specs + _grpc_specs(target, paths, sys.executable)
 
 
-def _port(spec: ProcessSpec) -> tuple[str, int] | None:
-    """The host and port ``spec`` listens on (feeds: an https URL; gRPC: host:port), None for none."""
-    if spec.url is None:
-        return None
-    if "://" in spec.url:
-        return endpoint_port(spec.url)
-    host, port = spec.url.rsplit(":", 1)
-    return host, int(port)
+def _ports(spec: ProcessSpec) -> list[tuple[str, int]]:
+    """The hosts and ports ``spec`` listens on (feeds: an https URL; gRPC and metrics: host:port)."""
+    found = []
+    if spec.url is not None and "://" in spec.url:
+        found.append(endpoint_port(spec.url))
+    for where in (spec.url if spec.url is not None and "://" not in spec.url else None, spec.metrics):
+        if where is not None:
+            found.append(host_port(where))
+    return found
 
 
 def _in_use(host: str, port: int) -> bool:
@@ -181,9 +197,9 @@ def _in_use(host: str, port: int) -> bool:
 def _check_ports(specs: list[ProcessSpec], running_now: Mapping[str, object]) -> None:
     busy = []
     for spec in specs:
-        where = _port(spec)
-        if running_now[spec.name] is None and where is not None and _in_use(*where):
-            busy.append(f"{where[0]}:{where[1]} ({spec.name})")
+        for where in _ports(spec) if running_now[spec.name] is None else []:
+            if _in_use(*where):
+                busy.append(f"{where[0]}:{where[1]} ({spec.name})")
     if busy:
         raise ReleaseError(
             f"sandbox: port {', '.join(busy)} already in use by another program: stop it or give the "
@@ -279,6 +295,7 @@ def status(target: Target, python: str = sys.executable) -> dict[str, Any]:
             "alive": alive,
             "pid": record.pid if record is not None and alive else None,
             "url": spec.url,
+            "metrics_url": spec.metrics_url,
             "pid_file": str(spec.pid_file(paths)),
             "log": str(spec.log(paths)),
         }

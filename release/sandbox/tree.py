@@ -28,9 +28,10 @@ from ruamel.yaml import YAML
 from release.outside.sandbox_layout import SandboxPaths
 from release.parts.signing import decode_secret, generate_key_file, info_plist_path
 from schemas import Channel, Target, atomic_write
-from schemas.target import FileKey
+from schemas.adoption import metrics_url
+from schemas.target import FileKey, LocalRemote, SandboxMetrics, host_port
 
-__all__ = ["SEED_VERSION", "reconciler_config", "seed", "write_reconciler_config"]
+__all__ = ["SEED_VERSION", "reconciler_config", "sandbox_metrics", "seed", "write_reconciler_config"]
 
 SEED_VERSION = "2.0.0.14"
 # The app's LSMinimumSystemVersion, the same as unified_config.yaml's minimum_system_version.
@@ -197,8 +198,21 @@ def _app_keys(target: Target) -> dict[str, str]:
     return {"SUFeedURL": target.appcast_url(Channel.STABLE), "LSMinimumSystemVersion": MINIMUM_SYSTEM_VERSION}
 
 
+def sandbox_metrics(target: Target) -> SandboxMetrics:
+    """The target's metrics endpoints (none for a target that is not a sandbox)."""
+    return target.remote.metrics if isinstance(target.remote, LocalRemote) else SandboxMetrics()
+
+
+def _probe(url: object, paths: SandboxPaths, metrics: str | None) -> dict[str, Any]:
+    probe: dict[str, Any] = {"url": str(url).rstrip("/"), "ca_bundle": str(paths.ca_bundle), "timeout_s": 5}
+    if metrics is not None:
+        probe["metrics_url"] = metrics_url(*host_port(metrics))
+    return probe
+
+
 def reconciler_config(target: Target, paths: SandboxPaths, python: str = sys.executable) -> dict[str, Any]:
     """The reconciler's config document for this sandbox (absolute paths, so cwd never matters)."""
+    metrics = sandbox_metrics(target)
     gate = [
         python,
         str(paths.gate_action_script),
@@ -216,19 +230,19 @@ def reconciler_config(target: Target, paths: SandboxPaths, python: str = sys.exe
         "required_env_keys": list(target.required_env_keys),
         "actions": {"gate": gate, "stable": [], "beta": []},
         "probes": {
-            "production": {
-                "url": str(target.endpoints.production.url).rstrip("/"),
-                "ca_bundle": str(paths.ca_bundle),
-                "timeout_s": 5,
-            },
-            "staging": {
-                "url": str(target.endpoints.staging.url).rstrip("/"),
-                "ca_bundle": str(paths.ca_bundle),
-                "timeout_s": 5,
-            },
+            "production": _probe(target.endpoints.production.url, paths, metrics.production),
+            "staging": _probe(target.endpoints.staging.url, paths, metrics.staging),
         },
         "alerts": {"rate_limit_seconds": 300, "webhooks": []},
+        "metrics": _reconciler_metrics(metrics.reconciler),
     }
+
+
+def _reconciler_metrics(endpoint: str | None) -> dict[str, Any]:
+    if endpoint is None:
+        return {}
+    host, port = host_port(endpoint)
+    return {"address": host, "port": port}
 
 
 def _write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:

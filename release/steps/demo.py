@@ -6,6 +6,8 @@ Rules:
   the tasks print; a failing step stops the demo with that step's exit code.
 - The demo makes its own artifacts in the beta inbox: a real dmg and pkg holding the app as the
   bumped build will be (``release.parts.archives.sample``, tens of MB), and release notes and bumps to the next version, so it runs again and again on one checkout.
+- After promote, a simulated client population (``release.sandbox.clients``: a fixed, seeded set
+  of Sparkle-like checks on loopback) checks the stable appcast; the demo ends with ``adoption``.
 - The last act is a hand edit of the VM's runtime ``manifest.json``: the reconciler must heal it
   (the original bytes come back) and alert (its JSON alert line is shown from its log).
 """
@@ -149,6 +151,8 @@ def run_demo(root: Path, target_name: str, *, size_mb: int = 24, keep: bool = Tr
     demo.inv("promote")
     demo.title("promote again (a no-op: said so, journaled skip)")
     demo.inv("promote")
+    demo.title("simulated clients: Sparkle checks of three versions on loopback")
+    demo.inv("sandbox.clients")
     demo.title("verify (the definition of done)")
     demo.inv("verify")
     demo.title("staging.close (beta feed answers 404 again)")
@@ -157,6 +161,8 @@ def run_demo(root: Path, target_name: str, *, size_mb: int = 24, keep: bool = Tr
     _heal(target, console)
     demo.title("status: desired, runtime and served agree")
     demo.inv("status")
+    demo.title("adoption: the clients' shares of the checks since the promote")
+    demo.inv("adoption")
     if not keep:
         demo.title("sandbox down")
         demo.inv("sandbox.down")

@@ -166,24 +166,24 @@ def _host_port(address: str) -> tuple[str, int] | None:
 def _sandbox_ports(target: Target, processes: Processes) -> list[Row]:
     rows = []
     for name, process in processes(target).items():
-        where = _host_port(str(process.get("url") or ""))
-        if where is None:
-            continue  # the reconciler listens on nothing
-        host, port = where
-        if process.get("alive"):
-            rows.append(Row(f"port {port}", True, f"{name}: ours (pid {process.get('pid')})"))
-        elif port_free(host, port):
-            rows.append(Row(f"port {port}", True, f"{name}: free"))
-        else:
-            rows.append(
-                Row(
-                    f"port {port}",
-                    False,
-                    f"{name}: {host}:{port} is held by a program this tool did not start",
-                    "stop that program, or give the sandbox other ports in the target file",
-                )
-            )
+        # Its endpoint (the reconciler has none) and its metrics endpoint, when the target gives one.
+        found = (_host_port(str(process.get(key) or "")) for key in ("url", "metrics_url"))
+        for host, port in (where for where in found if where is not None):
+            rows.append(_port_row(name, process, host, port))
     return rows
+
+
+def _port_row(name: str, process: Mapping[str, Any], host: str, port: int) -> Row:
+    if process.get("alive"):
+        return Row(f"port {port}", True, f"{name}: ours (pid {process.get('pid')})")
+    if port_free(host, port):
+        return Row(f"port {port}", True, f"{name}: free")
+    return Row(
+        f"port {port}",
+        False,
+        f"{name}: {host}:{port} is held by a program this tool did not start",
+        "stop that program, or give the sandbox other ports in the target file",
+    )
 
 
 def _endpoints(target: Target, sandbox: bool) -> list[Row]:

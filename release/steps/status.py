@@ -2,7 +2,8 @@
 
 Rules:
 - Exactly one remote call (``reconciler status --result``); the served column comes from the feeds
-  and the store.
+  and the store. The same answer carries the feeds' appcast checks: one adoption line under the
+  table (``release.steps.adoption.status_line``).
 - A row drifts when runtime or served differs from desired; any drift is exit 1 (docs/rules.md#r12).
 - A side that cannot be asked is not drift and not "–": its cells say ``no answer``, the row's drift
   cell says ``?``, a note under the table names the side (the VM's error, or each feed URL that did
@@ -28,6 +29,7 @@ from release.outside.probes import Reach, down_fix, fetch_appcast
 from release.parts.controls import describe_manifest, served_controls
 from release.parts.desired import read_beta, read_gate, read_stable, to_bundle
 from release.parts.session import Session
+from release.steps.adoption import status_line
 from release.steps.flow import appcast_url, base_url, beta_appcast_url, served_version
 from release.steps.stored import fix, short, stored
 from schemas import Channel, Status
@@ -211,6 +213,9 @@ def status(session: Session) -> list[dict[str, Any]]:
     if silent:
         notes.append(f"[yellow]served unknown:[/] {', '.join(silent)} did not answer: {down_fix(target)}")
         unknown.append(f"{', '.join(silent)} did not answer: {down_fix(target)}")
+    adoption = status_line(runtime)
+    if adoption is not None:
+        notes.append(adoption)
     drifted = ", ".join(row.item for row in rows if row.drift)
     failure = "; ".join(
         ([f"drift: {drifted}"] if drifted else []) + [f"status unknown: {u}" for u in unknown]
@@ -222,6 +227,7 @@ def status(session: Session) -> list[dict[str, Any]]:
             "drift": any(row.drift for row in rows),
             "remote_error": remote_error or None,
             "unreachable": silent,
+            "adoption": adoption,
         },
         failure=failure,
         notes=notes,

@@ -22,6 +22,7 @@ from schemas import (
     Status,
     SyncState,
 )
+from schemas.adoption import MAX_VERSIONS, AdoptionBaseline, ChannelAdoption, ChannelChecks
 from schemas.fit import cut_text, fit_result, result_line
 
 WIDE = "\U0001d11e"  # four bytes of UTF-8 (a musical G clef): the most bytes per character
@@ -50,7 +51,18 @@ def worst_status() -> Status:
         alerts=tuple(
             AlertRecord(at=AT, resource=_name(i), kind=_name(i), message=WIDE * 200) for i in range(5)
         ),
+        adoption={
+            channel: ChannelAdoption(
+                now=ChannelChecks(feed=feed, at=AT, counts=_counts(), error=WIDE * 160),
+                baseline=AdoptionBaseline(version="9" * 64, at=AT, counts=_counts()),
+            )
+            for channel, feed in (("stable", "production"), ("beta", "staging"))
+        },
     )
+
+
+def _counts() -> dict[str, int]:
+    return {_name(i): 2**63 - 1 for i in range(MAX_VERSIONS + 1)}
 
 
 def test_the_worst_status_fits_in_one_result_line() -> None:
@@ -78,6 +90,7 @@ def test_a_non_ascii_status_that_fits_in_characters_is_fitted_in_bytes() -> None
             "health": {_name(i, 10): HealthState(ok=False, detail="ж" * 160) for i in range(2)},
             "env_keys": {"GEMINI_API_KEY": True},
             "passes": (),
+            "adoption": {},
             "alerts": tuple(
                 AlertRecord(at=AT, resource="gate", kind="drift:open", message="ж" * 140) for _ in range(5)
             ),

@@ -18,6 +18,7 @@ import pytest
 from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox import up
 from release.sandbox.procs import stop
+from schemas import Channel
 from tests.conftest import Sandbox
 from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
@@ -243,3 +244,28 @@ def test_status_with_the_vm_stopped_marks_the_runtime_side_and_says_why(
     assert "status unknown: the VM (" in line and "did not answer" in line
     shown = inv(target, env, "status", check=False).stdout
     assert "no answer" in shown and "runtime (VM) unknown:" in shown
+
+
+def test_adoption_comes_with_the_one_run_command_of_status(
+    sandbox: Sandbox, fakes: Fakes, inbox: dict[str, bytes]
+) -> None:
+    from release.sandbox.clients import plan_checks, run_checks
+    from release.sandbox.tls import ssl_context
+
+    github, azure = fakes
+    target, env = _target(sandbox, fakes), task_env(github, azure)
+    url = sandbox.target.appcast_url(Channel.STABLE)
+    answers = run_checks(url, plan_checks("2.0.0.15"), ssl_context(sandbox_paths(sandbox.target).ca_bundle))
+    assert answers == {"200": 60}
+    before = azure.posts
+    document = json.loads(inv(target, env, "adoption", "--json").stdout)
+    assert azure.posts == before + 1  # the VM's figures ride on reconciler status: one Run Command
+    # No promote in this module: no baseline, so the counts are since the feed started.
+    assert document["baseline_at"] is None
+    assert [(row["version"], row["checks"]) for row in document["versions"]] == [
+        ("2.0.0.15", 30),
+        ("2.0.0.14", 18),
+        ("2.0.0.13", 12),
+    ]
+    shown = inv(target, env, "status", check=False).stdout
+    assert "adoption (stable, since the feed started): 2.0.0.15 50%, 2.0.0.14 30%, 2.0.0.13 20%" in shown
