@@ -117,7 +117,11 @@ class WatchConfig(_Strict):
         default=2, ge=1, le=1000, description="The poll step while busy (within `hot_seconds` of activity)."
     )
     idle_step_ms: int = Field(
-        default=50, ge=1, le=5000, description="The poll step when idle; each wake-up costs CPU."
+        default=100,
+        ge=1,
+        le=5000,
+        description="The poll step when idle; each wake-up costs CPU (100 ms: 0.04 CPU s per minute idle, "
+        "a first edit after an idle spell healed in about 160 ms; docs/performance.md).",
     )
     hot_seconds: float = Field(
         default=10.0, ge=0, description="How long after an event the short `step_ms` is kept."

@@ -33,8 +33,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
 from schemas import ExitCode, HealthState, utcnow
 from schemas.daemonlog import log_event
 from schemas.sdnotify import Notifier, watchdog_interval
@@ -45,11 +43,11 @@ from .config import Config
 from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
-from .metrics import MetricsServer, ReconcilerMetrics, metrics_url, serve_metrics
 from .owned import owned_files, sweep_temp_files
 from .watch import Watcher
 
 if TYPE_CHECKING:
+    from .metrics import MetricsServer, ReconcilerMetrics
     from .probe import ProbeRunner
     from .webhooks import Deliverer
 
@@ -155,7 +153,14 @@ def run_daemon(
             signal.alarm(0)
 
     notifier = Notifier()
-    metrics = ReconcilerMetrics(CollectorRegistry()) if config.metrics.port is not None else None
+    metrics: ReconcilerMetrics | None = None
+    if config.metrics.port is not None:
+        # prometheus_client is loaded only when metrics are on: the daemon's memory on a small VM.
+        from prometheus_client import CollectorRegistry
+
+        from .metrics import ReconcilerMetrics, metrics_url, serve_metrics
+
+        metrics = ReconcilerMetrics(CollectorRegistry())
     # Bound before anything else starts: a taken port is the caller's one error line, exit 2.
     server: MetricsServer | None = None
     if metrics is not None and config.metrics.port is not None:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -51,12 +52,14 @@ from .config import Config
 from .desired import Desired, migrate_legacy, read_desired
 from .expectation import Expectation
 from .lock import LockTimeout, vm_lock
-from .metrics import ReconcilerMetrics
 from .pending import PendingActions
 from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
 from .resources import RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
 from .statusfile import read_status, write_status
 from .view import build_status, resource_states
+
+if TYPE_CHECKING:
+    from .metrics import ReconcilerMetrics  # loaded only when metrics are on (memory)
 
 __all__ = ["WRITE_GROUPS", "PassOutcome", "Reconciler"]
 

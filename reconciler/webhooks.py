@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -28,7 +29,9 @@ from schemas import webhook as shared
 
 from .alerts import Alert
 from .config import Webhook
-from .metrics import ReconcilerMetrics
+
+if TYPE_CHECKING:
+    from .metrics import ReconcilerMetrics  # loaded only when metrics are on (memory)
 
 __all__ = ["Deliverer", "WebhookSink", "render"]
 
