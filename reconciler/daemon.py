@@ -46,7 +46,7 @@ from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
 from .metrics import MetricsServer, ReconcilerMetrics, metrics_url, serve_metrics
-from .owned import owned_files, sweep_temp_files
+from .ownedfiles import owned_files, sweep_temp_files
 from .watch import Watcher
 
 if TYPE_CHECKING:
