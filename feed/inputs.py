@@ -113,7 +113,7 @@ class Inputs:
 
 
 def read_inputs(layout: RuntimeLayout) -> Inputs:
-    # As the reconciler reads them (reconciler/resourceplan.py::read_runtime): directories below an absolute root are
+    # As the reconciler reads them (reconciler/planwrites.py::read_runtime): directories below an absolute root are
     # opened without following links; a relative root is the operator's and opened as given.
     below = layout.root if layout.root.is_absolute() else None
     config = read_file(layout.unified_config_path, below=below)

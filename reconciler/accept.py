@@ -24,10 +24,10 @@ from schemas import AcceptReport, Bundle, ExitCode, Status, SyncState, utcnow
 
 from .config import Config
 from .desired import parse_bundle_bytes, write_bundle
+from .documents import dry_view, max_status_age
 from .inbox import hand_over
 from .lock import vm_lock
 from .statusfile import is_fresh, read_status
-from .view import dry_view, max_status_age
 
 __all__ = ["AcceptError", "accept", "exit_code", "parse_bundle"]
 

@@ -4,7 +4,7 @@ Rules: the command is the config's ``actions:`` entry under the resource's ``act
 (``resources.RESOURCES``), and owed actions run in table order; argv lists only (no shell); a
 timeout; the exit status is returned, logged as one ``{"event":"action"}`` line and alerted when
 not 0; output is not captured because it could carry secrets. Which actions are owed survives a
-crash (see ``pending``).
+crash (see ``owedactions``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from schemas.daemonlog import EventLog
 from .alerts import Alert, AlertManager
 from .config import Config
 from .lock import LockTimeout, vm_lock
-from .pending import PendingActions
+from .owedactions import PendingActions
 from .resources import RESOURCES
 
 __all__ = ["ActionResult", "run_action", "run_owed_actions"]

@@ -29,11 +29,11 @@ from .adoption import adoption, record_baseline
 from .config import Config, ConfigError, load_config
 from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
+from .documents import dry_view, max_status_age, plan_document, sync_state
 from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .staged import read_staged
 from .statusfile import fit, is_fresh, read_status, render_table
-from .view import dry_view, max_status_age, plan_document, sync_state
 
 __all__ = ["main"]
 

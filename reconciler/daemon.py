@@ -43,7 +43,7 @@ from .config import Config
 from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
-from .owned import owned_files, sweep_temp_files
+from .ownedfiles import owned_files, sweep_temp_files
 from .watch import Watcher
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ from schemas.bounded import field_error, load_json
 from schemas.errors import first_error
 from schemas.fileio import atomic_stream, read_regular
 
-from .expectation import Expectation
 from .faults import kill_point
+from .probeexpect import Expectation
 
 __all__ = [
     "BUNDLE_FIELDS",

@@ -50,13 +50,13 @@ from .alerts import Alert, AlertManager
 from .conditions import health_conditions, pass_conditions
 from .config import Config
 from .desired import Desired, migrate_legacy, read_desired
-from .expectation import Expectation
+from .documents import build_status, resource_states
 from .lock import LockTimeout, vm_lock
-from .pending import PendingActions
+from .owedactions import PendingActions
 from .plan import FileWrite, Plan, ResourcePlan, apply_write, compute_plan, failure_text, read_bytes
+from .probeexpect import Expectation
 from .resources import RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
 from .statusfile import read_status, write_status
-from .view import build_status, resource_states
 
 if TYPE_CHECKING:
     from .metrics import ReconcilerMetrics  # loaded only when metrics are on (memory)

@@ -40,7 +40,7 @@ from pathlib import Path
 from schemas.envfile import assignments
 from schemas.fileio import FileRefused, atomic_write, open_directory, open_regular, read_regular
 
-from .envfile import set_gate
+from .envlines import set_gate
 
 __all__ = [
     "ENV_MAX_BYTES",

@@ -3,7 +3,7 @@ that would make them equal.
 
 Rules:
 - Planning only reads; it is what ``diff`` prints and what a pass applies.
-- Every resource reduces to whole-file writes of exact bytes (``resourceplan``), so applying is
+- Every resource reduces to whole-file writes of exact bytes (``planwrites``), so applying is
   atomic per file and a plan computed twice from the same files is the same plan.
 - Resources are planned in the order of ``resources.RESOURCES``, each by its own plan function;
   what each resource reads and writes, and why in that order, is said there.
@@ -20,7 +20,7 @@ from schemas import RuntimeLayout
 from .config import Config
 from .desired import Desired
 from .envgate import EnvGuard
-from .resourceplan import (
+from .planwrites import (
     FileWrite,
     PlanState,
     ResourcePlan,

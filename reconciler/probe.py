@@ -31,7 +31,7 @@ from schemas import (
 )
 
 from .config import ProbeConfig
-from .expectation import Expectation
+from .probeexpect import Expectation
 
 __all__ = ["Expectation", "ProbeRunner", "probe_endpoint"]
 

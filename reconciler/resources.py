@@ -5,7 +5,7 @@ it, how it is planned, which runtime files it owns, which write group it moves w
 Rules:
 - ``RESOURCES`` is the only place a resource is defined; its name is one of ``schemas.ResourceName``
   (the wire names the workstation reads too), and the table covers every one of them. Config (which ``actions:`` keys exist),
-  desired-file handling (which bundle field blocks it when invalid), ownership (``owned.py``: what
+  desired-file handling (which bundle field blocks it when invalid), ownership (``ownedfiles.py``: what
   the watcher wakes on and the sweep may clean), status, the engine's write groups and the order
   of owed actions are all derived from it. Adding a resource is one entry plus its plan function
   (which reads, never writes, and returns its ``ResourcePlan`` under ``resource.name``); a resource
@@ -35,9 +35,7 @@ from schemas import Manifest, ResourceName, RuntimeLayout, dump_model
 from schemas.bounded import check_yaml_depth
 from schemas.fileio import FileRefused
 
-from .describe import describe_manifest
 from .desired import Desired, desired_file
-from .envfile import gate_value, set_gate
 from .envgate import (
     ENV_MAX_BYTES,
     EnvGuard,
@@ -47,7 +45,9 @@ from .envgate import (
     missing_keys,
     writer_present,
 )
-from .resourceplan import YAML_MAX_BYTES, FileWrite, ResourcePlan, read_runtime, runtime_root
+from .envlines import gate_value, set_gate
+from .manifestdiff import describe_manifest
+from .planwrites import YAML_MAX_BYTES, FileWrite, ResourcePlan, read_runtime, runtime_root
 from .yamledit import read_update_version, set_update_version
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""``status.json``: written by every pass, read by ``status`` and ``accept --wait``.
+"""``status.json`` on disk: written by every pass, read by ``status`` and ``accept --wait``; and its
+table for humans. ``documents`` builds the document.
 
 Rules:
 - The document is ``schemas.Status`` and stays under 2,900 bytes of UTF-8 as compact JSON (Azure Run

@@ -224,7 +224,7 @@ def _existing(dir_fd: int, name: str, path: Path) -> os.stat_result | None:
 
 def _create_temp(dir_fd: int, name: str) -> tuple[int, str]:
     for _attempt in range(16):
-        # Eight characters, the shape reconciler.owned's sweep recognises.
+        # Eight characters, the shape the sweep in reconciler.ownedfiles recognises.
         temp = f".{name}.{secrets.token_hex(4)}.tmp"
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | os.O_CLOEXEC

@@ -368,3 +368,14 @@ def test_text_that_reads_as_html_is_escaped_outside_code_spans() -> None:
     assert "| `link` | string | `<b>` | Each item's &lt;link>, as `<link>` in code; a bound < 1 stays. |" in (
         reference_table(_Html)
     )
+
+
+def test_the_reconciler_map_names_every_module_once() -> None:
+    # docs/architecture.md's "Inside reconciler/" table: one row per module, so a rename or a new
+    # module cannot leave the map behind.
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## Inside `reconciler/`\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (`[^|]+`) \|", section, re.M)
+    named = [name for row in rows for name in re.findall(r"`(\w+)`", row) if name != "module"]
+    modules = sorted(p.stem for p in (ROOT / "reconciler").glob("*.py") if p.stem != "__init__")
+    assert sorted(named) == modules

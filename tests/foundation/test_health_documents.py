@@ -18,8 +18,8 @@ import pytest
 from feed.evaluate import Served
 from feed.snapshot import build_snapshot
 from reconciler.config import ProbeConfig
-from reconciler.expectation import Expectation
 from reconciler.probe import probe_endpoint
+from reconciler.probeexpect import Expectation
 from release.errors import ReleaseError
 from release.parts.session import Session
 from release.steps import flow, preflight, staging, verify

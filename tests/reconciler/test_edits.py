@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.envfile import gate_value, present_keys, set_gate
+from reconciler.envlines import gate_value, present_keys, set_gate
 from reconciler.yamledit import YamlEditError, read_update_version, set_update_version
 
 from .helpers import FIXTURES

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.envfile import gate_value
+from reconciler.envlines import gate_value
 from reconciler.yamledit import read_update_version
 from schemas import FeedHealth, ServedChannels, ServedRelease, ServerHealth
 

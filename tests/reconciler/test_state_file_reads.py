@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.alerts import Alert, AlertManager, LogSink
 from reconciler.alertstate import FileAlertStore
-from reconciler.pending import PendingActions
+from reconciler.owedactions import PendingActions
 from reconciler.statusfile import read_status, write_status
 from schemas import Status
 

@@ -14,7 +14,7 @@ from reconciler.config import Config, load_config
 from reconciler.desired import write_bundle
 from reconciler.engine import Reconciler
 from reconciler.lock import vm_lock
-from reconciler.pending import PendingActions
+from reconciler.owedactions import PendingActions
 
 from ..helpers import bundle, make_vm
 from .conftest import FakeClock, ListSink

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from reconciler.conditions import pass_conditions
 from reconciler.config import Config
 from reconciler.desired import BUNDLE_FIELDS, Desired
-from reconciler.owned import owned_files
+from reconciler.documents import dry_view
+from reconciler.ownedfiles import owned_files
 from reconciler.plan import compute_plan
 from reconciler.resources import ACTION_KEYS, RESOURCE_NAMES, RESOURCES, WRITE_GROUPS
-from reconciler.view import dry_view
 from schemas import ResourceName
 
 from ..helpers import Vm, bundle
@@ -29,11 +29,11 @@ GENERIC = (
     "actions.py",
     "conditions.py",
     "config.py",
+    "documents.py",
     "engine.py",
-    "owned.py",
-    "pending.py",
+    "owedactions.py",
+    "ownedfiles.py",
     "plan.py",
-    "view.py",
 )
 
 

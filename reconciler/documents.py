@@ -1,5 +1,5 @@
-"""Status and plan documents: built from a pass (the daemon's and ``once``'s) or dry for
-``status``/``diff``.
+"""Building the status and plan documents (``schemas.Status``, ``schemas.PlanDocument``): from a pass
+(the daemon's and ``once``'s) or dry for ``status``/``diff``. ``statusfile`` stores the status.
 
 Rules: nothing here writes; one builder serves both, so a dry view and a daemon's status.json
 never disagree on shape; a dry view has ``pid`` 0 and no health (probes belong to the daemon).
@@ -30,8 +30,8 @@ from schemas.fileio import FileRefused, read_regular
 
 from .config import Config
 from .desired import Desired, read_desired
-from .envfile import present_keys
 from .envgate import ENV_MAX_BYTES
+from .envlines import present_keys
 from .plan import Plan, compute_plan, read_runtime
 
 __all__ = [

@@ -1,5 +1,6 @@
-"""What one resource's plan is made of: its state, what was expected and found, and the whole-file
-writes that would heal it; and how runtime files are read for it.
+"""One resource's plan and its file writes: the resource's state, what was expected and found, the
+whole-file writes that would heal it and how each is applied; and how runtime files are read for it.
+``plan`` puts these together into the whole plan of a pass.
 
 Rules:
 - Every resource reduces to whole-file writes of exact bytes, so applying is atomic per file and a

@@ -1,4 +1,5 @@
-"""Edit the ``UPDATE_BETA_ENABLED`` line of ``config.env``; report which keys are present.
+"""The lines of ``config.env`` as bytes: edit the ``UPDATE_BETA_ENABLED`` line; report which keys are
+present. ``envgate`` carries the edit out on the file itself.
 
 Rules: lines are read with ``schemas.envfile``'s grammar, the same one the feed uses, so both
 sides agree on what the gate says. Only the values of active gate lines change: their quotes,
