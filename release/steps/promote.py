@@ -187,7 +187,8 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
 def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[str]:
     """Carry out the plan's copy actions: download (hash checked), archive, upload (skipped if there)."""
     target = session.target
-    wanted = {"dmg": beta.artifact.sha256, "pkg": beta.installer.sha256}
+    # The notes have no manifest entry: their size is not known beforehand, their hash not checked.
+    known = {"dmg": beta.artifact, "pkg": beta.installer}
     stable_tags = {role: (tag, name) for role, tag, name in asset_map(target, Channel.STABLE)}
     done = []
     for role, tag, name in asset_map(target, Channel.BETA):
@@ -198,13 +199,12 @@ def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[s
             session.say(done[-1])
             continue
         local = scratch / name
-        size_hint = {"dmg": beta.artifact.size, "pkg": beta.installer.size}.get(role)
-        with session.progress(f"download {tag}/{name}", size_hint) as advance:
+        artifact = known.get(role)
+        with session.progress(f"download {tag}/{name}", artifact.size if artifact else None) as advance:
             sha256 = session.store.download(tag, name, local, progress=advance)
-        expected = wanted.get(role)
-        if expected is not None and sha256 != expected:
+        if artifact is not None and sha256 != artifact.sha256:
             raise ReleaseError(
-                f"{tag}/{name} hashes to {sha256[:12]}, expected {expected[:12]}", CHECK_FAILED
+                f"{tag}/{name} hashes to {sha256[:12]}, expected {artifact.sha256[:12]}", CHECK_FAILED
             )
         archive_put(target, local, sha256)
         size = local.stat().st_size

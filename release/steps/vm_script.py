@@ -183,7 +183,11 @@ elif [ -d "/etc/letsencrypt/live/$HOST" ]; then
 else fail "no certificate: /etc/letsencrypt/live/$HOST is missing (docs/vm.md#tls)"; fi
 
 CURRENT="artifact"
-WORK=$(mktemp -d "$OPT/.unpack.XXXXXX")
+# The unpack directory is named by this shell's pid: $OPT is root's 0755 on the VM, so nobody else
+# can make a name there first, and a leftover of a killed run with the same pid is cleared.
+WORK="$OPT/.unpack.$$"
+rm -rf "$WORK"
+mkdir -m 0700 "$WORK"
 if [ -n "$ARTIFACT" ]; then tar -xzf "$ARTIFACT" -C "$WORK"
 else
   i=0

@@ -236,13 +236,18 @@ def test_install_starts_the_units_and_a_second_install_is_a_skip(vm: Vm) -> None
     assert all(float(score) <= MAX_EXPOSURE for score in facts.exposure.values()), facts.exposure
 
 
+def _build(into: Path, file: str, appended: str) -> Artifact:
+    """The production artifact of a copy of this checkout with ``appended`` added to ``file``."""
+    source = copy_source(into)
+    with (source / file).open("a") as handle:
+        handle.write(appended)
+    return build_artifact(source, load_target("production", REPO))
+
+
 def test_upgrade_switches_and_restarts_and_keeps_the_runtime_tree(vm: Vm, tmp_path: Path) -> None:
     before = vm.tree(APP_TREE)
     old = vm.out("readlink /opt/nexy-release/current").strip()
-    changed = copy_source(tmp_path / "changed")
-    with (changed / "feed" / "__init__.py").open("a") as handle:
-        handle.write("# a changed build\n")
-    artifact = build_artifact(changed, load_target("production", REPO))
+    artifact = _build(tmp_path / "changed", "feed/__init__.py", "# a changed build\n")
     code, report, log = vm.install(artifact, "changed.tar.gz", "upgrade")
     assert code == 0 and (report.action, report.previous) == ("upgraded", old), log
     assert set(vm.running_build().values()) == {artifact.build}
@@ -253,10 +258,8 @@ def test_upgrade_switches_and_restarts_and_keeps_the_runtime_tree(vm: Vm, tmp_pa
 def test_a_failed_upgrade_switches_back_and_the_old_build_runs_again(vm: Vm, tmp_path: Path) -> None:
     before = vm.tree(APP_TREE)
     good = vm.out("readlink /opt/nexy-release/current").strip()
-    broken = copy_source(tmp_path / "broken")
-    with (broken / "reconciler" / "cli.py").open("a") as handle:
-        handle.write("\n\ndef main(argv: object = None) -> int:\n    raise SystemExit(3)\n")
-    artifact = build_artifact(broken, load_target("production", REPO))
+    broken = "\n\ndef main(argv: object = None) -> int:\n    raise SystemExit(3)\n"
+    artifact = _build(tmp_path / "broken", "reconciler/cli.py", broken)
     code, report, log = vm.install(artifact, "broken.tar.gz", "upgrade")
     assert code == 1 and report.action == "rolled_back", log
     assert f"switched back to {good}" in (report.error or ""), log
