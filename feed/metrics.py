@@ -145,13 +145,18 @@ class FeedMetrics(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         requests = CounterMetricFamily(
-            "nexy_feed_requests", "HTTP requests answered, by route and status.", labels=["route", "status"]
+            "nexy_feed_requests",
+            "HTTP answers by route (/health, /updates/health, /updates/appcast.xml,"
+            " /updates/appcast-beta.xml, /releases/download, or other) and status code.",
+            labels=["route", "status"],
         )
         for (route, status), count in _merged(self.requests.copy(), lambda k: (_text(k[0]), str(k[1]))):
             requests.add_metric([route, status], count)
         yield requests
         sent = CounterMetricFamily(
-            "nexy_feed_response_body_bytes", "Response body bytes sent, by route.", labels=["route"]
+            "nexy_feed_response_body_bytes",
+            "Response body bytes sent, by route (headers not counted; HEAD and 304 send none).",
+            labels=["route"],
         )
         for (route,), count in _merged(self.body_bytes.copy(), lambda k: (_text(k),)):
             sent.add_metric([route], count)
@@ -159,19 +164,25 @@ class FeedMetrics(Collector):
         for name, text, label, table in (
             (
                 "nexy_feed_appcast_checks",
-                "Appcast checks by channel and client app version.",
+                "GET/HEAD of an appcast (stable: appcast.xml, beta: appcast-beta.xml, also while the"
+                " beta answers 404), by the client's app version: the <version> of the leading"
+                " <App>/<version> in Sparkle's User-Agent. A malformed or missing one (not Sparkle's"
+                " format, '?' for an app without a version) is other, and so is every version after"
+                " the first --metrics-max-versions distinct ones, shared by both channels.",
                 "version",
                 self.checks,
             ),
             (
                 "nexy_feed_appcast_checks_by_os",
-                "Appcast checks carrying osVersion.",
+                "Appcast checks that carry Sparkle's profile parameter osVersion (sent when the app"
+                " enables system profiling), by macOS version; malformed or beyond the bound: other.",
                 "os_version",
                 self.os_versions,
             ),
             (
                 "nexy_feed_appcast_checks_by_cpu",
-                "Appcast checks carrying cputype.",
+                "Appcast checks that carry cputype (mach/machine.h's CPU_TYPE_*): x86, x86_64, arm,"
+                " arm64, powerpc, else other.",
                 "cpu_type",
                 self.cpu_types,
             ),
@@ -182,7 +193,9 @@ class FeedMetrics(Collector):
             yield family
         refused = CounterMetricFamily(
             "nexy_feed_refused",
-            "Connections and requests refused by the limits, by reason.",
+            "Connections and requests refused by the limits, by reason: max_connections (closed at"
+            " accept), status_413, status_414, status_431, header_timeout (a head not complete in"
+            " time), tls_handshake_timeout.",
             labels=["reason"],
         )
         reasons = self.refused.copy()

@@ -32,7 +32,10 @@ class ReconcilerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.passes = Counter(
-            "nexy_reconciler_passes", "Reconcile passes, by result.", ["result"], registry=registry
+            "nexy_reconciler_passes",
+            "Reconcile passes, by result: in_sync, healed, drift (observe mode), error.",
+            ["result"],
+            registry=registry,
         )
         self.heals = Counter(
             "nexy_reconciler_heals",
@@ -42,7 +45,8 @@ class ReconcilerMetrics:
         )
         self.drift = Counter(
             "nexy_reconciler_drift",
-            "Passes that found the resource differing from the desired state (before any heal).",
+            "Passes that found the resource differing from the desired state, before any heal"
+            " (a rollout counts too).",
             ["resource"],
             registry=registry,
         )
@@ -54,13 +58,14 @@ class ReconcilerMetrics:
         )
         self.alert_deliveries = Counter(
             "nexy_reconciler_alert_deliveries",
-            "Alerts delivered, by sink (journal, webhook).",
+            "Alerts delivered, by sink: journal (every alert line), webhook (a 2xx/3xx answer).",
             ["sink"],
             registry=registry,
         )
         self.alert_failures = Counter(
             "nexy_reconciler_alert_delivery_failures",
-            "Webhook deliveries given up after their retries, or dropped from a full queue.",
+            "Webhook posts given up: a 4xx, the retries spent, the stop deadline, or dropped from the full"
+            " queue.",
             ["sink"],
             registry=registry,
         )

@@ -1,10 +1,11 @@
-"""The generated reference blocks in ``docs/``: which model or parser fills which marked block of
-which page.
+"""The generated reference blocks in ``docs/``: which model, parser or metrics registry fills which
+marked block of which page.
 
 Rules: ``./inv schemas`` rewrites them with the JSON Schemas and ``./inv schemas --check`` reports them
 stale; the rendering itself is ``tasks.reference`` (pure). The table lives here, not in ``schemas``,
-because the reconciler's config model and the feed's parser belong to their sides and ``schemas``
-imports none of the three. Pages are written atomically and only when their text changes.
+because the reconciler's config model and metrics and the feed's parser and metrics belong to their
+sides and ``schemas`` imports none of them. A registry is built the way each process builds its own
+(never served, nothing counted). Pages are written atomically and only when their text changes.
 """
 
 from __future__ import annotations
@@ -12,25 +13,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from schemas import atomic_write
 
 from ._options import ROOT
-from .reference import options_table, reference_table, splice
+from .reference import metrics_table, options_table, reference_table, splice
 
 __all__ = ["Source", "blocks", "export", "render", "rendered", "stale"]
 
-# A config model (its fields' descriptions) or a command line (its options' help texts).
-Source = type[BaseModel] | argparse.ArgumentParser
+# A config model (its fields' descriptions), a command line (its options' help texts) or a metrics
+# registry (its families' help texts).
+Source = type[BaseModel] | argparse.ArgumentParser | CollectorRegistry
 
 
 def blocks() -> dict[Path, dict[str, Source]]:
     """Page (relative to the checkout) → {block name: source}."""
     # Imported here: only `./inv schemas` and its test need the reconciler's model and the feed's
-    # parser (the very object `nexy-feed` parses its arguments with).
+    # parser (the very object `nexy-feed` parses its arguments with), and their metrics.
+    from feed.app import PAYLOAD_ROUTES
     from feed.cli import _build_parser
+    from feed.metrics import FeedMetrics
     from reconciler.config import Config
+    from reconciler.metrics import ReconcilerMetrics
     from schemas.feedhealth import FeedHealth, ServerHealth
     from schemas.target import Target
 
@@ -40,6 +46,8 @@ def blocks() -> dict[Path, dict[str, Source]]:
             "server-health": ServerHealth,
             "feed-health": FeedHealth,
             "feed-options": _build_parser(),
+            "feed-metrics": FeedMetrics(PAYLOAD_ROUTES).registry,
+            "reconciler-metrics": ReconcilerMetrics(CollectorRegistry()).registry,
         },
         Path("docs/production.md"): {"target-file": Target},
     }
@@ -49,6 +57,8 @@ def render(source: Source) -> str:
     """One block's Markdown."""
     if isinstance(source, argparse.ArgumentParser):
         return options_table(source)
+    if isinstance(source, CollectorRegistry):
+        return metrics_table(source)
     return reference_table(source)
 
 
@@ -64,7 +74,7 @@ def rendered(root: Path = ROOT) -> dict[Path, str]:
 
 
 def stale(root: Path = ROOT) -> list[str]:
-    """Pages whose generated blocks differ from what the models and parsers give now."""
+    """Pages whose generated blocks differ from what the models, parsers and registries give now."""
     return [
         str(page)
         for page, text in rendered(root).items()

@@ -1,5 +1,5 @@
-"""A config reference in Markdown, generated from pydantic models' field descriptions or from an
-argparse parser's help texts.
+"""A config reference in Markdown, generated from pydantic models' field descriptions, from an
+argparse parser's help texts, or from a Prometheus registry's metric families.
 
 Rules:
 - The reference is derived, never hand-written: every field of every model it walks must have a
@@ -13,9 +13,12 @@ Rules:
 - Command-line options are read from the real parser: every option needs a ``help`` (a missing one
   is an error naming the flag). The table has its own default column, so a help text's trailing
   ``(default %(default)s)`` (there for ``--help``) is left out of it.
+- Metrics are read from the real registry (built, never served): each family's exposed name, type,
+  label names and help, in registration order; a histogram's buckets from its samples. A metric
+  without help is an error naming it.
 - A page keeps its hand-written prose: only the text between ``<!-- BEGIN GENERATED: name -->`` and
   ``<!-- END GENERATED: name -->`` is replaced; missing markers are an error, never an append.
-- Pure: models and parsers in, text out. Which one goes to which page is the caller's table
+- Pure: models, parsers and registries in, text out. Which one goes to which page is the caller's table
   (``tasks.docref``). It lives in ``tasks``, not in ``schemas``: generating docs is development
   work, and the VM installs ``schemas`` but never ``tasks``.
 """
@@ -32,11 +35,13 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 import annotated_types
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 from pydantic import AnyUrl, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["DocReferenceError", "options_table", "reference_table", "splice"]
+__all__ = ["DocReferenceError", "metrics_table", "options_table", "reference_table", "splice"]
 
 _SCALARS: dict[type, str] = {
     bool: "boolean",
@@ -299,6 +304,42 @@ def options_table(parser: argparse.ArgumentParser) -> str:
         description = _expand_help(parser, action, text)
         cells = (flag, _option_value(action), _option_default(action), description)
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# What a family's type adds to its name in the exposition (prometheus_client strips it on creation).
+_EXPOSED_SUFFIX = {"counter": "_total"}
+# Labels prometheus_client adds to a histogram's or summary's samples, not the code's own.
+_RESERVED_LABELS = frozenset({"le", "quantile"})
+
+
+def _label_names(collector: object, family: Metric) -> tuple[str, ...]:
+    # prometheus_client has no public accessor: a labelled metric with no child yet has no samples
+    # to read them from. A Counter/Gauge/Histogram keeps them on itself, a MetricFamily built by a
+    # custom collector on the family.
+    names: tuple[str, ...] = getattr(family, "_labelnames", ()) or getattr(collector, "_labelnames", ())
+    return tuple(name for name in names if name not in _RESERVED_LABELS)
+
+
+def _buckets(family: Metric) -> str:
+    bounds = [s.labels["le"] for s in family.samples if s.name.endswith("_bucket") and "le" in s.labels]
+    return f" Buckets: {', '.join(bounds)}." if bounds else ""
+
+
+def metrics_table(registry: CollectorRegistry) -> str:
+    """The registry's metrics as one Markdown table: exposed name, type, labels, help."""
+    lines = ["| metric | type | labels | what it counts |", "|---|---|---|---|"]
+    # The registry's collectors in registration order; `collect()` alone loses the wrappers that
+    # hold the label names (see _label_names).
+    for collector in list(registry._collector_to_names):
+        for family in collector.collect():
+            name = family.name + _EXPOSED_SUFFIX.get(family.type, "")
+            if not family.documentation.strip():
+                raise DocReferenceError(f"metric {name} has no help text: give it a documentation string")
+            labels = ", ".join(f"`{label}`" for label in _label_names(collector, family)) or "–"
+            text = family.documentation + (_buckets(family) if family.type == "histogram" else "")
+            cells = (f"`{name}`", family.type, labels, text)
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,11 @@ Rules:
   one "nothing was changed" line, and the report as the one JSON document. Where a task builds a
   ``Plan`` (promote, rollback), the real run executes that same plan (``release.parts.plan``).
 - Every upload goes through ``upload``: one progress bar per asset (stderr; off under ``--json``).
+- The stable fixed release's body (its description on GitHub) is one plan action, ``body``
+  (``body_action``: skip when the listing already holds the text, check when the store reports no
+  body), carried out by ``write_body`` through ``Store.set_notes``: promote writes the new
+  release's notes, rollback the notes of the version it puts back, so the page never describes
+  other bytes than it serves.
 - A release that changed something ends in ``tell`` (``release.parts.announce``): each sink's
   outcome is a line (a warning when it failed), a journal detail and the report's ``announce``;
   it never fails the task.
@@ -22,10 +27,10 @@ from typing import Any
 
 from release.errors import CHECK_FAILED, ReleaseError
 from release.outside.probes import get_health, wait_until
-from release.outside.store.base import UploadResult
+from release.outside.store.base import FixedRelease, UploadResult
 from release.parts.announce import announce
 from release.parts.desired import to_bundle
-from release.parts.plan import Plan
+from release.parts.plan import Action, Plan
 from release.parts.session import Change, Session
 from schemas import AcceptReport, Channel, FeedHealth, Manifest, Target
 
@@ -62,6 +67,28 @@ def asset_map(target: Target, channel: Channel) -> list[tuple[str, str, str]]:
         ("pkg", tags.pkg_tag, target.pkg_name),
         ("notes", tags.dmg_tag, target.notes_name),
     ]
+
+
+def body_action(target: Target, listing: FixedRelease, notes: str, source: str) -> Action:
+    """The plan's ``body`` action: make ``notes`` (``source`` names them) the stable release's body."""
+    text = f"write the body of release {target.channels.stable.dmg_tag} from {source}"
+    why = "it already is that text"
+    if listing.body is None:
+        return Action("body", text, "check", why)
+    return Action("body", text, "skip" if listing.body == notes else "do", why)
+
+
+def write_body(session: Session, plan: Plan, notes: str, source: str) -> tuple[bool, str]:
+    """Carry out the plan's ``body`` action; whether the body changed, and what was done as a line."""
+    tag = session.target.channels.stable.dmg_tag
+    written = plan.wants("body") and session.store.set_notes(tag, notes)
+    done = (
+        f"wrote the body of release {tag} from {source}"
+        if written
+        else f"skipped the body of release {tag}: it already is {source}"
+    )
+    session.say(done)
+    return written, done
 
 
 def sync_step(session: Session) -> str:

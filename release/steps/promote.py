@@ -54,7 +54,18 @@ from release.parts.desired import (
 from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
+from release.steps.flow import (
+    asset_map,
+    base_url,
+    body_action,
+    dry_run_done,
+    sync,
+    sync_step,
+    tell,
+    upload,
+    wait_served,
+    write_body,
+)
 from schemas import Channel, Manifest, compare_versions
 
 __all__ = ["promote", "stable_manifest"]
@@ -159,17 +170,9 @@ def _plan(session: Session, beta: Manifest, stable: Manifest, released: Manifest
         copies = _copy_actions(session, beta, listings)
         # The listing the copies read holds the body too: no second read to tell do from skip.
         listing = listings.get(tag) or session.store.release(tag)
-        held = listing.body
-        text = f"write the body of release {tag} from {target.notes_name}"
-        if held is None:
-            body = Action("body", text, "check", "it already is that text")
-        else:
-            body = Action(
-                "body", text, "skip" if held == stable.release_notes else "do", "it already is that text"
-            )
         actions = [
             *copies,
-            body,
+            body_action(target, listing, stable.release_notes, target.notes_name),
             Action("write", write),
             Action("signatures", signatures, "note"),
             Action("controls", controls, "note"),
@@ -212,18 +215,6 @@ def _copy(session: Session, plan: Plan, beta: Manifest, scratch: Path) -> list[s
         verb = "copied" if result.transferred else "archived" if action.mode == "do" else "skipped"
         done.append(f"{verb} {tag}/{name} → {dest_tag}/{dest_name}")
         session.say(done[-1])
-    return done
-
-
-def _write_body(session: Session, plan: Plan, stable: Manifest) -> str:
-    """The stable release's body from the release notes, as the plan says; what was done, as a line."""
-    target = session.target
-    tag = target.channels.stable.dmg_tag
-    if plan.wants("body") and session.store.set_notes(tag, stable.release_notes):
-        done = f"wrote the body of release {tag} from {target.notes_name}"
-    else:
-        done = f"skipped the body of release {tag}: it already is {target.notes_name}"
-    session.say(done)
     return done
 
 
@@ -307,7 +298,7 @@ def promote(
             scratch_root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
                 report["transfers"] = _copy(session, plan, beta, Path(scratch))
-            report["body"] = _write_body(session, plan, stable)
+            _, report["body"] = write_body(session, plan, stable.release_notes, target.notes_name)
             if released is None:
                 write(versioned_path(target, beta.version), stable)
                 write(stable_path(target), stable)

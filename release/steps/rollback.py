@@ -12,11 +12,15 @@ Rules:
   only stops new installs and older clients from taking the bad release; clients already on it
   need a roll forward (a newer version with the fix through beta → validate → promote).
 - What changes is decided once, in the plan (``_actions``: each asset, the release notes, the
-  manifest, the sync, each marked do or skip from the store, the archive and the tree), which the
-  dry run prints and the real run executes, skip for skip.
-- A rollback to what the channel already is (every asset in place, the manifest already that
-  version's, the sync changing nothing) is a no-op: "nothing changed (stable already is V)",
-  journaled ``skip``.
+  stable release's body, the manifest, the sync, each marked do or skip from the store, the
+  archive and the tree), which the dry run prints and the real run executes, skip for skip.
+- A stable rollback rewrites the stable fixed release's body (its description on GitHub) with the
+  notes of the version it puts back (``manifest_<version>.json``'s release notes, as promote wrote
+  them), after the assets and before the manifest, as promote does; skipped when the body already
+  is that text. A beta rollback leaves it alone (only promote and a stable rollback write it).
+- A rollback to what the channel already is (every asset in place, the body already its notes,
+  the manifest already that version's, the sync changing nothing) is a no-op:
+  "nothing changed (stable already is V)", journaled ``skip``.
 - ``--channel beta`` (a staged rollback) does the same inside the beta channel and never touches
   stable: the version must be in the archive's beta history (``publish`` records every beta
   manifest there) with its bytes intact, else exit 2 in one line. The archived bytes go into
@@ -58,7 +62,18 @@ from release.parts.desired import (
 from release.parts.plan import Action, Plan
 from release.parts.session import Session
 from release.steps import flow
-from release.steps.flow import asset_map, base_url, dry_run_done, sync, sync_step, tell, upload, wait_served
+from release.steps.flow import (
+    asset_map,
+    base_url,
+    body_action,
+    dry_run_done,
+    sync,
+    sync_step,
+    tell,
+    upload,
+    wait_served,
+    write_body,
+)
 from schemas import Channel, Manifest, Target, atomic_write, compare_versions, parse_version
 from schemas.fileio import dump_model
 
@@ -251,6 +266,10 @@ def _notes(manifest: Manifest) -> bytes:
     return manifest.release_notes.encode("utf-8") or b"\n"
 
 
+def _notes_source(version: str) -> str:
+    return f"the release notes of {version}"
+
+
 def _actions(session: Session, plan: _Plan) -> Plan:
     """What the rollback will change, read from the store, the archive and the tree before it starts."""
     target, channel, manifest, current = session.target, plan.channel, plan.manifest, plan.current
@@ -265,7 +284,7 @@ def _actions(session: Session, plan: _Plan) -> Plan:
         if tag not in listings:
             listings[tag] = session.store.release(tag)
         there, sha = listings[tag].asset(name), wanted[role]
-        what = f"archived {role} {sha[:12]}" if role != "notes" else f"the release notes of {plan.version}"
+        what = f"archived {role} {sha[:12]}" if role != "notes" else _notes_source(plan.version)
         text = f"upload {what} into {tag}/{name}"
         if there is not None and there.sha256 is None:
             actions.append(Action(f"upload:{role}", text, "check", "it is already there (no digest)"))
@@ -273,6 +292,9 @@ def _actions(session: Session, plan: _Plan) -> Plan:
             actions.append(Action(f"upload:{role}", text))
         else:
             actions.append(Action(f"upload:{role}", text, "skip", "already there"))
+    if channel is Channel.STABLE:
+        listing = listings[target.channels.stable.dmg_tag]  # read above for the dmg and notes
+        actions.append(body_action(target, listing, manifest.release_notes, _notes_source(plan.version)))
     was = current.version if current else "none"
     kept = plan.path.is_file() and plan.path.read_bytes() == dump_model(manifest)
     write = f"write {plan.path.name} = {plan.step} (was {was})"
@@ -323,6 +345,11 @@ def _republish(session: Session, plan: _Plan, wait_s: float) -> dict[str, Any]:
                 result = upload(session, tag, name, archive_object(target, sha), sha256=sha, size=sizes[role])
             moved |= result.transferred
             session.say(f"{'restored' if result.transferred else 'already there'}: {tag}/{name}")
+        if channel is Channel.STABLE:
+            written, report["body"] = write_body(
+                session, actions, manifest.release_notes, _notes_source(version)
+            )
+            moved |= written
         if actions.wants("write"):
             moved = True
             write(plan.path, manifest)

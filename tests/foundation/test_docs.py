@@ -1,6 +1,6 @@
 """The docs hold together: README is the short overview, every link and rule citation resolves, and
-the generated references (the reconciler's config, the feed's options, the target file) are what the
-models and the parser give now."""
+the generated references (the reconciler's config, the feed's options, the target file, both metrics
+tables) are what the models, the parser and the metrics registries give now."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks import docref
-from tasks.reference import DocReferenceError, options_table, reference_table, splice
+from tasks.reference import DocReferenceError, metrics_table, options_table, reference_table, splice
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -152,6 +153,8 @@ EXPECTED_ROWS = {
     ("docs/feed.md", "feed-health"): "| `channels.beta.sha256` | string | required | the dmg's sha256 |",
     ("docs/feed.md", "feed-options"): "| `--max-connections` | integer | `4096` | concurrent connections;",
     ("docs/production.md", "target-file"): "| `remote.reconciler_user` | string or null | `null` |",
+    ("docs/feed.md", "feed-metrics"): "| `nexy_feed_appcast_checks_total` | counter | `channel`, `version` |",
+    ("docs/feed.md", "reconciler-metrics"): "| `nexy_reconciler_pass_duration_seconds` | histogram | – |",
 }
 
 
@@ -379,3 +382,26 @@ def test_the_reconciler_map_names_every_module_once() -> None:
     named = [name for row in rows for name in re.findall(r"`(\w+)`", row) if name != "module"]
     modules = sorted(p.stem for p in (ROOT / "reconciler").glob("*.py") if p.stem != "__init__")
     assert sorted(named) == modules
+
+
+def test_the_metrics_table_reads_names_types_labels_and_help_from_the_registry() -> None:
+    registry = CollectorRegistry()
+    # No child yet: the label names can only come from the metric's definition.
+    Counter("demo_hits", "Hits, by route | status.", ["route", "status"], registry=registry)
+    Gauge("demo_up", "1 when up.", registry=registry)
+    Histogram("demo_seconds", "Time taken.", buckets=(0.5, 2.0), registry=registry)
+    assert metrics_table(registry).splitlines() == [
+        "| metric | type | labels | what it counts |",
+        "|---|---|---|---|",
+        "| `demo_hits_total` | counter | `route`, `status` | Hits, by route \\| status. |",
+        "| `demo_up` | gauge | – | 1 when up. |",
+        "| `demo_seconds` | histogram | – | Time taken. Buckets: 0.5, 2.0, +Inf. |",
+    ]
+
+
+def test_a_metric_without_help_is_refused() -> None:
+    registry = CollectorRegistry()
+    Counter("demo_documented", "Has one.", registry=registry)
+    Counter("demo_bare", "", ["sink"], registry=registry)
+    with pytest.raises(DocReferenceError, match=r"^metric demo_bare_total has no help text"):
+        metrics_table(registry)

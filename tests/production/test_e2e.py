@@ -1,4 +1,5 @@
-"""A whole release through the production backends: publish beta → staging → promote → verify.
+"""A whole release through the production backends: publish beta → staging → promote → verify, then
+a second release and a rollback to the first (the stable release's body follows the bytes).
 
 The tasks run as a person runs them (``./inv ... --target FILE`` in a subprocess). The
 target names ``store: github`` (the fake GitHub) and ``remote: azure`` (the fake ARM), and the fake
@@ -20,10 +21,11 @@ from tests.fakes.azure import FakeAzure
 from tests.fakes.github import FakeGithub
 from tests.fakes.production import TAGS, production_target, task_env
 from tests.production.kit import assert_only_asset_writes, inv
-from tests.release.helpers import write_archives
+from tests.release.helpers import one_json, write_archives
 
 pytestmark = pytest.mark.timeout(600)
 VERSION = "2.0.0.15"
+NEXT = "2.0.0.16"
 
 
 def test_release_through_github_and_run_command(
@@ -63,3 +65,28 @@ def test_release_through_github_and_run_command(
     runtime = sandbox_paths(sandbox.target).vm_root / "server/updates/manifests"
     assert (runtime / "manifest.json").read_bytes() == (runtime / f"manifest_{VERSION}.json").read_bytes()
     assert github.base_url in (runtime / "manifest.json").read_text()
+
+    # A second release, then a rollback to the first: the release page describes what it serves.
+    notes = f"# Nexy {VERSION}\n\n- Faster wake word.\n"
+    inv(target, env, "bump", NEXT)
+    write_archives(sandbox.root, NEXT, 1 << 20, 1 << 20)
+    (inbox / "LATEST_CHANGES.md").write_text(f"# Nexy {NEXT}\n\n- Quieter fan.\n")
+    inv(target, env, "publish", "--channel", "beta")
+    inv(target, env, "staging.validate")
+    inv(target, env, "promote")
+    assert github.release("Update").body == f"# Nexy {NEXT}\n\n- Quieter fan.\n"
+    edits = len(github.release_edits)
+    dry = one_json(inv(target, env, "rollback", "--to", VERSION, "--dry-run", "--json").stdout)
+    body = next(action for action in dry["plan"] if action["key"] == "body")
+    assert (body["mode"], body["text"]) == (
+        "do",
+        f"write the body of release Update from the release notes of {VERSION}",
+    )
+    assert len(github.release_edits) == edits and github.release("Update").body != notes
+    inv(target, env, "rollback", "--to", VERSION, "--yes")
+    assert (github.release("Update").tag, github.release("Update").body) == ("Update", notes)
+    assert len(github.release_edits) == edits + 1
+    again = one_json(inv(target, env, "rollback", "--to", VERSION, "--yes", "--json").stdout)
+    assert {a["key"]: a["mode"] for a in again["plan"]}["body"] == "skip"
+    assert len(github.release_edits) == edits + 1
+    assert_only_asset_writes(github)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from release.outside.sandbox_layout import sandbox_paths
+from release.outside.store.local import BODY_FILE
 from release.parts.journal import read_entries, workstation_lock
 from release.sandbox import up
 from release.sandbox.procs import stop
@@ -267,12 +268,17 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     assert json.loads((manifests(sandbox) / "manifest.json").read_text())["version"] == V2
     refused = sandbox.inv("rollback", "--to", V1, check=False)
     assert refused.returncode == 2 and "--yes" in refused.stderr
+    body = store_file(sandbox, "Update", BODY_FILE)
+    assert body.read_text() == f"# Nexy {V2}\n\n- second\n"  # promote V2 wrote it
     counted = len(calls(sandbox))
     dry = one_json(sandbox.inv("rollback", "--to", V1, "--dry-run", "--json").stdout)
-    assert _modes(dry) == {"upload:dmg": "do", "upload:pkg": "do", "upload:notes": "do", "write": "do"} | {
+    assert _modes(dry) == {"upload:dmg": "do", "upload:pkg": "do", "upload:notes": "do", "body": "do"} | {
+        "write": "do",
         "sync": "do",
         "wait": "do",
     }
+    assert f"write the body of release Update from the release notes of {V1}" in dry["steps"]
+    assert body.read_text() == f"# Nexy {V2}\n\n- second\n"  # the dry run changed nothing
     done = sandbox.inv("rollback", "--to", V1, "--yes", "--json")
     assert calls(sandbox)[counted:] == ["accept"]
     document = one_json(done.stdout)
@@ -284,6 +290,9 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     ).read_bytes()
     assert sha256(store_file(sandbox, "Update", "Nexy.dmg")) == v1.artifact.sha256
     assert sha256(store_file(sandbox, "App", "Nexy.pkg")) == v1.installer.sha256
+    # The stable release's page describes what it serves again: V1's notes, from its manifest.
+    assert body.read_text() == v1.release_notes == f"# Nexy {V1}\n\n- first\n"
+    assert document["body"] == f"wrote the body of release Update from the release notes of {V1}"
     runtime = RuntimeLayout(root=sandbox_paths(sandbox.target).vm_root)
     assert json.loads(runtime.stable_manifest.read_text())["version"] == V1
     sandbox.inv("verify")
@@ -294,6 +303,7 @@ def test_promote_then_rollback_restores_the_older_release(sandbox: Any) -> None:
     assert set(_modes(noop).values()) == {"skip", "do"} and {
         key for key, mode in _modes(noop).items() if mode == "do"
     } == {"sync", "wait"}
+    assert _modes(noop)["body"] == "skip"
     again = sandbox.inv("rollback", "--to", V1, "--yes")
     assert again.stdout.strip().splitlines()[-1] == f"nothing changed (stable already is {V1})"
     last = read_entries(sandbox.target)[-1]
