@@ -25,7 +25,6 @@ from schemas.daemonlog import setup_logging
 from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
-from .adoption import adoption, record_baseline
 from .config import Config, ConfigError, load_config
 from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
@@ -123,6 +122,9 @@ def _status(config: Config, as_json: bool, as_result: bool) -> int:
         _plan, status = dry_view(config)
     assert status is not None
     # Read now, never by the daemon (a pass does not wait on a feed): see reconciler.adoption.
+    # Imported here, not at the top: its HTTP client and metrics parser cost the daemon ~8 MB of RSS.
+    from .adoption import adoption
+
     status = fit(status).model_copy(update={"adoption": adoption(config)})
     if not _answer(status, as_json, as_result):
         print(render_table(status))
@@ -149,6 +151,8 @@ def _accept(config: Config, args: argparse.Namespace) -> int:
         print(f"nexy-reconciler accept: {exc}", file=sys.stderr)
         _result(AcceptReport(ok=False, error=str(exc)))
         return ExitCode.BAD_INPUT
+    from .adoption import record_baseline  # not at the top: see _status (the daemon's memory)
+
     commit_baseline = record_baseline(config, bundle)
     report = accept(config, bundle, wait_s)
     if report.ok:

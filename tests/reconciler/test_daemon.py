@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -248,3 +249,12 @@ def test_actions_run_once_per_change_and_failures_alert(tmp_path: Path) -> None:
         assert marker.read_text() == "restart\nrestart\n"
     finally:
         assert daemon.stop() == 0
+
+
+def test_the_daemon_loads_no_http_client_or_metrics_library_it_was_not_configured_for() -> None:
+    """``python -m reconciler run`` imports ``reconciler.cli``: httpx (probes, webhooks, the one-shot
+    commands' adoption read) and prometheus_client (metrics) must wait until they are used, as they
+    are most of the daemon's memory (docs/performance.md, peak RSS)."""
+    probe = "import sys, reconciler.cli; print(' '.join(sorted(m for m in ('httpx', 'prometheus_client') if m in sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=60)
+    assert loaded.stdout.decode().split() == []
