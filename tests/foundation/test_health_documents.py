@@ -22,7 +22,10 @@ from reconciler.probe import probe_endpoint
 from reconciler.probeexpect import Expectation
 from release.errors import ReleaseError
 from release.parts.session import Session
-from release.steps import flow, preflight, staging, verify
+from release.steps import flow, preflight, staging
+from release.steps.checks import served
+from release.steps.checks.row import Stage
+from release.steps.checks.subject import Subject
 from schemas import Channel, FeedHealth, HealthDocumentError, ServerHealth, Target, parse_health
 from schemas.target import Endpoint
 
@@ -133,8 +136,8 @@ def test_every_reader_refuses_a_wrong_feed_health_document_the_same_way(
     stable, beta = make_manifest(STABLE), make_manifest(BETA)
     with Session.open(target, "verify", json=True) as session:
         details = [
-            verify._updates_health(verify.Subject(session, stable, Channel.STABLE)).detail,
-            verify._updates_health(verify.Subject(session, beta, Channel.BETA)).detail,
+            served.updates_health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
+            served.updates_health(Subject(session, Stage.BETA, Channel.BETA, beta)).detail,
             staging._updates_health(session, beta, base).detail,
             flow.served_version(session, Channel.STABLE)[1],
             flow.served_version(session, Channel.BETA)[1],
@@ -164,7 +167,7 @@ def test_every_reader_refuses_a_wrong_server_health_document_the_same_way(
     stable = make_manifest(STABLE)
     with Session.open(target, "preflight", json=True) as session:
         details = [
-            verify._health(verify.Subject(session, stable, Channel.STABLE)).detail,
+            served.health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
             staging._health(session, base).detail,
             preflight._server_health(session).detail,
         ]

@@ -1,0 +1,109 @@
+"""The one ordered table of checks (``ROWS``) and the two readers of it: the dry run and the real run.
+
+Rules:
+- One order fits every stage: preflight's first rows (credentials, inbox, server health), then
+  ``reachable`` and what verify and staging.validate ask of a channel, ``grpc``, then preflight's
+  VM, store, secret, signing and archive rows.
+- ``rows_for(stage, subject)``: the rows of a stage the target has, in table order; ``listed``
+  their result names (what a dry run shows); ``run`` asks them (what the real run shows), each
+  result named as listed; ``plans`` the calls a dry run names instead of making.
+- ``reachable`` asks every endpoint the stage's rows read (their ``needs``) whether it answers
+  at all; a row that needs a silent one is skipped naming it, so one cause is one failed row.
+"""
+
+from __future__ import annotations
+
+from release.errors import ReleaseError
+from release.outside.probes import down_fix
+from release.steps.checks import served, shared
+from release.steps.checks.row import Row, Stage, check, skipped
+from release.steps.checks.subject import Subject
+from schemas import CheckResult
+
+__all__ = ["ROWS", "listed", "plans", "rows_for", "run"]
+
+_CHANNEL = frozenset({Stage.STABLE, Stage.BETA})  # verify: what a channel serves
+_SERVED = _CHANNEL
+
+
+def _every(subject: Subject) -> tuple[str, ...]:
+    """Every endpoint some row of the subject's stage reads, in table order (what ``reachable`` asks)."""
+    urls: list[str] = []
+    for row in rows_for(subject.stage, subject):
+        urls += [url for url in row.needs(subject) if url not in urls]
+    return tuple(urls)
+
+
+def _reachable(subject: Subject) -> CheckResult:
+    silent = subject.reach.silent(_every(subject))
+    if not silent:
+        return check("reachable", True, "every endpoint the checks read answers")
+    return check("reachable", False, f"{', '.join(silent)} did not answer: {down_fix(subject.target)}")
+
+
+def _both(subject: Subject) -> tuple[str, ...]:
+    return served.feed(subject) + served.downloads(subject)
+
+
+# Every check of every stage, in the one order they are shown. The beta channel has no versioned
+# pair in the repo, so verify beta has no "repo pair" row.
+ROWS: tuple[Row, ...] = (
+    Row("reachable", _reachable, _SERVED),
+    Row("assets", served.assets, _CHANNEL, needs=served.downloads),
+    Row("fixed URL", served.fixed_url, _CHANNEL),
+    Row("repo pair", served.repo_pair, frozenset({Stage.STABLE})),
+    Row("VM pair", served.vm_pair, _CHANNEL),
+    Row("/health", served.health, _CHANNEL, needs=served.feed),
+    Row("/updates/health", served.updates_health, _CHANNEL, needs=served.feed),
+    Row("appcast", served.appcast, _CHANNEL, needs=served.feed),
+    Row("beta gate", served.gate, _CHANNEL, needs=served.beta_feed),
+    Row("signature", shared.signature, _CHANNEL, needs=_both),
+    Row("update controls", served.controls, _CHANNEL, needs=served.feed),
+    Row("grpc", shared.grpc, _SERVED, needs=shared.grpc_needs, plan=shared.grpc_plan),
+)
+
+
+def rows_for(stage: Stage, subject: Subject) -> list[Row]:
+    """The rows asked on ``stage`` that the subject's target has, in table order."""
+    return [row for row in ROWS if stage in row.stages and row.applies(subject)]
+
+
+def listed(subject: Subject) -> list[str]:
+    """The names a run of the subject's stage shows, in order: what the dry run lists."""
+    return [name for row in rows_for(subject.stage, subject) for name in row.listed(subject)]
+
+
+def plans(subject: Subject) -> dict[str, str]:
+    """The calls out of the house a dry run names instead of making, by row name."""
+    rows = rows_for(subject.stage, subject)
+    return {row.name: row.plan(subject).line for row in rows if row.plan is not None}
+
+
+def _named(row: Row, subject: Subject, answer: CheckResult | list[CheckResult]) -> list[CheckResult]:
+    if isinstance(answer, CheckResult):
+        return [answer.model_copy(update={"name": row.name})]
+    if row.names is None:
+        return answer  # preflight's archive rows: named by what the archives hold
+    return [
+        result.model_copy(update={"name": name})
+        for result, name in zip(answer, row.names(subject), strict=True)
+    ]
+
+
+def _ask(row: Row, subject: Subject) -> list[CheckResult]:
+    """One row: skipped naming its cause; a ReleaseError is its detail, not an exit."""
+    cause = row.why_skipped(subject)
+    if cause:
+        return [skipped(name, cause) for name in row.listed(subject)]
+    try:
+        answer = row.run(subject)
+    except ReleaseError as exc:
+        answer = check(row.name, False, str(exc))
+    return _named(row, subject, answer)
+
+
+def run(subject: Subject) -> list[CheckResult]:
+    """Every row of the subject's stage asked, in order: each result carries its listed name, so the
+    real run shows the dry run's list by construction. Downloads made on the way are removed."""
+    with subject:
+        return [result for row in rows_for(subject.stage, subject) for result in _ask(row, subject)]
