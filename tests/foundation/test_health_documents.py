@@ -22,7 +22,8 @@ from reconciler.probe import probe_endpoint
 from reconciler.probeexpect import Expectation
 from release.errors import ReleaseError
 from release.parts.session import Session
-from release.steps import flow, preflight, staging
+from release.steps import flow, preflight
+from release.steps.checks import beta as staging_rows
 from release.steps.checks import served
 from release.steps.checks.row import Stage
 from release.steps.checks.subject import Subject
@@ -138,7 +139,7 @@ def test_every_reader_refuses_a_wrong_feed_health_document_the_same_way(
         details = [
             served.updates_health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
             served.updates_health(Subject(session, Stage.BETA, Channel.BETA, beta)).detail,
-            staging._updates_health(session, beta, base).detail,
+            staging_rows.updates_health(Subject(session, Stage.STAGING, Channel.BETA, beta)).detail,
             flow.served_version(session, Channel.STABLE)[1],
             flow.served_version(session, Channel.BETA)[1],
         ]
@@ -168,7 +169,7 @@ def test_every_reader_refuses_a_wrong_server_health_document_the_same_way(
     with Session.open(target, "preflight", json=True) as session:
         details = [
             served.health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
-            staging._health(session, base).detail,
+            staging_rows.health(Subject(session, Stage.STAGING, Channel.BETA, make_manifest(BETA))).detail,
             preflight._server_health(session).detail,
         ]
     probed = probe_endpoint("production", ProbeConfig(url=base, timeout_s=5), Expectation(STABLE, None, None))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from release.errors import ReleaseError
 from release.outside.probes import down_fix
-from release.steps.checks import served, shared
+from release.steps.checks import beta, served, shared
 from release.steps.checks.row import Row, Stage, check, skipped
 from release.steps.checks.subject import Subject
 from schemas import CheckResult
@@ -23,7 +23,9 @@ from schemas import CheckResult
 __all__ = ["ROWS", "listed", "plans", "rows_for", "run"]
 
 _CHANNEL = frozenset({Stage.STABLE, Stage.BETA})  # verify: what a channel serves
-_SERVED = _CHANNEL
+_STAGING = frozenset({Stage.STAGING})
+_SERVED = _CHANNEL | _STAGING  # what the feeds serve: verify and staging.validate
+_SIDES: tuple[beta.Side, ...] = ("production", "staging")
 
 
 def _every(subject: Subject) -> tuple[str, ...]:
@@ -37,7 +39,8 @@ def _every(subject: Subject) -> tuple[str, ...]:
 def _reachable(subject: Subject) -> CheckResult:
     silent = subject.reach.silent(_every(subject))
     if not silent:
-        return check("reachable", True, "every endpoint the checks read answers")
+        reader = "validation reads" if subject.stage is Stage.STAGING else "the checks read"
+        return check("reachable", True, f"every endpoint {reader} answers")
     return check("reachable", False, f"{', '.join(silent)} did not answer: {down_fix(subject.target)}")
 
 
@@ -57,8 +60,30 @@ ROWS: tuple[Row, ...] = (
     Row("/updates/health", served.updates_health, _CHANNEL, needs=served.feed),
     Row("appcast", served.appcast, _CHANNEL, needs=served.feed),
     Row("beta gate", served.gate, _CHANNEL, needs=served.beta_feed),
+    Row("beta appcast", beta.appcast, _STAGING, needs=beta.staging),
+    Row("staging /health", beta.health, _STAGING, needs=beta.staging),
+    Row("staging /updates/health", beta.updates_health, _STAGING, needs=beta.staging),
+    Row(
+        "downloads",
+        beta.downloads,
+        _STAGING,
+        needs=beta.fetched,
+        cause=beta.fetched_cause,
+        names=beta.download_names,
+    ),
     Row("signature", shared.signature, _CHANNEL, needs=_both),
+    Row("signature", shared.signature, _STAGING, needs=beta.fetched, cause=beta.fetched_cause),
     Row("update controls", served.controls, _CHANNEL, needs=served.feed),
+    *(
+        Row(
+            f"TLS {side}",
+            beta.tls(side),
+            _STAGING,
+            needs=beta.tls_needs(side),
+            applies=beta.tls_applies(side),
+        )
+        for side in _SIDES
+    ),
     Row("grpc", shared.grpc, _SERVED, needs=shared.grpc_needs, plan=shared.grpc_plan),
 )
 
