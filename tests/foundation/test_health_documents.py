@@ -22,9 +22,9 @@ from reconciler.probe import probe_endpoint
 from reconciler.probeexpect import Expectation
 from release.errors import ReleaseError
 from release.parts.session import Session
-from release.steps import flow, preflight
+from release.steps import flow
 from release.steps.checks import beta as staging_rows
-from release.steps.checks import served
+from release.steps.checks import checklist, served
 from release.steps.checks.row import Stage
 from release.steps.checks.subject import Subject
 from schemas import Channel, FeedHealth, HealthDocumentError, ServerHealth, Target, parse_health
@@ -170,7 +170,7 @@ def test_every_reader_refuses_a_wrong_server_health_document_the_same_way(
         details = [
             served.health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
             staging_rows.health(Subject(session, Stage.STAGING, Channel.BETA, make_manifest(BETA))).detail,
-            preflight._server_health(session).detail,
+            checklist.server_health(Subject(session, Stage.PREFLIGHT, Channel.STABLE)).detail,
         ]
     probed = probe_endpoint("production", ProbeConfig(url=base, timeout_s=5), Expectation(STABLE, None, None))
     assert probed.ok is False

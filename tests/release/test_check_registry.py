@@ -23,7 +23,7 @@ from schemas import Channel, CheckResult, Target
 from ..feed.feedkit import make_manifest
 from .helpers import sandbox_target
 
-STAGES = (Stage.STAGING, Stage.STABLE, Stage.BETA)
+STAGES = tuple(Stage)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from release.errors import ReleaseError
 from release.outside.probes import down_fix
-from release.steps.checks import beta, served, shared
+from release.steps.checks import beta, checklist, served, shared
 from release.steps.checks.row import Row, Stage, check, skipped
 from release.steps.checks.subject import Subject
 from schemas import CheckResult
@@ -25,6 +25,7 @@ __all__ = ["ROWS", "listed", "plans", "rows_for", "run"]
 _CHANNEL = frozenset({Stage.STABLE, Stage.BETA})  # verify: what a channel serves
 _STAGING = frozenset({Stage.STAGING})
 _SERVED = _CHANNEL | _STAGING  # what the feeds serve: verify and staging.validate
+_PREFLIGHT = frozenset({Stage.PREFLIGHT, Stage.PUBLISH})  # publish's own preflight: no VM rows
 _SIDES: tuple[beta.Side, ...] = ("production", "staging")
 
 
@@ -51,6 +52,9 @@ def _both(subject: Subject) -> tuple[str, ...]:
 # Every check of every stage, in the one order they are shown. The beta channel has no versioned
 # pair in the repo, so verify beta has no "repo pair" row.
 ROWS: tuple[Row, ...] = (
+    Row("credentials", checklist.credentials, _PREFLIGHT),
+    Row("inbox artifacts", checklist.inbox, _PREFLIGHT),
+    Row("server health", checklist.server_health, _PREFLIGHT),
     Row("reachable", _reachable, _SERVED),
     Row("assets", served.assets, _CHANNEL, needs=served.downloads),
     Row("fixed URL", served.fixed_url, _CHANNEL),
@@ -84,7 +88,12 @@ ROWS: tuple[Row, ...] = (
         )
         for side in _SIDES
     ),
-    Row("grpc", shared.grpc, _SERVED, needs=shared.grpc_needs, plan=shared.grpc_plan),
+    Row("grpc", shared.grpc, _PREFLIGHT | _SERVED, needs=shared.grpc_needs, plan=shared.grpc_plan),
+    Row("VM", checklist.vm, frozenset({Stage.PREFLIGHT}), names=lambda _s: checklist.VM_ROWS),
+    Row("fixed releases", checklist.fixed_releases, _PREFLIGHT),
+    Row("secret scan", checklist.secrets, _PREFLIGHT),
+    Row("signing key", checklist.signing_key, _PREFLIGHT),
+    Row("archives", checklist.archives, _PREFLIGHT),
 )
 
 
@@ -116,7 +125,12 @@ def _named(row: Row, subject: Subject, answer: CheckResult | list[CheckResult]) 
 
 
 def _ask(row: Row, subject: Subject) -> list[CheckResult]:
-    """One row: skipped naming its cause; a ReleaseError is its detail, not an exit."""
+    """One row: skipped naming its cause; a ReleaseError is its detail, not an exit. A row with a
+    ``plan`` run under ``--dry-run`` (preflight's dry run is its real run) names its call instead."""
+    if row.plan is not None and subject.session.dry_run:
+        plan = row.plan(subject)
+        subject.session.say(f"plan: {plan.line}")
+        return [check(row.name, plan.ok, f"not called (dry run): {plan.line}")]
     cause = row.why_skipped(subject)
     if cause:
         return [skipped(name, cause) for name in row.listed(subject)]

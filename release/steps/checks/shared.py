@@ -32,6 +32,10 @@ def grpc(subject: Subject) -> CheckResult:
 
 
 def grpc_needs(subject: Subject) -> tuple[str, ...]:
+    """The endpoint, for ``reachable`` and the skip; preflight has no ``reachable`` row, so there
+    the row is always asked and names a silent endpoint itself."""
+    if subject.stage in (Stage.PREFLIGHT, Stage.PUBLISH):
+        return ()
     endpoint = endpoint_of(subject.target, _side(subject))
     return () if endpoint is None else (endpoint.endpoint,)
 

@@ -80,6 +80,15 @@ class Subject:
         return self._open.enter_context(downloads(self.session, self.manifest, progress=True))
 
     @cached_property
+    def credentials(self) -> tuple[bool, str]:
+        """Whether the store's credentials work, and what the store says (preflight's first row;
+        ``fixed releases`` is not asked without them)."""
+        try:
+            return True, self.session.store.check_access()
+        except ReleaseError as exc:
+            return False, str(exc)
+
+    @cached_property
     def signing(self) -> KeyCheck:
         """The signing key, as publish loaded it or loaded here (the signing key and archive rows)."""
         return self.signing_given if self.signing_given is not None else check_signing(self.target)
