@@ -31,7 +31,7 @@ from pathlib import Path
 from release.parts.session import Session
 from release.parts.signing import KeyCheck
 from release.steps.checks import registry
-from release.steps.checks.row import Stage
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from schemas import Channel, CheckResult
 

@@ -32,7 +32,7 @@ from release.parts.desired import gate_path, read_beta, read_gate, validation_pa
 from release.parts.session import Session
 from release.steps import flow
 from release.steps.checks import registry
-from release.steps.checks.row import Stage
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from release.steps.flow import beta_appcast_url, dry_run_done, sync, sync_step
 from schemas import BetaGate, Channel, Validation

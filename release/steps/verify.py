@@ -34,7 +34,7 @@ from release.errors import ReleaseError
 from release.parts.desired import read_beta, read_stable
 from release.parts.session import Session
 from release.steps.checks import registry
-from release.steps.checks.row import Stage
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from schemas import Channel, CheckResult
 

@@ -25,7 +25,7 @@ from release.parts.session import Session
 from release.steps import flow
 from release.steps.checks import beta as staging_rows
 from release.steps.checks import checklist, served
-from release.steps.checks.row import Stage
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from schemas import Channel, FeedHealth, HealthDocumentError, ServerHealth, Target, parse_health
 from schemas.target import Endpoint

@@ -13,7 +13,8 @@ from release.errors import ReleaseError
 from release.parts.desired import beta_path, stable_path, write
 from release.parts.session import Session
 from release.steps.checks import registry
-from release.steps.checks.row import Row, Stage
+from release.steps.checks.row import Row
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from release.steps.preflight import run_preflight
 from release.steps.staging import validate

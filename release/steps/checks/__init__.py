@@ -1,7 +1,7 @@
 """The one check registry: every row of preflight, publish's preflight, staging.validate and verify.
 
 Rules:
-- ``registry.ROWS`` is one ordered table; a row names the stages it applies to (``row.Stage``) and,
+- ``registry.ROWS`` is one ordered table; a row names the stages it applies to (``stage.Stage``) and,
   for a stage, whether the target has it at all. ``registry.listed`` is what a dry run shows and
   ``registry.run`` what the real run asks, both read from the same rows, so they cannot disagree.
 - A row is asked with the run's ``subject.Subject`` (what every row of one run reads, each fetched

@@ -16,7 +16,8 @@ from __future__ import annotations
 from release.errors import ReleaseError
 from release.outside.probes import down_fix
 from release.steps.checks import beta, checklist, served, shared
-from release.steps.checks.row import Row, Stage, check, skipped
+from release.steps.checks.row import Row, check, skipped
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from schemas import CheckResult
 

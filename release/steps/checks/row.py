@@ -1,4 +1,4 @@
-"""One row of the check registry (``release.steps.checks``) and the stages a row applies to.
+"""One row of the check registry (``release.steps.checks``).
 
 Rules:
 - A row is data: its name, the stages it is asked on, the function that answers it, the endpoints
@@ -14,26 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import TYPE_CHECKING
 
+from release.steps.checks.stage import Stage
+from release.steps.checks.subject import Subject
 from schemas import CheckResult
 
-if TYPE_CHECKING:
-    from release.steps.checks.subject import Subject
-
-__all__ = ["Plan", "Row", "Stage", "check", "skipped"]
-
-
-class Stage(Enum):
-    """Where a row applies: ``./inv preflight``, publish's own preflight (no VM items),
-    ``staging.validate``, and ``verify`` on each channel."""
-
-    PREFLIGHT = "preflight"
-    PUBLISH = "publish"
-    STAGING = "staging"
-    STABLE = "verify stable"
-    BETA = "verify beta"
+__all__ = ["Plan", "Row", "check", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +40,8 @@ def _nothing(_subject: Subject) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Row:
+    """One check, asked on ``stages`` (see the module's rules for each field)."""
+
     name: str
     run: Callable[[Subject], CheckResult | list[CheckResult]]
     stages: frozenset[Stage]

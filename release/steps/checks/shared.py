@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Literal
 
 from release.outside.grpcsmoke import check_row, endpoint_of, plan_line
-from release.steps.checks.row import Plan, Stage
+from release.steps.checks.row import Plan
+from release.steps.checks.stage import Stage
 from release.steps.checks.subject import Subject
 from release.steps.served_signature import signature_row
 from schemas import CheckResult

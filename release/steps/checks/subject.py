@@ -18,7 +18,7 @@ from release.errors import ReleaseError
 from release.outside.probes import Reach, fetch_appcast
 from release.parts.session import Session
 from release.parts.signing import KeyCheck, check_signing
-from release.steps.checks.row import Stage
+from release.steps.checks.stage import Stage
 from release.steps.flow import appcast_url, base_url
 from release.steps.served_signature import Download, Feed, downloads
 from schemas import Channel, Manifest, Target
