@@ -67,7 +67,7 @@ def test_the_dry_run_lists_what_the_real_run_shows(
             manifest = (
                 make_manifest("2.0.0.15") if stage is Stage.STABLE else make_manifest("2.0.0.16", "beta")
             )
-            rows = registry.rows_for(stage, Subject(session, stage, channel, manifest))
+            rows = registry.rows_for(Subject(session, stage, channel, manifest))
         assert [row.name for row in rows] == [row.name for row in registry.ROWS if stage in row.stages]
 
 
@@ -99,3 +99,24 @@ def test_a_row_registered_for_one_stage_shows_in_no_other(
             assert asked == []  # a dry run of verify or staging asks nothing
         assert _shown(target, capsys, stage, dry_run=False) == want
         assert asked == [(name, stage) for name in want]
+
+
+def test_a_row_that_raises_fails_each_name_it_lists(
+    target: Target, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(_subject: Subject) -> list[CheckResult]:
+        raise ReleaseError("the store cannot be asked")
+
+    pair = Row("pair", unreachable, frozenset({Stage.STABLE}), names=lambda _s: ("first half", "second half"))
+    monkeypatch.setattr(registry, "ROWS", (pair,))
+    assert _shown(target, capsys, Stage.STABLE, dry_run=True) == ["first half", "second half"]
+    with Session.open(target, "verify", json=True) as session, pytest.raises(ReleaseError) as caught:
+        verify(session, Channel.STABLE)
+    rows = json.loads(capsys.readouterr().out)["checks"]
+    assert [(r["name"], r["ok"], r["detail"]) for r in rows] == [
+        ("first half", False, "the store cannot be asked"),
+        ("second half", False, "the store cannot be asked"),
+    ]
+    assert str(caught.value) == (
+        "verify failed: first half: the store cannot be asked; second half: the store cannot be asked"
+    )

@@ -4,7 +4,7 @@ Rules:
 - One order fits every stage: preflight's first rows (credentials, inbox, server health), then
   ``reachable`` and what verify and staging.validate ask of a channel, ``grpc``, then preflight's
   VM, store, secret, signing and archive rows.
-- ``rows_for(stage, subject)``: the rows of a stage the target has, in table order; ``listed``
+- ``rows_for(subject)``: the rows of the subject's stage the target has, in table order; ``listed``
   their result names (what a dry run shows); ``run`` asks them (what the real run shows), each
   result named as listed; ``plans`` the calls a dry run names instead of making.
 - ``reachable`` asks every endpoint the stage's rows read (their ``needs``) whether it answers
@@ -33,7 +33,7 @@ _SIDES: tuple[beta.Side, ...] = ("production", "staging")
 def _every(subject: Subject) -> tuple[str, ...]:
     """Every endpoint some row of the subject's stage reads, in table order (what ``reachable`` asks)."""
     urls: list[str] = []
-    for row in rows_for(subject.stage, subject):
+    for row in rows_for(subject):
         urls += [url for url in row.needs(subject) if url not in urls]
     return tuple(urls)
 
@@ -98,19 +98,19 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-def rows_for(stage: Stage, subject: Subject) -> list[Row]:
-    """The rows asked on ``stage`` that the subject's target has, in table order."""
-    return [row for row in ROWS if stage in row.stages and row.applies(subject)]
+def rows_for(subject: Subject) -> list[Row]:
+    """The rows asked on the subject's stage that its target has, in table order."""
+    return [row for row in ROWS if subject.stage in row.stages and row.applies(subject)]
 
 
 def listed(subject: Subject) -> list[str]:
     """The names a run of the subject's stage shows, in order: what the dry run lists."""
-    return [name for row in rows_for(subject.stage, subject) for name in row.listed(subject)]
+    return [name for row in rows_for(subject) for name in row.listed(subject)]
 
 
 def plans(subject: Subject) -> dict[str, str]:
     """The calls out of the house a dry run names instead of making, by row name."""
-    rows = rows_for(subject.stage, subject)
+    rows = rows_for(subject)
     return {row.name: row.plan(subject).line for row in rows if row.plan is not None}
 
 
@@ -138,7 +138,7 @@ def _ask(row: Row, subject: Subject) -> list[CheckResult]:
     try:
         answer = row.run(subject)
     except ReleaseError as exc:
-        answer = check(row.name, False, str(exc))
+        return [check(name, False, str(exc)) for name in row.listed(subject)]
     return _named(row, subject, answer)
 
 
@@ -146,4 +146,4 @@ def run(subject: Subject) -> list[CheckResult]:
     """Every row of the subject's stage asked, in order: each result carries its listed name, so the
     real run shows the dry run's list by construction. Downloads made on the way are removed."""
     with subject:
-        return [result for row in rows_for(subject.stage, subject) for result in _ask(row, subject)]
+        return [result for row in rows_for(subject) for result in _ask(row, subject)]

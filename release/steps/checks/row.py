@@ -6,8 +6,10 @@ Rules:
   the target has it (``applies``), and, for a row that calls out of the house, the ``plan`` a dry run
   shows instead of calling.
 - A row answers one ``CheckResult`` (named after the row) or several; ``names`` then lists them
-  beforehand, so a dry run shows the same names the real run prints. A row without ``names``
-  answering several (preflight's archive rows) is only ever run, never listed.
+  beforehand, so a dry run shows the same names the real run prints (a skipped row or one that
+  raised a ReleaseError answers one row per listed name). A row without ``names`` answering
+  several (preflight's archive rows, named by what the archives hold) is only ever run: preflight's
+  dry run is its real run.
 """
 
 from __future__ import annotations
