@@ -22,7 +22,11 @@ from reconciler.probe import probe_endpoint
 from reconciler.probeexpect import Expectation
 from release.errors import ReleaseError
 from release.parts.session import Session
-from release.steps import flow, preflight, staging, verify
+from release.steps import flow
+from release.steps.checks import beta as staging_rows
+from release.steps.checks import checklist, served
+from release.steps.checks.stage import Stage
+from release.steps.checks.subject import Subject
 from schemas import Channel, FeedHealth, HealthDocumentError, ServerHealth, Target, parse_health
 from schemas.target import Endpoint
 
@@ -133,9 +137,9 @@ def test_every_reader_refuses_a_wrong_feed_health_document_the_same_way(
     stable, beta = make_manifest(STABLE), make_manifest(BETA)
     with Session.open(target, "verify", json=True) as session:
         details = [
-            verify._updates_health(verify.Subject(session, stable, Channel.STABLE)).detail,
-            verify._updates_health(verify.Subject(session, beta, Channel.BETA)).detail,
-            staging._updates_health(session, beta, base).detail,
+            served.updates_health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
+            served.updates_health(Subject(session, Stage.BETA, Channel.BETA, beta)).detail,
+            staging_rows.updates_health(Subject(session, Stage.STAGING, Channel.BETA, beta)).detail,
             flow.served_version(session, Channel.STABLE)[1],
             flow.served_version(session, Channel.BETA)[1],
         ]
@@ -164,9 +168,9 @@ def test_every_reader_refuses_a_wrong_server_health_document_the_same_way(
     stable = make_manifest(STABLE)
     with Session.open(target, "preflight", json=True) as session:
         details = [
-            verify._health(verify.Subject(session, stable, Channel.STABLE)).detail,
-            staging._health(session, base).detail,
-            preflight._server_health(session).detail,
+            served.health(Subject(session, Stage.STABLE, Channel.STABLE, stable)).detail,
+            staging_rows.health(Subject(session, Stage.STAGING, Channel.BETA, make_manifest(BETA))).detail,
+            checklist.server_health(Subject(session, Stage.PREFLIGHT, Channel.STABLE)).detail,
         ]
     probed = probe_endpoint("production", ProbeConfig(url=base, timeout_s=5), Expectation(STABLE, None, None))
     assert probed.ok is False

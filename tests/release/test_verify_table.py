@@ -1,4 +1,4 @@
-"""verify's checks are one table: the dry run lists it, the real run runs it, in the same order."""
+"""verify's checks are the registry's rows: the dry run lists them, the real run runs them, in the same order."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import pytest
 from release.errors import ReleaseError
 from release.parts.desired import stable_path, write
 from release.parts.session import Session
-from release.steps import verify as verify_module
-from release.steps.verify import CHECKS, Check, Subject, checks_for, verify
+from release.steps.checks import registry
+from release.steps.checks.row import Row
+from release.steps.checks.stage import Stage
+from release.steps.checks.subject import Subject
+from release.steps.verify import verify
 from schemas import Channel, CheckResult, Target
 
 from ..feed.feedkit import make_manifest
@@ -32,11 +35,13 @@ def _dry_run_names(target: Target, capsys: pytest.CaptureFixture[str], channel: 
     return names
 
 
+def _table(stage: Stage) -> list[str]:
+    return [row.name for row in registry.ROWS if stage in row.stages]
+
+
 def test_the_dry_run_lists_the_table_in_order(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _dry_run_names(target, capsys, Channel.STABLE) == [check.name for check in CHECKS]
-    assert [check.name for check in checks_for(Channel.BETA)] == [
-        check.name for check in CHECKS if check.name != "repo pair"
-    ]
+    assert _dry_run_names(target, capsys, Channel.STABLE) == _table(Stage.STABLE)
+    assert _table(Stage.BETA) == [name for name in _table(Stage.STABLE) if name != "repo pair"]
 
 
 def test_a_new_row_is_one_entry_read_by_both_runs(
@@ -44,14 +49,14 @@ def test_a_new_row_is_one_entry_read_by_both_runs(
 ) -> None:
     seen: list[str] = []
 
-    def row(name: str, ok: bool) -> Check:
+    def row(name: str, ok: bool) -> Row:
         def answer(subject: Subject) -> CheckResult:
             seen.append(f"{name} {subject.channel.value} {subject.manifest.version}")
             return CheckResult(name=name, ok=ok, detail="answered")
 
-        return Check(name, answer)
+        return Row(name, answer, frozenset({Stage.STABLE}))
 
-    monkeypatch.setattr(verify_module, "CHECKS", (row("first", True), row("second", False)))
+    monkeypatch.setattr(registry, "ROWS", (row("first", True), row("second", False)))
     assert _dry_run_names(target, capsys, Channel.STABLE) == ["first", "second"]
     assert seen == []  # a dry run asks nothing
     with Session.open(target, "verify", json=True) as session, pytest.raises(ReleaseError) as caught:
