@@ -277,15 +277,18 @@ def up(
     first = [spec for spec in specs if spec.name == "reconciler"]
     rest = [spec for spec in specs if spec.name != "reconciler"]
     failure: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=max(1, len(rest)))
     try:
         for spec in first:
             launch(spec)
-        with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
-            waits = [pool.submit(launch, spec) for spec in rest]
-        # Every launch has ended here; the first failure in the specs' order is the one reported.
+        waits = [pool.submit(launch, spec) for spec in rest]
+        # The first failure in the specs' order is the one reported.
         failure = next((exc for wait in waits if (exc := wait.exception()) is not None), None)
-    except BaseException as exc:
+    except BaseException as exc:  # Ctrl-C included
         failure = exc
+    finally:
+        # Every launch has ended before anything is stopped: none writes its pid file after.
+        pool.shutdown(wait=True)
     for spec in specs:
         if spec.name in said:
             say(said[spec.name])
