@@ -1,6 +1,10 @@
 """``python -m reconciler`` runs the same CLI as ``nexy-reconciler``."""
 
-from .cli import main
+from schemas.startup import skip_httpx_cli
+
+skip_httpx_cli()  # before the CLI's imports bring httpx in
+
+from .cli import main  # noqa: E402
 
 __all__: list[str] = []
 

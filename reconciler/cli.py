@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -26,13 +27,14 @@ from schemas.fit import result_line
 
 from .accept import NO_DAEMON, AcceptError, accept, exit_code, parse_bundle
 from .config import Config, ConfigError, load_config
-from .daemon import build_alerts, new_deliverer, run_daemon, summary, sweep
 from .desired import MAX_BUNDLE_BYTES
 from .documents import dry_view, max_status_age, plan_document, sync_state
-from .engine import PassOutcome, Reconciler
 from .lock import LockTimeout
 from .staged import read_staged
 from .statusfile import fit, is_fresh, read_status, render_table
+
+if TYPE_CHECKING:
+    from .engine import PassOutcome
 
 __all__ = ["main"]
 
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
 def _one_pass(config: Config) -> tuple[PassOutcome, Status]:
     """One pass outside the daemon; its alerts reach the webhooks too, since the alert memory it
     saves tells the daemon they were delivered. Exit waits for webhooks at most ``CLOSE_S``."""
+    from .daemon import build_alerts, new_deliverer
+    from .engine import Reconciler
+
     deliverer = new_deliverer() if config.alerts.webhooks else None
     try:
         reconciler = Reconciler(config, build_alerts(config, deliverer))
@@ -174,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         config = load_config(args.config)
+        if args.command in ("run", "once"):
+            # Imported by the two commands that run passes: the sandbox's remote runs this CLI for
+            # each status, diff and accept, and those never need the daemon (watchfiles, alerts).
+            from .daemon import run_daemon, summary, sweep
         if args.command == "run":
             return run_daemon(config)
         if args.command == "once":

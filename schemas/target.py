@@ -190,6 +190,20 @@ class GithubStore(_Strict):
         description="Seconds allowed for each phase of every request (connect, read, write), uploads included; "
         "retrying one request gives up after 6 attempts or ten times this (at least 60 s).",
     )
+    pace_requests: bool = Field(
+        default=True,
+        description="Requests a quarter second apart and writes a second apart, as GitHub asks of "
+        "integrations; `false` only for an `api_url` on loopback (the tests' fake GitHub).",
+    )
+
+    @model_validator(mode="after")
+    def _paced_unless_loopback(self) -> GithubStore:
+        # An unpaced client can trip GitHub's secondary rate limits: only a local fake may go unpaced.
+        if not self.pace_requests and self.api_url.host not in {"127.0.0.1", "localhost"}:
+            raise ValueError(
+                f"store.pace_requests false needs an api_url on loopback, not {self.api_url.host}"
+            )
+        return self
 
 
 class LocalStore(_Strict):
@@ -243,6 +257,13 @@ class AzureRemote(_Strict):
         gt=0,
         description="Seconds one Run Command call may take, polling and busy-VM retries included "
         "(plus an `accept`'s wait).",
+    )
+    polling_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds between two looks at a running Run Command's status (when ARM's answer "
+        "gives no `Retry-After`).",
     )
 
 

@@ -12,11 +12,15 @@ Rules: a task is registered by being defined: the namespace is built from the mo
 
 from __future__ import annotations
 
-from invoke.collection import Collection
+from schemas.startup import skip_httpx_cli
 
-from release.parts.target import DEFAULT_TARGET
+skip_httpx_cli()  # before the imports below bring httpx in
 
-from . import dev, inspect, pipeline, sandbox, staging, vm
+from invoke.collection import Collection  # noqa: E402
+
+from release.parts.target import DEFAULT_TARGET  # noqa: E402
+
+from . import dev, inspect, pipeline, sandbox, staging, vm  # noqa: E402
 
 __all__ = ["ns"]
 

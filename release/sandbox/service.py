@@ -15,7 +15,10 @@ Rules:
 - ``up`` checks every port it is about to listen on before it writes or starts anything: a port
   another program holds (listening, or bound) is one line naming it and the process that wanted it.
   A start that fails midway stops what this ``up`` started, so a failed ``up`` leaves nothing running.
-- ``down`` stops only processes whose pid files we wrote and that still run what we started.
+- ``up`` starts the reconciler first, then the feeds and stand-ins together (their readiness waits
+  overlap); it says what happened to each in the order above, and a failure names the first in it.
+- ``down`` stops only processes whose pid files we wrote and that still run what we started: the
+  feeds and stand-ins together, then the reconciler.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,41 +249,70 @@ def up(
         say(f"wrote the reconciler config {paths.reconciler_config}")
     child_env = dict(env) if env is not None else dict(os.environ)
     outcome: dict[str, str] = {}
+
+    said: dict[str, str] = {}
+
+    def launch(spec: ProcessSpec) -> None:
+        alive = running_now[spec.name]
+        if alive is not None:
+            outcome[spec.name] = "already running"
+            said[spec.name] = f"{spec.name}: already running (pid {alive.pid})"
+            return
+        outcome[spec.name] = "starting"
+        record = start(
+            spec.name,
+            spec.argv,
+            pid_file=spec.pid_file(paths),
+            log=spec.log(paths),
+            cwd=paths.dir,
+            ready=spec.ready,
+            env=child_env,
+            deadline_s=deadline_s,
+        )
+        outcome[spec.name] = "started"
+        said[spec.name] = f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}"
+
+    # The reconciler first; then the feeds and stand-ins side by side (none waits for another, so
+    # their readiness waits overlap). The lines follow the specs' order, whatever finished first.
+    first = [spec for spec in specs if spec.name == "reconciler"]
+    rest = [spec for spec in specs if spec.name != "reconciler"]
+    failure: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=max(1, len(rest)))
     try:
-        for spec in specs:
-            alive = running_now[spec.name]
-            if alive is not None:
-                outcome[spec.name] = "already running"
-                say(f"{spec.name}: already running (pid {alive.pid})")
-                continue
-            outcome[spec.name] = "starting"
-            record = start(
-                spec.name,
-                spec.argv,
-                pid_file=spec.pid_file(paths),
-                log=spec.log(paths),
-                cwd=paths.dir,
-                ready=spec.ready,
-                env=child_env,
-                deadline_s=deadline_s,
-            )
-            outcome[spec.name] = "started"
-            say(f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}")
-    except BaseException:
+        for spec in first:
+            launch(spec)
+        waits = [pool.submit(launch, spec) for spec in rest]
+        # The first failure in the specs' order is the one reported.
+        failure = next((exc for wait in waits if (exc := wait.exception()) is not None), None)
+    except BaseException as exc:  # Ctrl-C included
+        failure = exc
+    finally:
+        # Every launch has ended before anything is stopped: none writes its pid file after.
+        pool.shutdown(wait=True)
+    for spec in specs:
+        if spec.name in said:
+            say(said[spec.name])
+    if failure is not None:
         # Half a sandbox is worse than none: stop what this call started (kept: what already ran).
         for spec in reversed(specs):
             if outcome.get(spec.name) in ("started", "starting"):
                 stop(spec.pid_file(paths))
-        raise
+        raise failure
     return outcome
 
 
 def down(target: Target, *, say: Callable[[str], None] = lambda _line: None) -> dict[str, str]:
-    """Stop what we started, feeds first so the reconciler's probes see them go; return the outcomes."""
+    """Stop what we started, feeds first so the reconciler's probes see them go; return the outcomes.
+
+    The feeds and the gRPC stand-ins are stopped side by side (each ``stop`` waits for its own
+    process only: the waits overlap instead of adding up), then the reconciler."""
     paths = sandbox_paths(target)
-    outcome: dict[str, str] = {}
+    first = [name for name in reversed(PROCESSES) if name != "reconciler"]
+    with ThreadPoolExecutor(max_workers=len(first)) as pool:
+        stopped = pool.map(lambda name: stop(paths.run_dir / f"{name}.pid"), first)
+        outcome = dict(zip(first, stopped, strict=True))
+    outcome["reconciler"] = stop(paths.run_dir / "reconciler.pid")
     for name in reversed(PROCESSES):
-        outcome[name] = stop(paths.run_dir / f"{name}.pid")
         say(f"{name}: {outcome[name]}")
     return outcome
 

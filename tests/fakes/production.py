@@ -57,6 +57,8 @@ def production_target(
     assets = sandbox_target.repositories.assets
     raw["name"] = "fake-production"
     raw["store"] = {"kind": "github", "api_url": github.base_url, "download_url": download, "timeout_s": 30}
+    # The fakes answer at once: GitHub's pacing and a VM's 5 s between status looks would only wait.
+    raw["store"]["pace_requests"] = False
     raw["release_target"]["update"] = {
         "dmg_url": download.format(repo=assets, tag="Update", name="Nexy.dmg"),
         "pkg_url": download.format(repo=assets, tag="App", name="Nexy.pkg"),
@@ -68,6 +70,7 @@ def production_target(
         "reconciler_cli": f"{sys.executable} -m reconciler",
         "reconciler_config": str(sandbox_paths(sandbox_target).reconciler_config),
         "deadline_s": 120,
+        "polling_interval_s": 0.1,
     }
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False

@@ -163,3 +163,23 @@ def test_every_target_file_names_the_exported_schema_for_editors() -> None:
         assert (path.parent / first.split("$schema=", 1)[1]).resolve() == exported
         assert set(YAML(typ="safe").load(path.read_text(encoding="utf-8"))) <= set(properties), path
         assert load_target(str(path), REPO).name == path.stem  # the comment changes nothing for the loader
+
+
+@pytest.mark.parametrize(
+    ("api_url", "refused"), [("https://api.github.com", True), ("https://127.0.0.1:8443", False)]
+)
+def test_only_a_loopback_github_may_go_unpaced(tmp_path: Path, api_url: str, refused: bool) -> None:
+    """Unpaced requests can trip GitHub's secondary rate limits: only the tests' loopback fake may."""
+    text = (REPO / "targets" / "production.yaml").read_text()
+    old = '  api_url: "https://api.github.com"\n'
+    assert old in text
+    path = _write(tmp_path, text.replace(old, f'  api_url: "{api_url}"\n  pace_requests: false\n', 1))
+    if not refused:
+        store = load_target(str(path), REPO).store
+        assert store.kind == "github" and store.pace_requests is False
+        return
+    with pytest.raises(ReleaseError) as info:
+        load_target(str(path), REPO)
+    message = str(info.value)
+    assert "store.pace_requests false needs an api_url on loopback, not api.github.com" in message
+    assert "\n" not in message and info.value.code == 2

@@ -2,7 +2,8 @@
 
 The sandbox runs the same script the VM runs, short of systemd (those steps say ``skip (sandbox)``),
 through the real ``./inv``. The runtime tree and the reconciler's state are compared byte for byte
-around every upgrade, the failing one included.
+around every upgrade, the failing one included. The demo on an installed build is in test_demo.py, which
+runs its one demo on it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from release.outside.sandbox_layout import SandboxPaths, sandbox_paths
+from release.outside.sandbox_layout import sandbox_paths
 from release.parts.target import load_target
-from release.sandbox import down
-from release.sandbox.procs import running
 from release.sandbox.tree import seed, write_reconciler_config
 from release.steps.vm import script_inputs
 from release.steps.vm_artifact import build_artifact
@@ -159,63 +158,6 @@ def test_install_twice_then_upgrade_and_a_failed_upgrade_rolls_back(
     code, _, err = _inv_json("vm.check", *where)
     assert code == 1
     assert "build" in err
-
-
-def _argv0(paths: SandboxPaths) -> dict[str, str]:
-    """The interpreter each VM-side process of the sandbox runs under (from its pid file)."""
-    found = {}
-    for name in ("reconciler", "production-feed", "staging-feed"):
-        record = running(paths.run_dir / f"{name}.pid")
-        assert record is not None, f"{name} is not running"
-        found[name] = record.argv[0]
-    return found
-
-
-def _vm_side_row(where: tuple[str, ...]) -> dict[str, object]:
-    done = run_inv("preflight", "--json", *where)
-    rows = {row["name"]: row for row in json.loads(done.stdout)["checks"]}
-    return {"ok": rows["VM side"]["ok"], "detail": rows["VM side"]["detail"]}
-
-
-def test_the_demo_runs_on_the_installed_build_and_an_upgrade_restarts_it(
-    sandbox_target: tuple[Target, Path], tmp_path: Path
-) -> None:
-    """Issue 22: ``vm.install`` then ``./inv demo``; the sandbox runs the VM side from the build
-    (as systemd runs /opt/nexy-release/current), and ``vm.upgrade`` restarts it onto the new one."""
-    target, target_file = sandbox_target
-    paths = sandbox_paths(target)
-    where = ("--target", str(target_file))
-    try:
-        code, first, err = _inv_json("vm.install", *where)
-        assert code == 0, err
-        build = str(first["build"])
-        demo = run_inv("demo", "--size-mb", "2", "--no-keep", *where, timeout=400)
-        assert demo.returncode == 0, f"--- stdout\n{demo.stdout}\n--- stderr\n{demo.stderr}"
-        assert f"VM side: build {build} (installed by vm.install in {paths.vm_opt})" in demo.stdout
-        assert "verified: stable 2.0.0.15" in demo.stdout
-
-        up = run_inv("sandbox.up", *where)
-        assert up.returncode == 0, up.stderr
-        python = str(paths.vm_opt / build / "venv" / "bin" / "python")
-        assert set(_argv0(paths).values()) == {python}
-        assert _vm_side_row(where) == {"ok": True, "detail": f"build {build}, this checkout's"}
-        changed = copy_source(tmp_path / "changed")
-        with (changed / "feed" / "__init__.py").open("a") as handle:
-            handle.write("# a changed build\n")
-        code, upgraded, err = _inv_json("vm.upgrade", *where, "--source", str(changed))
-        assert code == 0, err
-        new = str(upgraded["build"])
-        assert "restarting the sandbox onto the new build" in err
-        assert set(_argv0(paths).values()) == {str(paths.vm_opt / new / "venv" / "bin" / "python")}
-        status = run_inv("sandbox.status", "--json", *where)
-        assert json.loads(status.stdout)["vm_build"] == new
-        # Preflight's row: the VM no longer runs what this checkout builds.
-        assert _vm_side_row(where) == {
-            "ok": False,
-            "detail": f"the VM runs {new}, this checkout builds {build}: ./inv vm.upgrade",
-        }
-    finally:
-        down(target)
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(sandbox_target: tuple[Target, Path]) -> None:

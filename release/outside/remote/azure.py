@@ -15,7 +15,8 @@ Rules (on top of the ``Remote`` protocol's):
   accept's wait). Any other 409 (a VM that is not running: ``OperationNotAllowed``) stops at once
   with ARM's code and message in one line.
 - The long-running operation is ARM's (202, ``Azure-AsyncOperation`` and ``Location``; see
-  ``tests/fixtures/recorded/azure``), driven by the SDK's poller; an operation that ends ``Failed``
+  ``tests/fixtures/recorded/azure``), driven by the SDK's poller (``Retry-After``, else the target's
+  ``polling_interval_s`` between looks); an operation that ends ``Failed``
   or ``Canceled`` is one line with the error code and message from its status body.
 - A slow call is named by its cause (``_activity``, the VM's instance view): the deadline passed
   with the run in progress, the in-progress 409 outlasted it, or the run failed: "the VM agent is
@@ -135,7 +136,7 @@ class AzureRemote:
         credential: TokenCredential | None = None,
         environ: Mapping[str, str] | None = None,
         connection_verify: str | bool | None = None,
-        polling_interval_s: float = 5.0,
+        polling_interval_s: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_parts: int = MAX_PARTS,
@@ -148,7 +149,9 @@ class AzureRemote:
         self._credential = credential
         self._environ = environ if environ is not None else os.environ
         self._verify = connection_verify
-        self._polling_interval_s = polling_interval_s
+        self._polling_interval_s = (
+            polling_interval_s if polling_interval_s is not None else self._config.polling_interval_s
+        )
         self._sleep = sleep
         self._clock = clock
         self._max_parts = max_parts

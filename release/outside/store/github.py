@@ -9,7 +9,8 @@ Rules:
   repository (in any letter case) is refused before any call.
 - PyGithub's own retry is off and every call has the target's timeout; ``_retry.call`` owns retries.
 - Requests are paced as GitHub asks of integrations (writes a second apart), the swap that ends a
-  replace included (``_replace`` measures and reports the 404 window it leaves).
+  replace included (``_replace`` measures and reports the 404 window it leaves); only a loopback
+  ``api_url`` may turn it off (``store.pace_requests``: the tests' fake GitHub).
 - A wait for a rate limit is announced (``notice``; by default a line on stderr above the progress
   bar), so a silent minute is never mistaken for a hang.
 - ``set_notes`` reads the release once (the GET that finds it) and PATCHes it only when the body
@@ -150,7 +151,7 @@ class GithubStore:
 
     def _client(self) -> Github:
         if self._github is None:
-            self._github = self._make_client(self._pace_writes)
+            self._github = self._make_client(self._pace_writes and self._config.pace_requests)
         return self._github
 
     def http(self) -> httpx.Client:
