@@ -309,3 +309,18 @@ def test_sync_with_no_daemon_on_the_vm_says_to_start_it(
     assert "no reconciler daemon is running" in message and "then ./inv sync" in message
     assert "did not converge" not in message and caught.value.code == 1
     assert (azure.vm_root.parent / "vm-state/desired/bundle.json").exists(), "the bundle is saved on the VM"
+
+
+@pytest.mark.parametrize(
+    ("configured", "passed", "used"), [(None, None, 5.0), (0.3, None, 0.3), (0.3, 0.1, 0.1)]
+)
+def test_the_poll_interval_is_the_targets_unless_a_caller_passes_one(
+    tmp_path: Path, configured: float | None, passed: float | None, used: float
+) -> None:
+    """Production builds the remote from the target alone, so the target's ``polling_interval_s``
+    (default 5 s, ARM's own pace) must be the one the SDK's poller gets; a caller's value wins."""
+    extra = {} if configured is None else {"polling_interval_s": configured}
+    target = Target.model_validate(target_document(tmp_path, "http://127.0.0.1:1", **extra))
+    remote = AzureRemote(target, polling_interval_s=passed)
+    # Private on purpose: the value goes straight into the SDK's begin_run_command(polling_interval=…).
+    assert remote._polling_interval_s == used

@@ -136,7 +136,7 @@ class AzureRemote:
         credential: TokenCredential | None = None,
         environ: Mapping[str, str] | None = None,
         connection_verify: str | bool | None = None,
-        polling_interval_s: float = 0.2,
+        polling_interval_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         max_parts: int = MAX_PARTS,
