@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .loopback import is_loopback
 from .models import Channel
 from .version import Version
 
@@ -199,7 +200,7 @@ class GithubStore(_Strict):
     @model_validator(mode="after")
     def _paced_unless_loopback(self) -> GithubStore:
         # An unpaced client can trip GitHub's secondary rate limits: only a local fake may go unpaced.
-        if not self.pace_requests and self.api_url.host not in {"127.0.0.1", "localhost"}:
+        if not self.pace_requests and not is_loopback(self.api_url.host or ""):
             raise ValueError(
                 f"store.pace_requests false needs an api_url on loopback, not {self.api_url.host}"
             )

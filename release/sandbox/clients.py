@@ -17,7 +17,6 @@ Rules:
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import ssl
 from collections import Counter
@@ -32,6 +31,7 @@ from release.outside.sandbox_layout import sandbox_paths
 from release.parts.desired import read_stable
 from release.sandbox.tls import ssl_context
 from schemas import Channel, Target
+from schemas.loopback import is_loopback
 
 __all__ = [
     "CHECKS",
@@ -107,12 +107,7 @@ def plan_checks(version: str, seed: int = SEED) -> list[Check]:
 
 
 def _loopback(url: str) -> None:
-    host = urlsplit(url).hostname or ""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+    if not is_loopback(urlsplit(url).hostname or ""):
         raise ReleaseError(f"simulated clients: {url} is not on loopback; they only ever check the sandbox")
 
 

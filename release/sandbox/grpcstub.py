@@ -21,7 +21,6 @@ Rules:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import signal
 import sys
@@ -31,20 +30,12 @@ from pathlib import Path
 from types import FrameType
 
 from schemas import ExitCode
+from schemas.loopback import is_loopback
 
 __all__ = ["main"]
 
 POLL_S = 0.2
 STATUSES = ("SERVING", "NOT_SERVING", "UNKNOWN")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _wanted(status_file: Path | None) -> str:
@@ -71,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not _loopback(args.host):
+    if not is_loopback(args.host):
         print(f"grpcstub: --host {args.host} is not a loopback address", file=sys.stderr)
         return ExitCode.BAD_INPUT
     if (args.certfile is None) != (args.keyfile is None):

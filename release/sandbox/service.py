@@ -17,6 +17,9 @@ Rules:
   A start that fails midway stops what this ``up`` started, so a failed ``up`` leaves nothing running.
 - ``up`` starts the reconciler first, then the feeds and stand-ins together (their readiness waits
   overlap); it says what happened to each in the order above, and a failure names the first in it.
+  A launch that fails ends the readiness waits of the launches after it in that order (none of them
+  can be the one named), Ctrl-C ends them all, each at its next look: no waiting out a deadline for
+  processes about to be stopped. Then what this ``up`` started is stopped.
 - ``down`` stops only processes whose pid files we wrote and that still run what we started: the
   feeds and stand-ins together, then the reconciler.
 """
@@ -26,8 +29,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,6 +215,10 @@ def _check_ports(specs: list[ProcessSpec], running_now: Mapping[str, object]) ->
         )
 
 
+class _Abandoned(Exception):
+    """A launch's readiness wait ended because an earlier launch failed or the up was interrupted."""
+
+
 def up(
     target: Target,
     *,
@@ -251,44 +259,74 @@ def up(
     outcome: dict[str, str] = {}
 
     said: dict[str, str] = {}
+    interrupted = threading.Event()
+    failed: set[int] = set()  # the places in ``specs`` of the launches that failed
+    lock = threading.Lock()
 
-    def launch(spec: ProcessSpec) -> None:
+    def launch(place: int, spec: ProcessSpec) -> None:
         alive = running_now[spec.name]
         if alive is not None:
             outcome[spec.name] = "already running"
             said[spec.name] = f"{spec.name}: already running (pid {alive.pid})"
             return
         outcome[spec.name] = "starting"
-        record = start(
-            spec.name,
-            spec.argv,
-            pid_file=spec.pid_file(paths),
-            log=spec.log(paths),
-            cwd=paths.dir,
-            ready=spec.ready,
-            env=child_env,
-            deadline_s=deadline_s,
-        )
+
+        def ready(pid: int) -> bool:
+            # An earlier launch failed, or Ctrl-C: this process is about to be stopped, so stop waiting.
+            with lock:
+                earlier = any(other < place for other in failed)
+            if earlier or interrupted.is_set():
+                raise _Abandoned(spec.name)
+            return spec.ready(pid)
+
+        try:
+            record = start(
+                spec.name,
+                spec.argv,
+                pid_file=spec.pid_file(paths),
+                log=spec.log(paths),
+                cwd=paths.dir,
+                ready=ready,
+                env=child_env,
+                deadline_s=deadline_s,
+            )
+        except _Abandoned:
+            raise
+        except BaseException:
+            with lock:
+                failed.add(place)
+            raise
         outcome[spec.name] = "started"
         said[spec.name] = f"{spec.name}: started (pid {record.pid}){' at ' + spec.url if spec.url else ''}"
 
     # The reconciler first; then the feeds and stand-ins side by side (none waits for another, so
     # their readiness waits overlap). The lines follow the specs' order, whatever finished first.
-    first = [spec for spec in specs if spec.name == "reconciler"]
-    rest = [spec for spec in specs if spec.name != "reconciler"]
+    first = [(place, spec) for place, spec in enumerate(specs) if spec.name == "reconciler"]
+    rest = [(place, spec) for place, spec in enumerate(specs) if spec.name != "reconciler"]
     failure: BaseException | None = None
+    launches: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, len(rest)))
     try:
-        for spec in first:
-            launch(spec)
-        waits = [pool.submit(launch, spec) for spec in rest]
-        # The first failure in the specs' order is the one reported.
-        failure = next((exc for wait in waits if (exc := wait.exception()) is not None), None)
+        for place, spec in first:
+            launch(place, spec)
+        launches = [pool.submit(launch, place, spec) for place, spec in rest]
+        wait(launches)
     except BaseException as exc:  # Ctrl-C included
         failure = exc
+        interrupted.set()  # every launch still waiting for readiness ends at its next look
     finally:
         # Every launch has ended before anything is stopped: none writes its pid file after.
         pool.shutdown(wait=True)
+    if failure is None:
+        # The first real failure in the specs' order is the one reported, never an abandoned wait.
+        failure = next(
+            (
+                error
+                for launched in launches
+                if (error := launched.exception()) is not None and not isinstance(error, _Abandoned)
+            ),
+            None,
+        )
     for spec in specs:
         if spec.name in said:
             say(said[spec.name])

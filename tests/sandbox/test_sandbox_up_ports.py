@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from release.errors import ReleaseError
 from release.outside.sandbox_layout import sandbox_paths
-from release.sandbox import down
-from release.sandbox.procs import is_alive, read_pid_file
+from release.sandbox import PROCESSES, down, service
+from release.sandbox.procs import PidRecord, Ready, is_alive, read_pid_file
 from schemas import Target, atomic_write
 from tests.conftest import run_inv
 
@@ -79,3 +83,54 @@ def test_a_start_that_fails_midway_stops_what_this_up_started(sandbox_target: tu
         assert not list(paths.run_dir.glob("*.pid"))
     finally:
         down(target)
+
+
+def test_a_failed_launch_ends_the_later_launches_waits_and_stops_everything_it_launched(
+    sandbox_target: tuple[Target, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staging feed fails while the gRPC stand-ins still wait for readiness: they stop waiting
+    (instead of waiting out their deadline first), the production feed before it in the order is
+    waited for (its own failure would be the one to name), everything this up launched is stopped,
+    and the error is the staging feed's own, not an abandoned wait."""
+    target, _ = sandbox_target
+    waiting, failing = threading.Event(), threading.Event()
+    abandoned: list[str] = []
+    stopped: list[str] = []
+
+    def fake_start(name: str, argv: Sequence[str], *, ready: Ready, **_: object) -> PidRecord:
+        record = PidRecord(0, tuple(argv), "", None)
+        try:
+            if name == "staging-feed":
+                assert waiting.wait(60), "no gRPC stand-in started waiting"
+                failing.set()
+                raise ReleaseError("sandbox: staging-feed exited while starting: boom", code=1)
+            if name == "production-feed":
+                assert failing.wait(60)
+                for _look in range(3):  # then ready: it is never abandoned
+                    ready(0)
+                return record
+            if name != "reconciler":
+                waiting.set()
+                end = time.monotonic() + 30  # start()'s own deadline: a stand-in is never ready here
+                pause = threading.Event()
+                while time.monotonic() < end:
+                    ready(0)
+                    pause.wait(0.05)  # start()'s own pace between two looks
+            return record
+        except ReleaseError:
+            raise
+        except BaseException:
+            abandoned.append(name)
+            raise
+
+    def fake_stop(pid_file: Path, **_: object) -> str:
+        stopped.append(pid_file.stem)  # never signals anything: the fake starts nothing
+        return "stopped"
+
+    monkeypatch.setattr(service, "start", fake_start)
+    monkeypatch.setattr(service, "stop", fake_stop)
+    with pytest.raises(ReleaseError) as caught:
+        service.up(target)
+    assert str(caught.value) == "sandbox: staging-feed exited while starting: boom"
+    assert sorted(abandoned) == ["production-grpc", "staging-grpc"]
+    assert sorted(stopped) == sorted(PROCESSES)
