@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 import truststore
 
+from release.errors import ReleaseError
 from release.outside.stream import CHUNK, HashingWriter, Progress, stream_to
 from schemas import (
     AppcastError,
@@ -69,8 +70,17 @@ def trust_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
 
 
 def ssl_context(target: Target) -> ssl.SSLContext:
-    """The trust for every HTTPS client that talks to ``target`` (its ``ca_bundle`` wins)."""
-    return trust_context(target.path(target.ca_bundle) if target.ca_bundle else None)
+    """The trust for every HTTPS client that talks to ``target`` (its ``ca_bundle`` wins); a bundle
+    that cannot be read is one line naming it and what to do (the sandbox makes its CA at up)."""
+    if not target.ca_bundle:
+        return trust_context(None)
+    bundle = target.path(target.ca_bundle)
+    try:
+        return trust_context(bundle)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        fix = down_fix(target) if target.remote.kind == "local" else "fix the target's ca_bundle"
+        raise ReleaseError(f"ca_bundle {bundle} cannot be read ({reason}): {fix}") from None
 
 
 def get_health(http: httpx.Client, url: str, kind: type[HealthDocument]) -> tuple[HealthDocument | None, str]:

@@ -19,11 +19,12 @@ import pytest
 import trustme
 import truststore
 
+from release.errors import ReleaseError
 from release.outside.probes import ssl_context, tls_handshake, trust_context
 from release.outside.store.github import GithubStore
 from release.parts.session import Session
 from schemas import Target
-from tests.conftest import write_sandbox_target
+from tests.conftest import run_inv, write_sandbox_target
 from tests.production.conftest import target_document
 
 pytestmark = pytest.mark.timeout(60)
@@ -115,3 +116,22 @@ def test_every_workstation_http_client_is_built_on_the_one_decision(
         assert isinstance(trust_context(), truststore.SSLContext)
     finally:
         store.http().close()
+
+
+def test_a_ca_bundle_that_cannot_be_read_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Missing (the sandbox before its first up) or not a certificate: one line, never a traceback."""
+    target, target_file = write_sandbox_target(tmp_path / "box")
+    bundle = target.path(target.ca_bundle or "")
+    for task in ("status", "preflight"):
+        done = run_inv(task, "--target", str(target_file))
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"error: ca_bundle {bundle} cannot be read (No such file or directory): "
+            "the sandbox is not running: run ./inv sandbox.up"
+        ]
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_text("not a certificate\n", encoding="utf-8")
+    with pytest.raises(ReleaseError, match=rf"^ca_bundle {bundle} cannot be read \(.+\): ") as caught:
+        ssl_context(target)
+    assert "\n" not in str(caught.value)
