@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from release.parts.target import load_target
 from release.sandbox import down, up
 from release.sandbox.procs import is_alive, read_pid_file
 from schemas import Target
+from tests.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 SANDBOX_YAML = REPO / "targets" / "sandbox.yaml"
@@ -72,20 +72,6 @@ def run_inv(
         env=environment,
         check=False,
     )
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel says are free now (all sockets held until every port is picked)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _rewrite(value: Any, ports: dict[str, str]) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from schemas import Manifest, RuntimeLayout, atomic_write, dump_model
+from tests.ports import free_port
 
 __all__ = [
     "FEED_BIN",
@@ -126,12 +126,6 @@ class RuntimeTree:
 
     def write_raw(self, path: Path, data: bytes) -> None:
         atomic_write(path, data)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:

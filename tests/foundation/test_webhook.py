@@ -18,7 +18,7 @@ from release.parts.announce import announce
 from schemas import Artifact, Channel, Manifest, compute_fingerprint, utcnow
 from schemas import webhook as shared
 from schemas.target import Announce
-from tests.conftest import free_ports
+from tests.ports import free_ports
 from tests.release.helpers import sandbox_target
 from tests.webhookkit import Receiver
 

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from release.errors import ReleaseError
-from tests.conftest import free_ports
 from tests.fakes.github import FakeGithub
+from tests.ports import free_ports
 from tests.production.kit import (
     NEW,
     Artifact,

@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 
 from feed.metrics import CHANNELS, FeedMetrics
 from schemas import RESULT_PREFIX, Status
-from tests.conftest import free_ports
+from tests.ports import free_ports
 
 from .helpers import Vm, bundle, make_vm, run_cli
 

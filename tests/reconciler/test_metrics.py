@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_ports
 from tests.metricskit import Samples, scrape, value
+from tests.ports import free_ports
 from tests.webhookkit import Receiver
 
 from .helpers import Daemon, bundle, make_vm, run_cli, wait_for

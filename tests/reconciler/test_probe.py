@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from starlette.routing import Route
 from reconciler.envlines import gate_value
 from reconciler.yamledit import read_update_version
 from schemas import FeedHealth, ServedChannels, ServedRelease, ServerHealth
+from tests.ports import free_port
 
 from .helpers import Daemon, Vm, bundle, make_vm, run_cli, wait_for
 
@@ -77,13 +77,6 @@ def _feed(vm: Vm, broken: dict[str, bool]) -> Starlette:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def feeds(tmp_path: Path) -> Iterator[tuple[Vm, dict[str, bool]]]:
     ca = trustme.CA()
@@ -92,7 +85,7 @@ def feeds(tmp_path: Path) -> Iterator[tuple[Vm, dict[str, bool]]]:
     ca.cert_pem.write_to_path(str(ca_path))
     cert.cert_chain_pems[0].write_to_path(str(cert_path))
     cert.private_key_pem.write_to_path(str(key_path))
-    prod, staging = _free_port(), _free_port()
+    prod, staging = free_port(), free_port()
     extra = (
         "probes:\n"
         f"  production: {{url: 'http://127.0.0.1:{prod}', timeout_s: 5}}\n"

@@ -25,7 +25,8 @@ from release.outside.sandbox_layout import sandbox_paths
 from release.sandbox.procs import start, stop
 from release.sandbox.service import grpc_status_file
 from schemas import atomic_write
-from tests.conftest import REPO, free_ports, run_inv
+from tests.conftest import REPO, run_inv
+from tests.ports import free_ports
 
 from .helpers import one_json, poll
 
