@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-# The one harness that names the process file system does so to forbid it (see its docstring).
-HARNESS = {TESTS / "sandbox" / "test_no_proc.py", Path(__file__).resolve()}
+# The harness that names the process file system does so to forbid it (see its docstring); the
+# port picker reads Linux's ephemeral range there only on Linux and takes macOS's default elsewhere
+# (tests/foundation/test_ports.py runs it on either).
+HARNESS = {TESTS / "sandbox" / "test_no_proc.py", TESTS / "ports.py", Path(__file__).resolve()}
 
 
 def _test_sources() -> list[Path]:
