@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from schemas import dump_model
+from tests.ports import free_port
 from tests.webhookkit import Receiver
 
 from .helpers import Daemon, Vm, bundle, make_manifest, make_vm, run_cli, wait_for
@@ -169,9 +170,7 @@ def test_sighup_reconciles_now_and_sigterm_stops(vm: Vm) -> None:
 
 
 def test_down_or_slow_webhook_does_not_delay_convergence(tmp_path: Path, slow_receiver: Receiver) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # nothing listens there, and no server of this run will be given it
     hooks = (
         f"  webhooks:\n    - {{url: 'http://127.0.0.1:{dead_port}/down', format: slack}}\n"
         f"    - {{url: '{slow_receiver.url}', format: json, timeout_s: 30}}\n"
