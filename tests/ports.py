@@ -1,8 +1,8 @@
 """Loopback ports for the servers a test starts later, taken from below the kernel's ephemeral range.
 
 Rules:
-- A port is free when a plain ``bind`` (no ``SO_REUSEADDR``) on 127.0.0.1 succeeds, so a port with
-  connections still in TIME_WAIT is passed over too.
+- A port is free when the product's own test says so (``release.outside.probes.port_free``: a bind
+  with ``SO_REUSEADDR``, as uvicorn, gRPC and http.server bind), the test ``sandbox.up`` makes too.
 - Ports come from ``[FLOOR, ephemeral start)``: never the ephemeral range, never the sandbox's fixed
   ports (all below ``FLOOR``).
 - Each pytest-xdist worker picks from its own slice of that span, and never hands out one port twice
@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from release.outside.probes import port_free
 
 __all__ = ["FLOOR", "ephemeral_start", "free_port", "free_ports", "worker_span"]
 
@@ -54,47 +55,26 @@ def worker_span() -> range:
     return range(start, start + size)
 
 
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _cursor(span: range) -> Iterator[int]:
-    # Starts at a place that differs between runs and processes, so a rerun does not meet the
-    # TIME_WAIT sockets the previous run left on the same ports.
+@functools.cache
+def _cursor() -> Iterator[int]:
+    """This worker process's place in its slice, going round it (the one piece of state)."""
+    span = worker_span()
+    # Starts at a place that differs between runs and processes, so a rerun does not begin on the
+    # ports the previous run just closed.
     offset = os.getpid() % len(span)
     return itertools.cycle(itertools.chain(span[offset:], span[:offset]))
 
 
-class _Picker:
-    """One worker process's place in its slice (the one piece of state: where the last pick ended)."""
-
-    def __init__(self) -> None:
-        self.span = worker_span()
-        self.cursor = _cursor(self.span)
-
-    def take(self, count: int) -> list[int]:
-        ports: list[int] = []
-        for port in itertools.islice(self.cursor, len(self.span)):
-            if _is_free(port):
-                ports.append(port)
-                if len(ports) == count:
-                    return ports
-        raise RuntimeError(f"tests/ports: fewer than {count} free ports in {self.span}")
-
-
-@functools.cache
-def _picker() -> _Picker:
-    return _Picker()  # on first use, so importing this module reads nothing
-
-
 def free_ports(count: int) -> list[int]:
     """``count`` distinct loopback ports that are free now and that no other test of this run was given."""
-    return _picker().take(count)
+    span = worker_span()
+    ports: list[int] = []
+    for port in itertools.islice(_cursor(), len(span)):
+        if port_free("127.0.0.1", port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise RuntimeError(f"tests/ports: fewer than {count} free ports in {span}")
 
 
 def free_port() -> int:
