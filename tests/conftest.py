@@ -16,7 +16,8 @@ both gRPC endpoints are all rewritten consistently), creates empty ``manifests/`
   showing stdout and stderr.
 
 ``run_inv(*args, env=None, timeout=240)`` is how every test runs a task: the program ``./inv`` execs
-(``python -m tasks`` with this venv's python, in the repo root, the venv's ``bin`` first on PATH).
+(``python -m tasks`` with this venv's python, in the repo root, the venv's ``bin`` first on PATH), on
+Linux forked from ``tests.forkserver``, which has made that program's imports once.
 
 Teardown runs ``down`` and asserts that none of the sandbox's processes is left. ``sandbox_target``
 (function-scoped) gives the same target files without starting anything.
@@ -44,6 +45,7 @@ from release.parts.target import load_target
 from release.sandbox import down, up
 from release.sandbox.procs import is_alive, read_pid_file
 from schemas import Target
+from tests import forkserver
 from tests.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +65,9 @@ def run_inv(
         environment["VIRTUAL_ENV"] = sys.prefix
         path = [str(Path(sys.executable).parent), *filter(None, [environment.get("PATH")])]
         environment["PATH"] = os.pathsep.join(path)
+    forked = forkserver.run(args, env=environment, cwd=REPO, timeout=timeout)
+    if forked is not None:
+        return forked
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args],
         capture_output=True,
