@@ -142,6 +142,11 @@ def run(
                 conn.settimeout(_KILLED_WAIT_S)
                 _receive(conn)
                 raise subprocess.TimeoutExpired(argv, timeout, _read(out), _read(err)) from None
+            except BaseException:
+                # pytest-timeout's alarm or Ctrl-C in the test: subprocess.run kills its child then too.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                raise
         except (ConnectionError, json.JSONDecodeError, KeyError) as exc:
             raise RuntimeError(f"{server.failure()} ({exc})") from None
         finally:
