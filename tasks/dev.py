@@ -3,7 +3,7 @@
 Rules: ``test`` is exactly what CI runs (ruff, ruff format --check, mypy, lint-imports, pytest).
 Before pytest, ``test`` compiles the project's packages to bytecode (``__pycache__``, ignored by
 git), as pip does for an installed build: the suite starts about 1,400 Python processes, and where
-``PYTHONDONTWRITEBYTECODE`` is set (CI's image sets it) each of them would otherwise compile every
+``PYTHONDONTWRITEBYTECODE`` is set (as on this project's machines) each of them would otherwise compile every
 module it imports from source, 11 to 18 % of its instructions (docs/performance.md).
 """
 

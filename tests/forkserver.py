@@ -18,8 +18,8 @@ Rules:
   into the caller's files, and it leaves as the interpreter leaves (SystemExit's code; a traceback
   and 1 for an uncaught error; atexit handlers and thread joins).
 - What Python reads only at start-up cannot change in a fork: a request is forked only with the
-  server's interpreter, the repository as its working directory (``sys.path[0]`` of ``-m``) and the
-  same ``PYTHON*`` variables (buffering, encoding, hash seed, paths) as the server started with.
+  repository as its working directory (``sys.path[0]`` of ``-m``), and from a server started with
+  the request's own ``PYTHON*`` variables (buffering, encoding, hash seed, paths): one server per set.
 - The client makes the listening socket (AF_UNIX, SOCK_SEQPACKET: one message per request and per
   answer) before it starts the server, so a request never waits on the server's start-up; the server
   stops when the client process is gone (end of file on its stdin, a pipe from the client).
@@ -51,7 +51,9 @@ __all__ = ["enabled", "run"]
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "tasks"
 _MAX_MESSAGE = 1 << 20
-_KILLED_WAIT_S = 120.0  # a SIGKILLed child is reaped at once; generous for a busy machine
+_ANSWER_WAIT_S = (
+    120.0  # the pid comes at once and a SIGKILLed child is reaped at once: generous for a busy machine
+)
 
 
 def enabled() -> bool:
@@ -67,7 +69,6 @@ class _Server:
     """The client's side of one server process."""
 
     def __init__(self, environment: Mapping[str, str]) -> None:
-        self.environment = dict(environment)
         # A short directory under /tmp, as the unix_socket_dir fixture makes (sun_path's limit).
         self.dir = Path(tempfile.mkdtemp(prefix="nexy-fork-", dir="/tmp"))
         self.path = str(self.dir / "socket")
@@ -82,25 +83,19 @@ class _Server:
                 stdout=log,
                 stderr=log,
                 cwd=REPO,
-                env=self.environment,
+                env=dict(environment),
                 pass_fds=(listener.fileno(),),
             )
         listener.close()
-
-    def stands_for(self, env: Mapping[str, str], cwd: Path) -> bool:
-        return (
-            cwd == REPO
-            and _startup_env(env) == _startup_env(self.environment)
-            and self.process.poll() is None
-        )
 
     def failure(self) -> str:
         return f"the tasks fork server failed: {self.log.read_text(errors='replace')[-2000:]}"
 
 
 @functools.cache
-def _server(python: str, startup: tuple[tuple[str, str], ...]) -> _Server:
-    """One server per test process, interpreter and set of ``PYTHON*`` variables."""
+def _server(startup: tuple[tuple[str, str], ...]) -> _Server:
+    """One server per test process and set of ``PYTHON*`` variables (``startup``), so a request is
+    always forked from a server that started with its own."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     return _Server({**environment, **dict(startup)})
 
@@ -119,17 +114,17 @@ def run(
     """``python -m MODULE ARGS`` forked from the server: text, captured, like ``subprocess.run`` with
     ``capture_output``; ``None`` where it cannot be forked (the caller then execs). ``module`` is
     ``tasks`` but for the server's own tests."""
-    if not enabled():
+    if not enabled() or cwd != REPO:
         return None
-    server = _server(sys.executable, tuple(sorted(_startup_env(env).items())))
-    if not server.stands_for(env, cwd):
-        return None
+    server = _server(tuple(sorted(_startup_env(env).items())))
+    if server.process.poll() is not None:
+        return None  # the server is gone: exec, as where it never ran
     argv = [sys.executable, "-m", module, *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # The server answers the pid as soon as it has forked: a generous wait, not the run's.
-            conn.settimeout(_KILLED_WAIT_S)
+            conn.settimeout(_ANSWER_WAIT_S)
             conn.connect(server.path)
             request = json.dumps({"module": module, "argv": list(args), "env": dict(env)}).encode()
             socket.send_fds(conn, [request], [out.fileno(), err.fileno()])
@@ -139,7 +134,7 @@ def run(
                 code = int(_receive(conn)["code"])
             except TimeoutError:
                 os.kill(pid, signal.SIGKILL)
-                conn.settimeout(_KILLED_WAIT_S)
+                conn.settimeout(_ANSWER_WAIT_S)
                 _receive(conn)
                 raise subprocess.TimeoutExpired(argv, timeout, _read(out), _read(err)) from None
             except BaseException:
