@@ -301,6 +301,13 @@ class LocalRemote(_Strict):
         description="The reconciler's CLI in a local subprocess, as Run Command runs it on the VM: the sandbox."
     )
     reconciler_config: RelPath = Field(description="The reconciler's config file on this machine.")
+    python: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="The command each call runs for the VM side's `python` (`<python> -m reconciler "
+        "--config …`), for a VM side under another interpreter; unset: the interpreter running `./inv`. "
+        "The tests set a launcher that forks each call from a server that made its imports once.",
+    )
     metrics: SandboxMetrics = Field(
         default=SandboxMetrics(),
         description="The sandbox's metrics endpoints (`sandbox.up` starts the feeds and the reconciler with "

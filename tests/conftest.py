@@ -17,7 +17,9 @@ both gRPC endpoints are all rewritten consistently), creates empty ``manifests/`
 
 ``run_inv(*args, env=None, timeout=240)`` is how every test runs a task: the program ``./inv`` execs
 (``python -m tasks`` with this venv's python, in the repo root, the venv's ``bin`` first on PATH), on
-Linux forked from ``tests.forkserver``, which has made that program's imports once.
+Linux forked from ``tests.forkserver``, which has made that program's imports once. The sandbox
+target's ``remote.python`` is ``tests/forklaunch.py`` there, so the remote's reconciler calls are
+forked from the same server.
 
 Teardown runs ``down`` and asserts that none of the sandbox's processes is left. ``sandbox_target``
 (function-scoped) gives the same target files without starting anything.
@@ -93,7 +95,7 @@ def run_inv(
         environment["PATH"] = os.pathsep.join(path)
     forked = forkserver.run(args, env=environment, cwd=REPO, timeout=timeout)
     if forked is not None:
-        return forked
+        return forkserver.text(forked)
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args],
         capture_output=True,
@@ -126,6 +128,9 @@ def write_sandbox_target(root: Path) -> tuple[Target, Path]:
         raw, {f"127.0.0.1:{old}": f"127.0.0.1:{new}" for old, new in zip(fixed, ports, strict=True)}
     )
     raw["root"] = str(root)
+    launcher = forkserver.launcher()
+    if launcher is not None:
+        raw["remote"]["python"] = launcher  # the remote's reconciler calls, forked (tests/forklaunch.py)
     # Tests read the desired state where a release checkout keeps it.
     raw.update(manifests_dir="manifests", inbox_dir="release_inbox", archive_dir=".release-archive")
     root.mkdir(parents=True, exist_ok=True)

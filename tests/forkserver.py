@@ -1,29 +1,38 @@
-"""``python -m tasks`` for the tests without paying its imports each time: one fork server per test process.
+"""``python -m tasks`` and ``python -m reconciler`` for the tests without paying their imports each
+time: one fork server per test process.
 
-The suite runs ``./inv`` about 440 times. Each run is a new interpreter that imports invoke,
-pydantic, rich and the whole ``tasks`` namespace before it reads its command line: about 0.5 s of
-CPU on a 2-core machine, most of it spent on nothing under test. The server does those imports once;
-each run is a ``fork()`` of it that then does what ``python -m tasks`` does.
+The suite runs ``./inv`` about 440 times and the reconciler's one-shot commands (``accept``,
+``status``, ``once``, ``diff``) about 530 times. Each run is a new interpreter that imports pydantic,
+the ``schemas`` models and the program's own modules before it reads its command line: about 0.5 s
+of CPU on a 2-core machine, most of it spent on nothing under test. The server does those imports
+once; each run is a ``fork()`` of it that then does what ``python -m MODULE`` does.
 
 Rules:
 - Used only on Linux. On macOS a child forked without ``exec`` may crash in Apple's frameworks (why
   ``multiprocessing`` spawns there since Python 3.8). There, with ``NEXY_TESTS_EXEC=1``, and for a
   request the server cannot stand for (below), ``run`` answers ``None`` and the caller execs a real
-  ``python -m tasks`` as before.
-- The server imports what ``python -m tasks`` imports before reading its arguments (the ``tasks``
-  package and ``tasks.__main__``), plus the standard-library modules it serves with; it holds one
-  thread and prints nothing, so a child inherits no buffered output and no lock another thread held.
-- A child runs ``tasks`` as ``-m`` does: ``runpy.run_module("tasks", run_name="__main__",
-  alter_sys=True)`` with the request's environment and argv, stdin from /dev/null, stdout and stderr
-  into the caller's files, and it leaves as the interpreter leaves (SystemExit's code; a traceback
-  and 1 for an uncaught error; atexit handlers and thread joins).
-- What Python reads only at start-up cannot change in a fork: a request is forked only with the
-  repository as its working directory (``sys.path[0]`` of ``-m``), and from a server started with
-  the request's own ``PYTHON*`` variables (buffering, encoding, hash seed, paths): one server per set.
+  ``python -m MODULE`` as before; ``launcher()`` answers ``None`` and the sandbox's remote execs.
+- The server imports what ``python -m tasks`` and ``python -m reconciler`` import before reading
+  their arguments (the packages and their ``__main__``), plus the standard-library modules it serves
+  with; it holds one thread and prints nothing, so a child inherits no buffered output and no lock
+  another thread held.
+- A child runs its module as ``-m`` does: ``runpy.run_module(MODULE, run_name="__main__",
+  alter_sys=True)`` with the request's environment and argv, stdin, stdout and stderr from the
+  request's files, and it leaves as the interpreter leaves (SystemExit's code; a traceback and 1 for
+  an uncaught error; atexit handlers and thread joins).
+- What Python reads only at start-up cannot change in a fork: the server forks a request only with
+  the repository as its working directory (``sys.path[0]`` of ``-m``) and the server's own
+  ``PYTHON*`` variables (buffering, encoding, hash seed, paths), and refuses any other; ``run`` keeps
+  one server per set of those variables.
 - The client makes the listening socket (AF_UNIX, SOCK_SEQPACKET: one message per request and per
   answer) before it starts the server, so a request never waits on the server's start-up; the server
   stops when the client process is gone (end of file on its stdin, a pipe from the client).
-- A timeout kills the child with SIGKILL and raises TimeoutExpired, as ``subprocess.run`` does.
+- A run lives no longer than its caller: when the caller's connection closes (it timed out, was
+  killed, or its test was interrupted), the server kills the child with SIGKILL. ``run``'s timeout
+  raises TimeoutExpired, as ``subprocess.run`` does.
+- ``tests/forklaunch.py`` is the same client as a program: the sandbox's remote runs it in place of
+  ``python`` (``remote.python`` in the target file), so an ``./inv`` run's reconciler calls are
+  forked too.
 - ``tests/foundation/test_forkserver.py`` checks that a forked run and an exec'd run of the same
   command lines print the same bytes and exit the same way.
 """
@@ -46,10 +55,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["enabled", "run"]
+__all__ = ["enabled", "launcher", "run"]
 
 REPO = Path(__file__).resolve().parents[1]
-MODULE = "tasks"
+LAUNCHER = Path(__file__).resolve().with_name("forklaunch.py")
+MODULES = ("tasks", "reconciler")  # imported by the server; a request may run any module
 _MAX_MESSAGE = 1 << 20
 _ANSWER_WAIT_S = (
     120.0  # the pid comes at once and a SIGKILLed child is reaped at once: generous for a busy machine
@@ -61,7 +71,8 @@ def enabled() -> bool:
     return sys.platform == "linux" and os.environ.get("NEXY_TESTS_EXEC") != "1"
 
 
-def _startup_env(env: Mapping[str, str]) -> dict[str, str]:
+def startup_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables Python reads only at start-up: a request is forked only where they are the server's."""
     return {key: value for key, value in env.items() if key.startswith("PYTHON")}
 
 
@@ -89,7 +100,7 @@ class _Server:
         listener.close()
 
     def failure(self) -> str:
-        return f"the tasks fork server failed: {self.log.read_text(errors='replace')[-2000:]}"
+        return f"the fork server failed: {self.log.read_text(errors='replace')[-2000:]}"
 
 
 @functools.cache
@@ -100,70 +111,111 @@ def _server(startup: tuple[tuple[str, str], ...]) -> _Server:
     return _Server({**environment, **dict(startup)})
 
 
+def _live_server(env: Mapping[str, str]) -> _Server | None:
+    if not enabled():
+        return None
+    server = _server(tuple(sorted(startup_env(env).items())))
+    return server if server.process.poll() is None else None  # gone: exec, as where it never ran
+
+
+def launcher() -> list[str] | None:
+    """The command that stands for ``python`` in the sandbox's remote (``remote.python``): this
+    interpreter, isolated and without ``site`` (it imports only the standard library), running
+    ``forklaunch.py`` against this process's server; ``None`` where nothing is forked."""
+    server = _live_server(os.environ)
+    if server is None:
+        return None
+    return [sys.executable, "-I", "-S", str(LAUNCHER), server.path]
+
+
 def _receive(conn: socket.socket) -> dict[str, Any]:
     data = conn.recv(_MAX_MESSAGE)
     if not data:
-        raise ConnectionError("the tasks fork server closed the connection")
+        raise ConnectionError("the fork server closed the connection")
     answer: dict[str, Any] = json.loads(data)
     return answer
 
 
 def run(
-    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float, module: str = MODULE
-) -> subprocess.CompletedProcess[str] | None:
-    """``python -m MODULE ARGS`` forked from the server: text, captured, like ``subprocess.run`` with
-    ``capture_output``; ``None`` where it cannot be forked (the caller then execs). ``module`` is
-    ``tasks`` but for the server's own tests."""
-    if not enabled() or cwd != REPO:
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float,
+    module: str = "tasks",
+    input: bytes | None = None,  # subprocess.run's name
+) -> subprocess.CompletedProcess[bytes] | None:
+    """``python -m MODULE ARGS`` forked from the server, like ``subprocess.run`` with
+    ``capture_output`` (bytes; ``input`` on stdin, else /dev/null); ``None`` where it cannot be
+    forked (the caller then execs)."""
+    if cwd != REPO:
         return None
-    server = _server(tuple(sorted(_startup_env(env).items())))
-    if server.process.poll() is not None:
-        return None  # the server is gone: exec, as where it never ran
+    server = _live_server(env)
+    if server is None:
+        return None
     argv = [sys.executable, "-m", module, *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        stdin.write(input or b"")
+        stdin.seek(0)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             # The server answers the pid as soon as it has forked: a generous wait, not the run's.
             conn.settimeout(_ANSWER_WAIT_S)
             conn.connect(server.path)
-            request = json.dumps({"module": module, "argv": list(args), "env": dict(env)}).encode()
-            socket.send_fds(conn, [request], [out.fileno(), err.fileno()])
-            pid = int(_receive(conn)["pid"])
+            request = {"module": module, "argv": list(args), "env": dict(env), "cwd": str(cwd)}
+            socket.send_fds(
+                conn, [json.dumps(request).encode()], [stdin.fileno(), out.fileno(), err.fileno()]
+            )
+            answer = _receive(conn)
+            if "refused" in answer:
+                return None
             conn.settimeout(timeout)
             try:
                 code = int(_receive(conn)["code"])
             except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
+                # As subprocess.run: the child is killed and reaped before TimeoutExpired is raised.
+                os.kill(int(answer["pid"]), signal.SIGKILL)
                 conn.settimeout(_ANSWER_WAIT_S)
                 _receive(conn)
-                raise subprocess.TimeoutExpired(argv, timeout, _read(out), _read(err)) from None
-            except BaseException:
-                # pytest-timeout's alarm or Ctrl-C in the test: subprocess.run kills its child then too.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                raise
+                out.seek(0)
+                err.seek(0)
+                raise subprocess.TimeoutExpired(argv, timeout, out.read(), err.read()) from None
         except (ConnectionError, json.JSONDecodeError, KeyError) as exc:
             raise RuntimeError(f"{server.failure()} ({exc})") from None
         finally:
+            # Also on pytest-timeout's alarm or Ctrl-C in the test: subprocess.run kills its child then too.
             conn.close()
-        return subprocess.CompletedProcess(argv, code, _read(out), _read(err))
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, code, out.read(), err.read())
 
 
-def _read(handle: Any) -> str:
-    handle.seek(0)
-    text: str = handle.read().decode("utf-8", errors="replace")
-    # subprocess.run(text=True) reads through universal newlines: \r\n and \r become \n.
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+def text(done: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[str]:
+    """``done`` as ``subprocess.run(text=True)`` reads it: UTF-8, universal newlines."""
+
+    def decode(data: bytes) -> str:
+        return data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+    return subprocess.CompletedProcess(done.args, done.returncode, decode(done.stdout), decode(done.stderr))
 
 
 # The server: ``python -m tests.forkserver FD`` (FD: the listening socket the client made).
 
 
-def _serve(listener: socket.socket) -> tuple[dict[str, Any], list[int]]:
+def _refusal(request: dict[str, Any], startup: Mapping[str, str]) -> str | None:
+    if request["cwd"] != str(REPO):
+        return f"working directory {request['cwd']} is not the repository"
+    if startup_env(request["env"]) != startup:
+        return "PYTHON* variables differ from the server's"
+    return None
+
+
+def _serve(listener: socket.socket, startup: Mapping[str, str]) -> tuple[dict[str, Any], list[int]]:
     """Accept and fork until the client is gone; answers (request, fds) only in a forked child."""
-    waiting: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+    running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+    callers: dict[socket.socket, int] = {}  # connection -> pid, until the caller hangs up
     while True:
-        readable, _, _ = select.select([listener, sys.stdin, *waiting], [], [])
+        readable, _, _ = select.select([listener, sys.stdin, *running, *callers], [], [])
         for ready in readable:
             if ready is sys.stdin:
                 if not os.read(sys.stdin.fileno(), 1):
@@ -172,37 +224,51 @@ def _serve(listener: socket.socket) -> tuple[dict[str, Any], list[int]]:
                     sys.exit(0)
             elif ready is listener:
                 conn, _ = listener.accept()
-                data, fds, _, _ = socket.recv_fds(conn, _MAX_MESSAGE, 2)
+                data, fds, _, _ = socket.recv_fds(conn, _MAX_MESSAGE, 3)
+                request = json.loads(data)
+                refused = _refusal(request, startup)
+                if refused is not None:
+                    for fd in fds:
+                        os.close(fd)
+                    _answer(conn, {"refused": refused})
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
-                    conn.close()
-                    for pidfd, (_, other) in waiting.items():
+                    for pidfd, (_, other) in running.items():
                         os.close(pidfd)
                         other.close()
-                    return json.loads(data), fds
+                    conn.close()
+                    return request, fds
                 for fd in fds:
                     os.close(fd)
-                waiting[os.pidfd_open(pid)] = (pid, conn)
+                running[os.pidfd_open(pid)] = (pid, conn)
+                callers[conn] = pid
                 _answer(conn, {"pid": pid})
+            elif isinstance(ready, socket.socket):
+                # A caller sends nothing after its request: readable means it hung up.
+                pid = callers.pop(ready)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             else:
-                pid, conn = waiting.pop(ready)
+                pid, conn = running.pop(ready)
                 _, status = os.waitpid(pid, 0)
                 os.close(ready)
+                callers.pop(conn, None)
                 _answer(conn, {"code": os.waitstatus_to_exitcode(status)})
                 conn.close()
 
 
 def _answer(conn: socket.socket, message: dict[str, Any]) -> None:
-    # OSError: the client gave up on this run (its test failed); the server serves the others.
+    # OSError: the caller gave up on this run; the server serves the others.
     with contextlib.suppress(OSError):
         conn.send(json.dumps(message).encode())
 
 
 def _become(request: dict[str, Any], fds: list[int]) -> None:
-    """Turn this forked child into ``python -m tasks ARGV``; never returns."""
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    for target, fd in ((0, devnull), (1, fds[0]), (2, fds[1])):
+    """Turn this forked child into ``python -m MODULE ARGV``; never returns."""
+    for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
         os.close(fd)
     os.environ.clear()
@@ -213,13 +279,18 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
 
 
 def main() -> None:
-    import tasks.__main__  # noqa: F401  # the imports every run would make, made once
+    startup = startup_env(os.environ)
+    # The imports every run would make, made once; runpy runs each ``__main__`` afresh, and warns when
+    # the module is already imported, so only their imports are kept.
+    import tasks.__main__  # noqa: F401, I001  # first: it keeps httpx's command line out, as reconciler's does
+    import reconciler.cli
+    import reconciler.daemon  # imported by ``run`` when it runs
+    import reconciler.engine  # noqa: F401  # imported by ``once`` and ``run`` when they run
 
-    # runpy runs __main__.py afresh, and warns when the module is already imported: keep only its imports.
-    sys.modules.pop(f"{MODULE}.__main__")
+    sys.modules.pop("tasks.__main__")
 
     listener = socket.socket(fileno=int(sys.argv[1]))
-    request, fds = _serve(listener)
+    request, fds = _serve(listener, startup)
     _become(request, fds)
 
 

@@ -1,7 +1,8 @@
 """A program for ``test_forkserver``: what it prints and how it exits, by its first argument.
 
-``show`` prints argv, the working directory, ``__name__``, one variable and whether stdin is empty,
-then exits 3; ``raise`` dies of an uncaught error; ``wait`` blocks until a signal ends it.
+``show`` prints argv, the working directory, ``__name__`` and one variable, then what stdin held on
+stderr, and exits 3; ``raise`` dies of an uncaught error; ``term`` dies of SIGTERM; ``wait`` prints
+its pid and blocks until a signal ends it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ if sys.argv[1] == "show":
             {"argv": sys.argv, "cwd": os.getcwd(), "name": __name__, "var": os.environ.get("NEXY_PROBE")}
         )
     )
-    print("to stderr", sys.stdin.read() == "", file=sys.stderr)
+    print("stdin held", repr(sys.stdin.read()), file=sys.stderr)
     sys.exit(3)
 if sys.argv[1] == "raise":
     raise LookupError("the probe raised")
+if sys.argv[1] == "term":
+    os.kill(os.getpid(), signal.SIGTERM)
 if sys.argv[1] == "wait":
+    print(os.getpid(), flush=True)
     signal.pause()

@@ -1,13 +1,16 @@
 """``tests.forkserver`` runs a program as ``python -m`` would: same bytes out, same exit.
 
-Each case runs once exec'd (``subprocess.run``) and once forked, and compares what a test reads.
+Each case runs once exec'd (``subprocess.run``) and once forked (``forkserver.run``, or the
+``forklaunch.py`` program the sandbox's remote runs), and compares what a test reads.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,21 +21,46 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.skipif(not forkserver.enabled(), reason="the fork server runs on Linux only")
 
 PROBE = "tests.foundation.fork_probe"
+Outcome = tuple[int, bytes, bytes]
 
 
-def both(module: str, *args: str, env: dict[str, str] | None = None) -> tuple[object, object]:
-    environment = dict(os.environ if env is None else env)
-    execd = subprocess.run(
+def execd(module: str, *args: str, env: dict[str, str], stdin: bytes = b"") -> Outcome:
+    done = subprocess.run(
         [sys.executable, "-m", module, *args],
+        input=stdin,
         capture_output=True,
-        text=True,
         cwd=REPO,
-        env=environment,
+        env=env,
         timeout=120,
     )
-    forked = forkserver.run(args, env=environment, cwd=REPO, timeout=120, module=module)
+    return done.returncode, done.stdout, done.stderr
+
+
+def both(
+    module: str, *args: str, env: dict[str, str] | None = None, stdin: bytes = b""
+) -> tuple[Outcome, Outcome]:
+    environment = dict(os.environ if env is None else env)
+    forked = forkserver.run(args, env=environment, cwd=REPO, timeout=120, module=module, input=stdin)
     assert forked is not None, "the fork server refused a request it should stand for"
-    return (execd.returncode, execd.stdout, execd.stderr), (forked.returncode, forked.stdout, forked.stderr)
+    return execd(module, *args, env=environment, stdin=stdin), (
+        forked.returncode,
+        forked.stdout,
+        forked.stderr,
+    )
+
+
+def launched(module: str, *args: str, env: dict[str, str] | None = None, stdin: bytes = b"") -> Outcome:
+    command = forkserver.launcher()
+    assert command is not None
+    done = subprocess.run(
+        [*command, "-m", module, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=dict(os.environ if env is None else env),
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -41,26 +69,38 @@ def both(module: str, *args: str, env: dict[str, str] | None = None) -> tuple[ob
     ids=["list", "help", "task-help", "unknown-flag", "bad-version", "version"],
 )
 def test_a_task_command_line_prints_and_exits_the_same_forked(args: tuple[str, ...]) -> None:
-    execd, forked = both("tasks", *args, env={**os.environ, "COLUMNS": "70"})
-    assert forked == execd
+    exec_outcome, forked = both("tasks", *args, env={**os.environ, "COLUMNS": "70"})
+    assert forked == exec_outcome
+
+
+@pytest.mark.parametrize(
+    "args", [("--help",), ("--config", "/nonexistent.yaml", "status")], ids=["help", "missing-config"]
+)
+def test_a_reconciler_command_line_prints_and_exits_the_same_forked_and_launched(
+    args: tuple[str, ...],
+) -> None:
+    exec_outcome, forked = both("reconciler", *args)
+    assert forked == exec_outcome == launched("reconciler", *args)
 
 
 def test_argv_cwd_name_environment_stdin_and_exit_code_are_the_programs() -> None:
-    execd, forked = both(PROBE, "show", "--flag", env={**os.environ, "NEXY_PROBE": "from the request"})
-    assert forked == execd
-    assert (
-        forked[0] == 3
-        and '"var": "from the request"' in str(forked[1])
-        and '"name": "__main__"' in str(forked[1])
-    )
+    env = {**os.environ, "NEXY_PROBE": "from the request"}
+    exec_outcome, forked = both(PROBE, "show", "--flag", env=env, stdin=b"the bundle")
+    assert forked == exec_outcome == launched(PROBE, "show", "--flag", env=env, stdin=b"the bundle")
+    assert forked[0] == 3
+    assert b'"var": "from the request"' in forked[1] and b'"name": "__main__"' in forked[1]
+    assert forked[2] == b"stdin held 'the bundle'\n"
 
 
 def test_an_uncaught_error_is_a_traceback_and_exit_1() -> None:
-    execd, forked = both(PROBE, "raise")
-    assert forked[0] == execd[0] == 1
-    assert (
-        str(forked[2]).splitlines()[-1] == str(execd[2]).splitlines()[-1] == "LookupError: the probe raised"
-    )
+    exec_outcome, forked = both(PROBE, "raise")
+    assert forked[0] == exec_outcome[0] == launched(PROBE, "raise")[0] == 1
+    assert forked[2].splitlines()[-1] == exec_outcome[2].splitlines()[-1] == b"LookupError: the probe raised"
+
+
+def test_a_death_by_signal_is_the_same_signal() -> None:
+    exec_outcome, forked = both(PROBE, "term")
+    assert forked[0] == exec_outcome[0] == launched(PROBE, "term")[0] == -signal.SIGTERM
 
 
 def test_a_timeout_kills_the_child_and_raises_like_subprocess_run() -> None:
@@ -71,9 +111,62 @@ def test_a_timeout_kills_the_child_and_raises_like_subprocess_run() -> None:
     assert again is not None and again.returncode == 3
 
 
+def gone(pid: int, deadline_s: float = 60.0) -> bool:
+    """Whether ``pid`` (a child of the server, which reaps it) is gone within the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_launcher_takes_its_run_with_it() -> None:
+    command = forkserver.launcher()
+    assert command is not None
+    proc = subprocess.Popen([*command, "-m", PROBE, "wait"], stdout=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    assert child != proc.pid  # the run is the server's fork, not the launcher
+    proc.kill()
+    proc.wait(timeout=120)
+    assert gone(child), f"the forked run {child} outlived its launcher"
+
+
 def test_what_python_reads_at_start_up_is_never_forked(tmp_path: Path) -> None:
     other = {**os.environ, "PYTHONHASHSEED": "123"}
     assert forkserver.run(("show",), env=dict(os.environ), cwd=tmp_path, timeout=120, module=PROBE) is None
     # Another set of PYTHON* variables gets a server of its own, started with them.
     forked = forkserver.run(("show",), env=other, cwd=REPO, timeout=120, module=PROBE)
     assert forked is not None and forked.returncode == 3
+
+
+def test_the_launcher_execs_what_the_server_refuses(tmp_path: Path) -> None:
+    # The server refuses other PYTHON* variables and another working directory (``cwd_probe`` is
+    # importable only from tmp_path); the launcher then execs a real interpreter: the launcher's pid.
+    command = forkserver.launcher()
+    assert command is not None
+    (tmp_path / "cwd_probe.py").write_text(
+        "import os, signal\nprint(os.getpid(), flush=True)\nsignal.pause()\n"
+    )
+    for env, cwd, module in (
+        ({**os.environ, "PYTHONHASHSEED": "7"}, REPO, PROBE),
+        (dict(os.environ), tmp_path, "cwd_probe"),
+    ):
+        proc = subprocess.Popen([*command, "-m", module, "wait"], stdout=subprocess.PIPE, cwd=cwd, env=env)
+        assert proc.stdout is not None
+        try:
+            assert int(proc.stdout.readline()) == proc.pid
+        finally:
+            proc.kill()
+            proc.wait(timeout=120)
+
+
+def test_a_launcher_without_a_server_execs(tmp_path: Path) -> None:
+    command = forkserver.launcher()
+    assert command is not None
+    command[-1] = str(tmp_path / "no-socket")
+    done = subprocess.run([*command, "-m", PROBE, "show"], capture_output=True, cwd=REPO, timeout=120)
+    assert done.returncode == 3 and b'"name": "__main__"' in done.stdout

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import BetaGate, Bundle, Manifest, dump_model, utcnow
+from tests import forkserver
 
 __all__ = [
     "FIXTURES",
@@ -161,13 +162,20 @@ def make_vm(tmp: Path, mode: str = "enforce", extra: str = "", legacy: bool = Tr
 def run_cli(
     vm: Vm, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[bytes]:
+    environment = {**os.environ, **(env or {})}
+    argv = ["--config", str(vm.config), *args]
+    forked = forkserver.run(
+        argv, env=environment, cwd=REPO, timeout=timeout, module="reconciler", input=stdin
+    )
+    if forked is not None:
+        return forked
     return subprocess.run(
-        [sys.executable, "-m", "reconciler", "--config", str(vm.config), *args],
+        [sys.executable, "-m", "reconciler", *argv],
         input=stdin,
         capture_output=True,
         timeout=timeout,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env=environment,
         check=False,
     )
 

@@ -70,6 +70,6 @@ def test_a_failing_reconciler_is_one_line_naming_its_last_stderr_line(
 
 
 def test_a_missing_python_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> None:
-    remote = LocalRemote(sandbox.target, python=str(tmp_path / "no-python"), calls_log=tmp_path / "c.jsonl")
+    remote = LocalRemote(sandbox.target, python=[str(tmp_path / "no-python")], calls_log=tmp_path / "c.jsonl")
     with pytest.raises(ReleaseError, match="cannot run the reconciler"):
         remote.diff()

@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from release.errors import CHECK_FAILED, ReleaseError
@@ -31,13 +31,14 @@ __all__ = ["LocalRemote"]
 
 
 class LocalRemote:
-    """``Remote`` over a local reconciler; ``python``, ``env`` and the call log are injectable."""
+    """``Remote`` over a local reconciler; ``python`` (else the target's ``remote.python``, else this
+    interpreter), ``env`` and the call log are injectable."""
 
     def __init__(
         self,
         target: Target,
         *,
-        python: str = sys.executable,
+        python: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         timeout_s: float = 120.0,
         calls_log: Path | None = None,
@@ -45,7 +46,7 @@ class LocalRemote:
         if not isinstance(target.remote, LocalRemoteConfig):
             raise ReleaseError(f"target {target.name!r}: LocalRemote needs remote.kind 'local'")
         self.config = target.path(target.remote.reconciler_config)
-        self._python = python
+        self._python = list(python or target.remote.python or [sys.executable])
         self._env = dict(env) if env is not None else None
         self._timeout_s = timeout_s
         self._calls_log = calls_log or sandbox_paths(target).remote_calls
@@ -73,7 +74,7 @@ class LocalRemote:
         self, method: str, args: list[str], timeout_s: float, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         self._record(method)
-        argv = [self._python, "-m", "reconciler", "--config", str(self.config), *args]
+        argv = [*self._python, "-m", "reconciler", "--config", str(self.config), *args]
         try:
             return subprocess.run(
                 argv,
@@ -90,7 +91,7 @@ class LocalRemote:
             ) from None
         except OSError as exc:
             raise ReleaseError(
-                f"cannot run the reconciler ({self._python}): {exc.strerror}", CHECK_FAILED
+                f"cannot run the reconciler ({self._python[0]}): {exc.strerror}", CHECK_FAILED
             ) from None
 
     @staticmethod
