@@ -247,10 +247,12 @@ def _serve(listener: socket.socket, startup: Mapping[str, str]) -> tuple[dict[st
                 callers[conn] = pid
                 _answer(conn, {"pid": pid})
             elif isinstance(ready, socket.socket):
-                # A caller sends nothing after its request: readable means it hung up.
-                pid = callers.pop(ready)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                # A caller sends nothing after its request: readable means it hung up. Its child may
+                # have been reaped earlier in this same round (pidfds come first): nothing to kill then.
+                hung_up = callers.pop(ready, None)
+                if hung_up is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(hung_up, signal.SIGKILL)
             else:
                 pid, conn = running.pop(ready)
                 _, status = os.waitpid(pid, 0)
