@@ -13,17 +13,20 @@ Rules:
   request the server cannot stand for (below), ``run`` answers ``None`` and the caller execs a real
   ``python -m MODULE`` as before; ``launcher()`` answers ``None`` and the sandbox's remote execs.
 - The server imports what ``python -m tasks`` and ``python -m reconciler`` import before reading
-  their arguments (the packages and their ``__main__``), plus the standard-library modules it serves
-  with; it holds one thread and prints nothing, so a child inherits no buffered output and no lock
-  another thread held.
+  their arguments (the packages and their ``__main__``), then every other module of the packages a
+  run goes on to import (``PRELOADED``: a task imports its steps, and they PyGithub, the Azure SDK,
+  cryptography and gRPC, only once it runs), plus the standard-library modules it serves with. It
+  holds one thread and prints nothing, so a child inherits no buffered output and no lock another
+  thread held; it stops with an error if an import started a thread.
 - A child runs its module as ``-m`` does: ``runpy.run_module(MODULE, run_name="__main__",
   alter_sys=True)`` with the request's environment and argv, stdin, stdout and stderr from the
   request's files, and it leaves as the interpreter leaves (SystemExit's code; a traceback and 1 for
   an uncaught error; atexit handlers and thread joins).
 - What Python reads only at start-up cannot change in a fork: the server forks a request only with
   the repository as its working directory (``sys.path[0]`` of ``-m``) and the server's own
-  ``PYTHON*`` variables (buffering, encoding, hash seed, paths), and refuses any other; ``run`` keeps
-  one server per set of those variables.
+  ``PYTHON*`` and ``GRPC_*`` variables (buffering, encoding, hash seed, paths; gRPC's C core reads
+  its log level when grpc is imported), and refuses any other; ``run`` keeps one server per set of
+  those variables.
 - The client makes the listening socket (AF_UNIX, SOCK_SEQPACKET: one message per request and per
   answer) before it starts the server, so a request never waits on the server's start-up; the server
   stops when the client process is gone (end of file on its stdin, a pipe from the client).
@@ -41,8 +44,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
+import importlib
 import json
 import os
+import pkgutil
 import runpy
 import select
 import shutil
@@ -51,6 +57,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +66,25 @@ __all__ = ["enabled", "launcher", "run"]
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = Path(__file__).resolve().with_name("forklaunch.py")
+# The environment variables an interpreter or a preloaded module reads once, at start-up or import.
+STARTUP_PREFIXES = ("PYTHON", "GRPC_")
 MODULES = ("tasks", "reconciler")  # imported by the server; a request may run any module
+# The packages whose every module the server imports after MODULES' ``__main__`` imports. Measured
+# on a suite run: without them a forked ``./inv verify`` imported 302 modules itself (0.2 to 0.6 s
+# of CPU) and a reconciler ``status`` its metrics and HTTP modules (0.2 s).
+PRELOADED = ("schemas", "reconciler", "release", "tasks", "detect_secrets.plugins")
+# What those modules import only inside the functions that use it (the same measure's leftovers).
+PRELOADED_MODULES = (
+    "azure.identity",
+    "azure.mgmt.compute",
+    "detect_secrets.filters.common",
+    "detect_secrets.transformers.config",
+    "detect_secrets.transformers.yaml",
+    "grpc",
+    "grpc_health.v1.health_pb2_grpc",
+    "httpcore",
+    "rich._emoji_codes",
+)
 _MAX_MESSAGE = 1 << 20
 _ANSWER_WAIT_S = (
     120.0  # the pid comes at once and a SIGKILLed child is reaped at once: generous for a busy machine
@@ -72,8 +97,8 @@ def enabled() -> bool:
 
 
 def startup_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables Python reads only at start-up: a request is forked only where they are the server's."""
-    return {key: value for key, value in env.items() if key.startswith("PYTHON")}
+    """The variables read only at start-up (Python's) or import (gRPC's): a request is forked only where they are the server's."""
+    return {key: value for key, value in env.items() if key.startswith(STARTUP_PREFIXES)}
 
 
 class _Server:
@@ -105,9 +130,9 @@ class _Server:
 
 @functools.cache
 def _server(startup: tuple[tuple[str, str], ...]) -> _Server:
-    """One server per test process and set of ``PYTHON*`` variables (``startup``), so a request is
+    """One server per test process and set of start-up variables (``startup``), so a request is
     always forked from a server that started with its own."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(STARTUP_PREFIXES)}
     return _Server({**environment, **dict(startup)})
 
 
@@ -206,7 +231,7 @@ def _refusal(request: dict[str, Any], startup: Mapping[str, str]) -> str | None:
     if request["cwd"] != str(REPO):
         return f"working directory {request['cwd']} is not the repository"
     if startup_env(request["env"]) != startup:
-        return "PYTHON* variables differ from the server's"
+        return "PYTHON* or GRPC_* variables differ from the server's"
     return None
 
 
@@ -280,6 +305,26 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
     sys.exit(0)
 
 
+def _preload(packages: Sequence[str], modules: Sequence[str]) -> None:
+    """Import every module of ``packages`` but their ``__main__`` (runpy runs that afresh), then
+    ``modules``."""
+    for package in packages:
+        root = importlib.import_module(package)
+        for found in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if found.name.rpartition(".")[2] != "__main__":
+                importlib.import_module(found.name)
+    for name in modules:
+        if name == "grpc" and "GRPC_VERBOSITY" not in os.environ:
+            # What release.outside.grpcsmoke sets before it imports grpc, for the same reason.
+            os.environ["GRPC_VERBOSITY"] = "ERROR"
+            importlib.import_module(name)
+            del os.environ["GRPC_VERBOSITY"]
+        else:
+            importlib.import_module(name)
+    if threading.active_count() != 1:
+        raise SystemExit(f"forkserver: an import started a thread: {threading.enumerate()}")
+
+
 def main() -> None:
     startup = startup_env(os.environ)
     # The imports every run would make, made once; runpy runs each ``__main__`` afresh, and warns when
@@ -290,6 +335,10 @@ def main() -> None:
     import reconciler.engine  # noqa: F401  # imported by ``once`` and ``run`` when they run
 
     sys.modules.pop("tasks.__main__")
+    _preload(PRELOADED, PRELOADED_MODULES)
+    # Out of the collector's sight: a child's collections would otherwise write to every object's
+    # header and so copy each page of the server's heap it shares (the gc.freeze documentation).
+    gc.freeze()
 
     listener = socket.socket(fileno=int(sys.argv[1]))
     request, fds = _serve(listener, startup)

@@ -144,7 +144,8 @@ def test_what_python_reads_at_start_up_is_never_forked(tmp_path: Path) -> None:
 
 
 def test_the_launcher_execs_what_the_server_refuses(tmp_path: Path) -> None:
-    # The server refuses other PYTHON* variables and another working directory (``cwd_probe`` is
+    # The server refuses other PYTHON* or GRPC_* variables (gRPC's log level is read when the server
+    # imports grpc) and another working directory (``cwd_probe`` is
     # importable only from tmp_path); the launcher then execs a real interpreter: the launcher's pid.
     command = forkserver.launcher()
     assert command is not None
@@ -153,6 +154,7 @@ def test_the_launcher_execs_what_the_server_refuses(tmp_path: Path) -> None:
     )
     for env, cwd, module in (
         ({**os.environ, "PYTHONHASHSEED": "7"}, REPO, PROBE),
+        ({**os.environ, "GRPC_VERBOSITY": "DEBUG"}, REPO, PROBE),
         (dict(os.environ), tmp_path, "cwd_probe"),
     ):
         proc = subprocess.Popen([*command, "-m", module, "wait"], stdout=subprocess.PIPE, cwd=cwd, env=env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -116,3 +118,20 @@ def test_gate_validation_and_log_entry() -> None:
 
 def test_exported_json_schemas_are_current() -> None:
     assert stale() == [], "run ./inv schemas and commit schemas/json/"
+
+
+def test_the_vm_sides_processes_never_build_the_target_models() -> None:
+    """``schemas.Target`` is imported when first asked for: the reconciler, the feed and the gRPC
+    stand-in start without the target file's models (80 ms of CPU each)."""
+    probe = (
+        "import sys, reconciler.cli, reconciler.daemon, reconciler.engine, feed.cli, feed.app, "
+        "release.sandbox.grpcstub; print('schemas.target' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=120)
+    assert loaded.stdout.decode().split() == ["False"]
+    import schemas
+    import schemas.target
+
+    assert schemas.Target is schemas.target.Target
+    with pytest.raises(AttributeError, match="no attribute 'Targets'"):
+        _ = schemas.Targets  # type: ignore[attr-defined]
