@@ -12,10 +12,11 @@ Rules:
   ``multiprocessing`` spawns there since Python 3.8). There, with ``NEXY_TESTS_EXEC=1``, and for a
   request the server cannot stand for (below), ``run`` answers ``None`` and the caller execs a real
   ``python -m MODULE`` as before; ``launcher()`` answers ``None`` and the sandbox's remote execs.
-- The server imports what ``python -m tasks`` and ``python -m reconciler`` import before reading
-  their arguments (the packages and their ``__main__``), then every other module of the packages a
-  run goes on to import (``PRELOADED``: a task imports its steps, and they PyGithub, the Azure SDK,
-  cryptography and gRPC, only once it runs), plus the standard-library modules it serves with. It
+- The server imports what ``python -m tasks`` imports before reading its arguments
+  (``tasks.__main__``'s imports), then every module of the packages a run goes on to import
+  (``PRELOADED``, ``reconciler`` among them: a task imports its steps, and they PyGithub, the Azure
+  SDK, cryptography and gRPC, only once it runs; grpc through the product's own importer), plus the
+  standard-library modules it serves with. It
   holds one thread and prints nothing, so a child inherits no buffered output and no lock another
   thread held; it stops with an error if an import started a thread.
 - A child runs its module as ``-m`` does: ``runpy.run_module(MODULE, run_name="__main__",
@@ -68,8 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = Path(__file__).resolve().with_name("forklaunch.py")
 # The environment variables an interpreter or a preloaded module reads once, at start-up or import.
 STARTUP_PREFIXES = ("PYTHON", "GRPC_")
-MODULES = ("tasks", "reconciler")  # imported by the server; a request may run any module
-# The packages whose every module the server imports after MODULES' ``__main__`` imports. Measured
+# The packages whose every module the server imports after ``tasks.__main__``'s imports. Measured
 # on a suite run: without them a forked ``./inv verify`` imported 302 modules itself (0.2 to 0.6 s
 # of CPU) and a reconciler ``status`` its metrics and HTTP modules (0.2 s).
 PRELOADED = ("schemas", "reconciler", "release", "tasks", "detect_secrets.plugins")
@@ -80,8 +80,6 @@ PRELOADED_MODULES = (
     "detect_secrets.filters.common",
     "detect_secrets.transformers.config",
     "detect_secrets.transformers.yaml",
-    "grpc",
-    "grpc_health.v1.health_pb2_grpc",
     "httpcore",
     "rich._emoji_codes",
 )
@@ -97,7 +95,8 @@ def enabled() -> bool:
 
 
 def startup_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables read only at start-up (Python's) or import (gRPC's): a request is forked only where they are the server's."""
+    """The variables read only at start-up (Python's) or import (gRPC's): a request is forked only
+    where they are the server's."""
     return {key: value for key, value in env.items() if key.startswith(STARTUP_PREFIXES)}
 
 
@@ -307,20 +306,17 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
 
 def _preload(packages: Sequence[str], modules: Sequence[str]) -> None:
     """Import every module of ``packages`` but their ``__main__`` (runpy runs that afresh), then
-    ``modules``."""
+    ``modules`` and grpc."""
     for package in packages:
         root = importlib.import_module(package)
         for found in pkgutil.walk_packages(root.__path__, f"{package}."):
             if found.name.rpartition(".")[2] != "__main__":
                 importlib.import_module(found.name)
     for name in modules:
-        if name == "grpc" and "GRPC_VERBOSITY" not in os.environ:
-            # What release.outside.grpcsmoke sets before it imports grpc, for the same reason.
-            os.environ["GRPC_VERBOSITY"] = "ERROR"
-            importlib.import_module(name)
-            del os.environ["GRPC_VERBOSITY"]
-        else:
-            importlib.import_module(name)
+        importlib.import_module(name)
+    from release.outside import grpcsmoke
+
+    grpcsmoke._grpc()  # grpc as a run imports it: GRPC_VERBOSITY's default set first
     if threading.active_count() != 1:
         raise SystemExit(f"forkserver: an import started a thread: {threading.enumerate()}")
 
@@ -328,11 +324,8 @@ def _preload(packages: Sequence[str], modules: Sequence[str]) -> None:
 def main() -> None:
     startup = startup_env(os.environ)
     # The imports every run would make, made once; runpy runs each ``__main__`` afresh, and warns when
-    # the module is already imported, so only their imports are kept.
-    import tasks.__main__  # noqa: F401, I001  # first: it keeps httpx's command line out, as reconciler's does
-    import reconciler.cli
-    import reconciler.daemon  # imported by ``run`` when it runs
-    import reconciler.engine  # noqa: F401  # imported by ``once`` and ``run`` when they run
+    # the module is already imported, so only its imports are kept.
+    import tasks.__main__  # noqa: F401  # first: it keeps httpx's command line out, as reconciler's does
 
     sys.modules.pop("tasks.__main__")
     _preload(PRELOADED, PRELOADED_MODULES)
