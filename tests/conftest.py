@@ -57,24 +57,50 @@ GRPC_PROD_PORT, GRPC_STAGING_PORT = 8444, 4444
 METRICS_PORTS = (9101, 9102, 9100)  # production feed, staging feed, reconciler
 
 
-# The files that take longest (wall time on two cores, 2026-12-07: 40 to 85 s each), started first:
-# xdist's loadfile hands out files in collection order, and one of these left for the end runs alone
-# on one core while the other worker has nothing to do. Order only: a stale entry costs time, not
-# correctness (test_schedule checks each still exists).
+# The files that take longest, longest first (wall time with three workers on two cores, 2026-12-07:
+# 7 to 65 s each). xdist's loadfile hands out files in collection order, so the longest start first
+# and the short ones fill the gaps at the end: one long file left for last would run alone while the
+# other workers have nothing to do. Order only: a stale entry costs time, not correctness
+# (test_schedule checks each still exists).
 START_FIRST = (
-    "tests/release/test_operator_view.py",
-    "tests/release/test_funnel.py",
-    "tests/release/test_demo.py",
-    "tests/release/test_vm_install.py",
-    "tests/reconciler/test_attack_files.py",
-    "tests/reconciler/test_failures.py",
-    "tests/production/test_tasks_on_fakes.py",
-    "tests/reconciler/test_crash.py",
     "tests/release/test_vm_systemd.py",
+    "tests/release/test_demo.py",
+    "tests/release/test_funnel.py",
+    "tests/release/test_vm_install.py",
+    "tests/release/test_operator_view.py",
     "tests/reconciler/test_attack_env.py",
-    "tests/release/test_signing_e2e.py",
+    "tests/reconciler/test_crash.py",
+    "tests/production/test_tasks_on_fakes.py",
+    "tests/reconciler/test_failures.py",
+    "tests/reconciler/test_robust.py",
+    "tests/sandbox/test_sandbox_up_ports.py",
     "tests/production/test_e2e.py",
+    "tests/release/test_staged_rollback.py",
+    "tests/feed/test_feed_limits.py",
+    "tests/production/test_azure_limits.py",
+    "tests/release/test_race.py",
+    "tests/release/test_signing_e2e.py",
+    "tests/release/test_announce.py",
+    "tests/release/test_grpc_smoke.py",
+    "tests/reconciler/test_daemon.py",
+    "tests/production/test_azure_remote.py",
+    "tests/reconciler/test_probe.py",
+    "tests/production/test_vm_on_fakes.py",
+    "tests/release/test_review.py",
+    "tests/release/test_adoption.py",
+    "tests/reconciler/test_attack_files.py",
+    "tests/release/test_client_view.py",
+    "tests/feed/test_feed_server.py",
+    "tests/release/test_inspect.py",
+    "tests/release/test_archives.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist's loadscope and loadfile hand out the files with the most tests first unless told not to
+    # (its --loadscope-reorder, on by default), which would undo START_FIRST.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

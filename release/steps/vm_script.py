@@ -210,11 +210,15 @@ if [ -f "$DEST/.complete" ]; then step release "present"
 else
   rm -rf "$DEST"
   mkdir -p "$DEST"
-  "$PYTHON" -m venv "$DEST/venv" < /dev/null
   PIP=("$DEST/venv/bin/python" -m pip --disable-pip-version-check -q)
   case "$DEPS" in
-    index) "${PIP[@]}" install --require-hashes --only-binary :all: -r "$WORK/requirements.lock" < /dev/null ;;
+    index)
+      "$PYTHON" -m venv "$DEST/venv" < /dev/null
+      "${PIP[@]}" install --require-hashes --only-binary :all: -r "$WORK/requirements.lock" < /dev/null ;;
     link:*)
+      # The linked site-packages hold pip too: a venv of its own would install (and compile) a second
+      # pip, about 4 s of CPU a build, to install one wheel.
+      "$PYTHON" -m venv --without-pip "$DEST/venv" < /dev/null
       site=$("$DEST/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
       printf '%s\n' "${DEPS#link:}" > "$site/nexy-workstation-deps.pth" ;;
   esac

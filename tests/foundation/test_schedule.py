@@ -18,3 +18,8 @@ def test_the_long_files_come_first_in_the_collection(request: pytest.FixtureRequ
     if set(head) != set(START_FIRST):  # a -k selection or a single file: nothing to compare
         pytest.skip("this run did not collect every long file")
     assert head == list(START_FIRST)
+
+
+def test_xdist_keeps_the_collection_order(request: pytest.FixtureRequest) -> None:
+    # Without this, loadfile would start the files with the most tests first, not START_FIRST's.
+    assert getattr(request.config.option, "loadscopereorder", False) is False
