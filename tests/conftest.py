@@ -58,10 +58,11 @@ METRICS_PORTS = (9101, 9102, 9100)  # production feed, staging feed, reconciler
 
 
 # The files that take longest, longest first (wall time with three workers on two cores, 2026-12-07:
-# 7 to 65 s each). xdist's loadfile hands out files in collection order, so the longest start first
-# and the short ones fill the gaps at the end: one long file left for last would run alone while the
-# other workers have nothing to do. Order only: a stale entry costs time, not correctness
-# (test_schedule checks each still exists).
+# about 9 to 73 s each). xdist's loadfile hands out files in collection order (pyproject's addopts
+# pass --no-loadscope-reorder, else it starts the files with the most tests first), so the longest
+# start first and the short ones fill the gaps at the end: one long file left for last would run
+# alone while the other workers have nothing to do. Order only: a stale entry costs time, not
+# correctness (test_schedule checks each still exists).
 START_FIRST = (
     "tests/release/test_vm_systemd.py",
     "tests/release/test_demo.py",
@@ -94,13 +95,6 @@ START_FIRST = (
     "tests/release/test_inspect.py",
     "tests/release/test_archives.py",
 )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # xdist's loadscope and loadfile hand out the files with the most tests first unless told not to
-    # (its --loadscope-reorder, on by default), which would undo START_FIRST.
-    if hasattr(config.option, "loadscopereorder"):
-        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

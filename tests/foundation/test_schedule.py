@@ -22,4 +22,4 @@ def test_the_long_files_come_first_in_the_collection(request: pytest.FixtureRequ
 
 def test_xdist_keeps_the_collection_order(request: pytest.FixtureRequest) -> None:
     # Without this, loadfile would start the files with the most tests first, not START_FIRST's.
-    assert getattr(request.config.option, "loadscopereorder", False) is False
+    assert request.config.option.loadscopereorder is False
