@@ -4,14 +4,20 @@ Rules:
 - Reasons: a file event (watch thread), SIGHUP (now), the periodic resync (with jitter), a retry
   after an error. SIGTERM/SIGINT stop cleanly after the current pass; a pass stuck on a file gets
   ``STOP_GRACE_S`` and is then cut short, so a stop is always prompt.
+- While a pass runs, an interval timer ticks every ``TICK_S``. A tick interrupts a call blocked on
+  a file, so the SIGTERM handler runs even when the signal landed just before the call blocked
+  (CPython runs Python handlers between bytecodes only), and it cuts the pass short once a stop
+  has waited ``STOP_GRACE_S``. No timer runs between passes.
 - No file can stop it: every parse or I/O failure is a resource's error or a pass error with an
   alert, an unexpected exception is logged (where, not what was read) and the loop goes on; a
   full state directory (ENOSPC, or EFBIG under RLIMIT_FSIZE, whose SIGXFSZ is ignored) is an
   alert. Watchdog pings come from this loop, so they stop only if a pass really hangs.
 - READY is sent once the watcher is watching (``Watcher.start`` returns with the watch set up).
 - A bundle ``accept --wait`` left in the inbox is committed before each pass (``inbox``).
-- The main thread waits on a ``queue.SimpleQueue``: signal handlers and the watch thread only put
-  a word in it (SimpleQueue.put is safe in a signal handler), so no lock is taken in a handler.
+- The main thread sleeps on a ``Wakeup`` (a self-pipe): the C-level signal handler and the watch
+  thread write to it, so a signal that lands just before the sleep, or on another thread, still
+  ends the sleep at once. The Python handlers only record a word, note when a stop was asked and
+  cut a pass short; no lock is taken in a handler.
 - systemd: READY=1 after the first full pass, WATCHDOG=1 from this loop at half of WATCHDOG_USEC,
   STATUS= a one-line summary after every pass, STOPPING=1 on the way out.
 - On start and at every resync, temp files a kill left behind are swept (under the VM lock).
@@ -25,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import random
 import signal
 import time
@@ -44,6 +49,7 @@ from .engine import PassOutcome, Reconciler
 from .inbox import inbox_dir, serve_requests
 from .lock import LockTimeout, vm_lock
 from .ownedfiles import owned_files, sweep_temp_files
+from .wakeup import Wakeup
 from .watch import Watcher
 
 if TYPE_CHECKING:
@@ -54,7 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["build_alerts", "new_deliverer", "run_daemon", "summary", "sweep"]
 
 ERROR_RETRY_S = 10.0
-STOP_GRACE_S = 3
+STOP_GRACE_S = 3.0
+TICK_S = 1.0
 
 
 def build_alerts(
@@ -121,19 +128,24 @@ def _guarded(what: str, step: Callable[[], object]) -> None:
 def run_daemon(
     config: Config, rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic
 ) -> int:
-    rng = rng or random.Random()
-    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    with Wakeup() as wakeup:
+        return _run(config, wakeup, rng or random.Random(), clock)
+
+
+def _run(config: Config, wakeup: Wakeup, rng: random.Random, clock: Callable[[], float]) -> int:
     busy = [False]  # a pass is running (read by the signal handlers, which run in this thread)
+    stop_asked: list[float] = []  # when SIGTERM or SIGINT first came, by ``clock``
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGALRM:
-            if busy[0]:
-                raise _Stop
-            return
-        events.put("hup" if signum == signal.SIGHUP else "term")
-        if signum != signal.SIGHUP and busy[0]:
-            # A pass stuck on a file (a FIFO, a hung mount) gets a short grace, then is cut short.
-            signal.alarm(STOP_GRACE_S)
+        if signum == signal.SIGHUP:
+            wakeup.record("hup")
+        elif signum != signal.SIGALRM:
+            wakeup.record("term")
+            if not stop_asked:
+                stop_asked.append(clock())
+        elif busy[0] and stop_asked and clock() - stop_asked[0] >= STOP_GRACE_S:
+            # A pass stuck on a file (a FIFO, a hung mount) had its grace: cut it short.
+            raise _Stop
 
     for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
         signal.signal(signum, on_signal)
@@ -142,6 +154,7 @@ def run_daemon(
 
     def reconcile(**kwargs: bool) -> PassOutcome | None:
         busy[0] = True
+        signal.setitimer(signal.ITIMER_REAL, TICK_S, TICK_S)
         try:
             _guarded("inbox", lambda: serve_requests(config, log_event))
             return reconciler.run_pass(**kwargs)
@@ -150,7 +163,7 @@ def run_daemon(
             return None
         finally:
             busy[0] = False
-            signal.alarm(0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     notifier = Notifier()
     metrics: ReconcilerMetrics | None = None
@@ -177,7 +190,7 @@ def run_daemon(
         _guarded("sweep", lambda: sweep(config))
         outcome = reconcile(probe=True)
         watched = [*owned_files(config), (inbox_dir(config), "*.json")]
-        watcher = Watcher(watched, lambda: events.put("fs"), config.watch)
+        watcher = Watcher(watched, wakeup.notify, config.watch)
         watcher.start()  # watching when it returns: READY below means no edit can be missed
         # Writes between the first pass and the watch start would be missed without this pass.
         outcome = reconcile()
@@ -191,14 +204,7 @@ def run_daemon(
         next_resync = now + (ERROR_RETRY_S if _failed(outcome) else resync_delay())
         next_ping = now + ping if ping else float("inf")
         while True:
-            timeout = max(0.0, min(next_resync, next_ping) - clock())
-            words: set[str] = set()
-            try:
-                words.add(events.get(timeout=min(timeout, 3600.0)))
-                while True:
-                    words.add(events.get_nowait())
-            except queue.Empty:
-                pass
+            words = wakeup.wait(min(next_resync, next_ping) - clock())
             if "term" in words:
                 break
             now = clock()
@@ -218,13 +224,13 @@ def run_daemon(
         return ExitCode.OK
     except _Stop:
         log_event(
-            {"event": "stopped", "detail": f"a pass did not end within {STOP_GRACE_S} s of SIGTERM"},
+            {"event": "stopped", "detail": f"a pass did not end within {STOP_GRACE_S:g} s of SIGTERM"},
             logging.WARNING,
         )
         notifier.send(STOPPING="1", STATUS="stopping")
         return ExitCode.OK
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         if watcher is not None:
             watcher.stop()
         if probes is not None:

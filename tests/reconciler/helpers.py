@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,6 +224,19 @@ class Daemon:
     def alerts(self) -> list[dict[str, Any]]:
         lines = self.log.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith('{"event":"alert"')]
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The daemon stopped by SIGSTOP for the block, and seen stopped before it starts: nothing
+        it does (a heal of a file the block removes, say) can land in the middle of the block."""
+        self.proc.send_signal(signal.SIGSTOP)
+        # WUNTRACED returns once the child is stopped, and leaves it to Popen to reap later.
+        _pid, state = os.waitpid(self.proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(state), f"the daemon ended (wait status {state}) instead of stopping"
+        try:
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -174,19 +174,21 @@ def test_no_planted_file_stops_the_daemon(
     daemon = Daemon(vm)
     try:
         daemon.wait_ready()
-        path.unlink()
-        if plant == "fifo":
-            os.mkfifo(path)
-        elif plant == "dev-zero":
-            path.symlink_to("/dev/zero")
-        elif plant == "brackets":
-            path.write_bytes(b"[" * 100_000)
-        elif plant == "deep-yaml":
-            path.write_bytes(b"update:\n  default_version: " + b"[" * 50_000 + b"\n")
-        elif plant == "directory":
-            path.mkdir()
-        else:
-            path.write_bytes(b" " * (2 << 20))
+        # Paused, or its heal of the removed file could land on top of the plant (seen under load).
+        with daemon.paused():
+            path.unlink()
+            if plant == "fifo":
+                os.mkfifo(path)
+            elif plant == "dev-zero":
+                path.symlink_to("/dev/zero")
+            elif plant == "brackets":
+                path.write_bytes(b"[" * 100_000)
+            elif plant == "deep-yaml":
+                path.write_bytes(b"update:\n  default_version: " + b"[" * 50_000 + b"\n")
+            elif plant == "directory":
+                path.mkdir()
+            else:
+                path.write_bytes(b" " * (2 << 20))
 
         def alerted() -> list[dict[str, str]]:
             return [a for a in daemon.alerts() if a["resource"] == resource and found in a["found"]]

@@ -126,8 +126,9 @@ def test_a_directory_in_a_files_place_is_that_resources_error_and_the_rest_appli
         daemon.wait_ready()
         _accept_via_daemon(vm, THE_BUNDLE)
         stable = vm.manifests / "manifest.json"
-        stable.unlink()
-        stable.mkdir()  # reading and replacing it now fail on every attempt
+        with daemon.paused():  # else its heal of the removed file can come before the mkdir
+            stable.unlink()
+            stable.mkdir()  # reading and replacing it now fail on every attempt
         newer = bundle(stable="2.0.0.19", beta="2.0.0.20", gate=False)
         proc = run_cli(vm, "accept", "--wait", "5", stdin=newer.model_dump_json().encode())
         assert proc.returncode == 1 and json.loads(proc.stdout.split(b"RESULT ")[1])["converged"] is False
