@@ -172,3 +172,15 @@ def test_a_launcher_without_a_server_execs(tmp_path: Path) -> None:
     command[-1] = str(tmp_path / "no-socket")
     done = subprocess.run([*command, "-m", PROBE, "show"], capture_output=True, cwd=REPO, timeout=120)
     assert done.returncode == 3 and b'"name": "__main__"' in done.stdout
+
+
+def test_importing_grpc_changes_no_start_up_variable_of_the_test_process() -> None:
+    """The launcher in a sandbox target names the server of the start-up variables the test process
+    had then; a grpc import setting GRPC_VERBOSITY later made that server refuse every reconciler call
+    of the sandbox's remote (tests/conftest.py sets it first)."""
+    from release.outside import grpcsmoke
+
+    before = forkserver.startup_env(os.environ)
+    grpcsmoke._grpc()
+    assert forkserver.startup_env(os.environ) == before
+    assert "GRPC_VERBOSITY" in before
