@@ -296,9 +296,11 @@ def test_a_daemon_that_does_not_take_the_bundle_leaves_nothing_changed(vm: Vm) -
         result = json.loads(proc.stdout.split(b"RESULT ")[1])
         assert proc.returncode == 1 and result["ok"] is False
         assert "did not take the bundle within 2 s; nothing changed" in result["error"]
+        passes = vm.status()["passes"]  # type: ignore[index]
         daemon.proc.send_signal(signal.SIGCONT)
         daemon.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        # A pass serves the inbox before anything else: after this one, a bundle left there would be in.
+        wait_for(lambda: vm.status()["passes"] != passes, 30, "the pass SIGHUP asks for")  # type: ignore[index]
         assert (vm.desired / "bundle.json").read_bytes() == before  # withdrawn, never committed
         assert list((vm.state / "inbox").iterdir()) == []
     finally:
