@@ -290,19 +290,17 @@ def test_a_daemon_that_does_not_take_the_bundle_leaves_nothing_changed(vm: Vm) -
     try:
         daemon.wait_ready()
         before = (vm.desired / "bundle.json").read_bytes()
-        daemon.proc.send_signal(signal.SIGSTOP)  # alive (status fresh) but not serving its inbox
-        newer = bundle(stable="2.0.0.21")
-        proc = run_cli(vm, "accept", "--wait", "2", stdin=newer.model_dump_json().encode())
-        result = json.loads(proc.stdout.split(b"RESULT ")[1])
-        assert proc.returncode == 1 and result["ok"] is False
-        assert "did not take the bundle within 2 s; nothing changed" in result["error"]
-        passes = vm.status()["passes"]  # type: ignore[index]
-        daemon.proc.send_signal(signal.SIGCONT)
+        with daemon.paused():  # alive (status fresh) but not serving its inbox
+            newer = bundle(stable="2.0.0.21")
+            proc = run_cli(vm, "accept", "--wait", "2", stdin=newer.model_dump_json().encode())
+            result = json.loads(proc.stdout.split(b"RESULT ")[1])
+            assert proc.returncode == 1 and result["ok"] is False
+            assert "did not take the bundle within 2 s; nothing changed" in result["error"]
+            passes = vm.status()["passes"]  # type: ignore[index]
         daemon.proc.send_signal(signal.SIGHUP)
         # A pass serves the inbox before anything else: after this one, a bundle left there would be in.
         wait_for(lambda: vm.status()["passes"] != passes, 30, "the pass SIGHUP asks for")  # type: ignore[index]
         assert (vm.desired / "bundle.json").read_bytes() == before  # withdrawn, never committed
         assert list((vm.state / "inbox").iterdir()) == []
     finally:
-        daemon.proc.send_signal(signal.SIGCONT)
         assert daemon.stop() == 0

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import REPO
 
 SCRIPT = """
 import json, signal, threading

@@ -72,6 +72,21 @@ def beta_feed(box: Any) -> list[tuple[str, str]]:
     return [(item.short_version, item.version) for item in items]
 
 
+def validation_once_grpc_is(box: Any, ok: bool) -> dict[str, Any]:
+    """``staging.validate --json``'s document, polled until its exit and its grpc row say ``ok``: the
+    stub re-reads its status file every 0.2 s (grpcstub.POLL_S), later on a busy machine."""
+    last: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        done = box.inv("staging.validate", "--json", check=False)
+        last[:] = [one_json(done.stdout)]
+        rows = {c["name"]: c for c in last[0]["checks"]}
+        return (done.returncode == 0) is ok and rows["grpc"]["ok"] is ok
+
+    poll(settled, 30, f"staging.validate {'passing' if ok else 'failing'} on the grpc row")
+    return last[0]
+
+
 def test_validate_needs_the_staging_grpc_row(sandbox: Any) -> None:
     publish(sandbox, V0, 2 * MB + 1)
     publish(sandbox, V1, 2 * MB)
@@ -80,13 +95,7 @@ def test_validate_needs_the_staging_grpc_row(sandbox: Any) -> None:
     endpoint = sandbox.target.grpc.staging.endpoint
     atomic_write(status_file, b"NOT_SERVING\n")
     try:
-
-        def validation_fails_on_grpc() -> bool:
-            done = sandbox.inv("staging.validate", "--json", check=False)
-            rows = {c["name"]: c for c in one_json(done.stdout)["checks"]}
-            return done.returncode == 1 and rows["grpc"]["ok"] is False
-
-        poll(validation_fails_on_grpc, 30, "staging.validate failing on the grpc row")
+        validation_once_grpc_is(sandbox, ok=False)
         done = sandbox.inv("staging.validate", check=False)
         failed = done.stderr.strip().splitlines()[-1]
         assert failed == (
@@ -94,17 +103,7 @@ def test_validate_needs_the_staging_grpc_row(sandbox: Any) -> None:
         )
     finally:
         status_file.unlink()
-    # The stub reads its status file every 0.2 s (grpcstub.POLL_S), on a busy machine later still:
-    # wait for it to serve again, as for NOT_SERVING above.
-    last: list[dict[str, Any]] = []
-
-    def validation_passes() -> bool:
-        done = sandbox.inv("staging.validate", "--json", check=False)
-        last[:] = [one_json(done.stdout)]
-        return done.returncode == 0
-
-    poll(validation_passes, 30, "staging.validate passing once the server is SERVING again")
-    document = last[0]
+    document = validation_once_grpc_is(sandbox, ok=True)
     rows = {c["name"]: c for c in document["checks"]}
     assert document["ok"] is True and rows["grpc"]["ok"] is True
     assert rows["grpc"]["detail"] == f"staging {endpoint} (TLS): the server is SERVING"
